@@ -1,0 +1,1 @@
+"""Exporters: completed Label Studio tasks become validated training datasets."""

@@ -1,0 +1,28 @@
+"""The annotators' labeling config and the control names everything else relies on."""
+
+from importlib import resources
+
+OBJECT = "brief"
+DRAFT = "draft"
+RATING = "rating"
+ISSUES = "issues"
+FEEDBACK = "feedback"
+FINAL = "final"
+
+ISSUE_TAGS = (
+    "tone",
+    "voice",
+    "structure",
+    "too long",
+    "too short",
+    "personalisation",
+    "call to action",
+    "factual error",
+    "grammar",
+    "off-brief",
+)
+
+
+def read_label_config() -> str:
+    """Return the labeling config XML shipped with redraft."""
+    return resources.files(__name__).joinpath("redraft.xml").read_text("utf-8")

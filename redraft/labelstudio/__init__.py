@@ -1,0 +1,1 @@
+"""Label Studio side: project setup, brief import, bulk prefill, the demo."""

@@ -1,0 +1,156 @@
+"""The one prompt builder: task data + template -> chat messages, for drafting and training alike.
+
+Pure functions only; reading the template file is the single I/O step (`load_template`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from redraft.errors import TaskDataError, TemplateError
+
+Message = dict[str, str]
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+REQUIRED_FIELD = "brief"
+
+
+@dataclass(frozen=True)
+class ClientStyle:
+    """Per-client overrides: a replacement system prompt and/or style notes."""
+
+    system: str | None = None
+    style_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A parsed prompt template; `sha256` identifies it in manifests and the model registry."""
+
+    system: str
+    user: str
+    name: str = "default"
+    style_notes_heading: str = "Client style notes:"
+    clients: Mapping[str, ClientStyle] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the template's content (not its formatting), stable across runs."""
+        canonical = {
+            "name": self.name,
+            "system": self.system,
+            "user": self.user,
+            "style_notes_heading": self.style_notes_heading,
+            "clients": {
+                key: {"system": style.system, "style_notes": style.style_notes}
+                for key, style in sorted(self.clients.items())
+            },
+        }
+        blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def client_style(self, client: str | None) -> ClientStyle:
+        """The style for a client name (case-insensitive), or an empty one."""
+        if not client:
+            return ClientStyle()
+        return self.clients.get(client.strip().casefold(), ClientStyle())
+
+
+def parse_template(text: str, source: str = "<template>") -> PromptTemplate:
+    """Parse template TOML text into a PromptTemplate.
+
+    >>> t = parse_template('system = "Be brief."\\nuser = "{brief}"')
+    >>> (t.system, t.user, t.name)
+    ('Be brief.', '{brief}', 'default')
+    """
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{source}: not valid TOML ({exc})") from None
+    for key in ("system", "user"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise TemplateError(f'{source}: missing the `{key}` text — add {key} = """..."""')
+    if "{" + REQUIRED_FIELD + "}" not in raw["user"]:
+        raise TemplateError(f"{source}: the `user` text must contain {{{REQUIRED_FIELD}}}")
+    clients: dict[str, ClientStyle] = {}
+    for name, entry in (raw.get("clients") or {}).items():
+        if not isinstance(entry, dict) or set(entry) - {"system", "style_notes"}:
+            raise TemplateError(
+                f"{source}: [clients.{name!r}] may only set `system` and `style_notes`"
+            )
+        clients[name.strip().casefold()] = ClientStyle(
+            system=_clean(entry.get("system")), style_notes=_clean(entry.get("style_notes"))
+        )
+    return PromptTemplate(
+        system=raw["system"].strip(),
+        user=raw["user"].strip(),
+        name=str(raw.get("name", "default")),
+        style_notes_heading=str(raw.get("style_notes_heading", "Client style notes:")).strip(),
+        clients=MappingProxyType(clients),
+    )
+
+
+def load_template(path: Path | None = None) -> PromptTemplate:
+    """Read a template file, or the default template shipped with redraft when path is None."""
+    if path is None:
+        text = resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
+        return parse_template(text, "default.toml")
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise TemplateError(f"cannot read prompt template {path}: {exc.strerror}") from None
+    return parse_template(text, str(path))
+
+
+def build_messages(data: Mapping[str, Any], template: PromptTemplate) -> list[Message]:
+    """Turn one task's data into chat messages: system (unless empty), then user.
+
+    >>> t = parse_template('system = "Be brief."\\nuser = "To: {recipient}\\\\n{brief}"')
+    >>> build_messages({"brief": "Offer a demo."}, t)
+    [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Offer a demo.'}]
+    """
+    fields = {key: _field_text(value) for key, value in data.items()}
+    if not fields.get(REQUIRED_FIELD):
+        raise TaskDataError("task data has no `brief` text — every task needs a non-empty brief")
+    style = template.client_style(fields.get("client"))
+    system = _render(style.system or template.system, fields)
+    notes = fields.get("style_notes") or style.style_notes
+    if notes:
+        system = f"{system}\n\n{template.style_notes_heading}\n{notes}"
+    user = {"role": "user", "content": _render(template.user, fields)}
+    # A system text made only of empty placeholders is left out rather than sent empty.
+    return [{"role": "system", "content": system}, user] if system else [user]
+
+
+def _render(text: str, fields: Mapping[str, str]) -> str:
+    """Fill placeholders; drop a line whose placeholders are all empty; squeeze blank runs."""
+    lines = []
+    for line in text.splitlines():
+        names = _PLACEHOLDER.findall(line)
+        if names and not any(fields.get(name) for name in names):
+            continue
+        lines.append(_PLACEHOLDER.sub(lambda m: fields.get(m.group(1), ""), line))
+    rendered = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", rendered).strip()
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_field_text(item) for item in value if item is not None)
+    return str(value).strip()
+
+
+def _clean(value: Any) -> str | None:
+    text = _field_text(value)
+    return text or None

@@ -1,0 +1,1 @@
+"""Quality reports per model version, and blind A/B comparison."""

@@ -1,0 +1,1 @@
+"""Sample briefs shipped for the demo."""

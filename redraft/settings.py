@@ -1,0 +1,148 @@
+"""One settings object, built once from the environment at an entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from redraft.errors import ConfigError
+
+DEFAULT_HOME = Path("~/.redraft")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not a whole number — set it to e.g. {default}"
+        ) from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number — set it to e.g. {default}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean — use true or false")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything redraft reads from its environment; flags override with `with_overrides`."""
+
+    home: Path = field(default_factory=lambda: DEFAULT_HOME.expanduser())
+    # Drafting model (any OpenAI-compatible endpoint). Until a registry version is active,
+    # `model` is the model id and `model_version` the name Label Studio stores.
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    model_version: str | None = None
+    temperature: float = 0.7
+    max_tokens: int = 600
+    request_timeout: float = 60.0
+    max_retries: int = 2
+    max_concurrency: int = 16
+    template_path: Path | None = None
+    cache_enabled: bool = True
+    # Label Studio.
+    label_studio_url: str = "http://127.0.0.1:8080"
+    label_studio_api_key: str | None = field(default=None, repr=False)
+    # ML backend HTTP service.
+    host: str = "127.0.0.1"
+    port: int = 9090
+    threads: int = 32
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (os.environ by default)."""
+        env = os.environ if env is None else env
+        template = env.get("REDRAFT_TEMPLATE")
+        return cls(
+            home=Path(env.get("REDRAFT_HOME") or DEFAULT_HOME).expanduser(),
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            model=env.get("REDRAFT_MODEL") or cls.model,
+            model_version=env.get("REDRAFT_MODEL_VERSION") or None,
+            temperature=_float(env, "REDRAFT_TEMPERATURE", cls.temperature),
+            max_tokens=_int(env, "REDRAFT_MAX_TOKENS", cls.max_tokens),
+            request_timeout=_float(env, "REDRAFT_REQUEST_TIMEOUT", cls.request_timeout),
+            max_retries=_int(env, "REDRAFT_MAX_RETRIES", cls.max_retries),
+            max_concurrency=_int(env, "REDRAFT_MAX_CONCURRENCY", cls.max_concurrency),
+            template_path=Path(template).expanduser() if template else None,
+            cache_enabled=_bool(env, "REDRAFT_CACHE", cls.cache_enabled),
+            label_studio_url=(env.get("LABEL_STUDIO_URL") or cls.label_studio_url).rstrip("/"),
+            label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
+            host=env.get("REDRAFT_HOST") or cls.host,
+            port=_int(env, "REDRAFT_PORT", cls.port),
+            threads=_int(env, "REDRAFT_THREADS", cls.threads),
+            basic_auth_user=env.get("REDRAFT_BASIC_AUTH_USER") or None,
+            basic_auth_password=env.get("REDRAFT_BASIC_AUTH_PASSWORD") or None,
+            log_level=(env.get("REDRAFT_LOG_LEVEL") or cls.log_level).upper(),
+        ).validated()
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """Return a copy with the given fields replaced; None values are ignored (unset flags)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **given).validated()
+
+    def validated(self) -> Settings:
+        """Check cross-field rules; raise ConfigError naming the variable and the fix."""
+        if self.max_concurrency < 1:
+            raise ConfigError("REDRAFT_MAX_CONCURRENCY must be at least 1 — e.g. 16")
+        if (self.basic_auth_user is None) != (self.basic_auth_password is None):
+            raise ConfigError(
+                "basic auth needs both REDRAFT_BASIC_AUTH_USER and REDRAFT_BASIC_AUTH_PASSWORD"
+            )
+        return self
+
+    @property
+    def active_model_version(self) -> str:
+        """The version name predictions carry when no registry version is active."""
+        return self.model_version or self.model
+
+    @property
+    def cache_path(self) -> Path:
+        return self.home / "cache.sqlite3"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.home / "registry.sqlite3"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    def require_label_studio_key(self) -> str:
+        """Return the Label Studio token or fail with the fix."""
+        if not self.label_studio_api_key:
+            raise ConfigError(
+                "LABEL_STUDIO_API_KEY is not set — copy a token from Label Studio "
+                "(Account & Settings → Personal Access Token) and export it"
+            )
+        return self.label_studio_api_key

@@ -1,0 +1,1 @@
+"""An OpenAI-compatible stand-in server for tests, benchmarks and offline demos."""

@@ -1,0 +1,1 @@
+"""Retraining: the model registry and the OpenAI and TRL trainers."""
