@@ -15,3 +15,11 @@ class TemplateError(RedraftError):
 
 class TaskDataError(RedraftError):
     """A task's data cannot be turned into a prompt (for example: no brief)."""
+
+
+class LabelStudioError(RedraftError):
+    """Label Studio cannot be started, reached, or refused a request."""
+
+
+class BriefImportError(RedraftError):
+    """A briefs file cannot be read or holds invalid rows; nothing was imported."""

@@ -73,6 +73,12 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    # Auto mode (redraft.training.auto): train once enough new annotations arrived.
+    auto_train: bool = False
+    auto_train_threshold: int = 50
+    auto_train_trainer: str = "openai"
+    auto_train_base_model: str | None = None
+    auto_promote: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +106,15 @@ class Settings:
             basic_auth_user=env.get("REDRAFT_BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("REDRAFT_BASIC_AUTH_PASSWORD") or None,
             log_level=(env.get("REDRAFT_LOG_LEVEL") or cls.log_level).upper(),
+            auto_train=_bool(env, "REDRAFT_AUTO_TRAIN", cls.auto_train),
+            auto_train_threshold=_int(
+                env, "REDRAFT_AUTO_TRAIN_THRESHOLD", cls.auto_train_threshold
+            ),
+            auto_train_trainer=(
+                env.get("REDRAFT_AUTO_TRAIN_TRAINER") or cls.auto_train_trainer
+            ).lower(),
+            auto_train_base_model=env.get("REDRAFT_AUTO_TRAIN_BASE_MODEL") or None,
+            auto_promote=_bool(env, "REDRAFT_AUTO_PROMOTE", cls.auto_promote),
         ).validated()
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -118,6 +133,15 @@ class Settings:
         if (self.basic_auth_user is None) != (self.basic_auth_password is None):
             raise ConfigError(
                 "basic auth needs both REDRAFT_BASIC_AUTH_USER and REDRAFT_BASIC_AUTH_PASSWORD"
+            )
+        if self.auto_train_threshold < 1:
+            raise ConfigError("REDRAFT_AUTO_TRAIN_THRESHOLD must be at least 1 — e.g. 50")
+        if self.auto_train_trainer not in ("openai", "trl"):
+            raise ConfigError("REDRAFT_AUTO_TRAIN_TRAINER must be openai or trl")
+        if self.auto_train and self.auto_train_trainer == "trl" and not self.auto_train_base_model:
+            raise ConfigError(
+                "REDRAFT_AUTO_TRAIN_TRAINER=trl needs REDRAFT_AUTO_TRAIN_BASE_MODEL (a local path "
+                "or model id) — set it, or use REDRAFT_AUTO_TRAIN_TRAINER=openai"
             )
         return self
 

@@ -2,4 +2,10 @@
 
 pytest_plugins = [
     "tests.fixtures.common",
+    "tests.fixtures.standin",
+    "tests.fixtures.exports",
+    "tests.fixtures.backend",
+    "tests.fixtures.labelstudio",
+    "tests.fixtures.report",
+    "tests.fixtures.training",
 ]

@@ -15,7 +15,21 @@ from redraft.settings import Settings
 logger = logging.getLogger(__name__)
 
 # (module, command attribute). Each module owns one command or command group.
-COMMANDS: list[tuple[str, str]] = []
+COMMANDS: list[tuple[str, str]] = [
+    ("redraft.cli.serve", "serve"),
+    ("redraft.cli.standin", "standin"),
+    ("redraft.cli.report", "report"),
+    ("redraft.cli.ab", "ab"),
+    ("redraft.cli.labelstudio", "init"),
+    ("redraft.cli.labelstudio", "import_briefs"),
+    ("redraft.cli.labelstudio", "prefill"),
+    ("redraft.cli.labelstudio", "demo"),
+    ("redraft.cli.export", "export"),
+    ("redraft.cli.export", "validate"),
+    ("redraft.cli.models", "models"),
+    ("redraft.cli.train", "train"),
+    ("redraft.cli.status", "status"),
+]
 
 
 class RedraftGroup(click.Group):

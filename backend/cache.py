@@ -1,0 +1,109 @@
+"""Persistent draft cache (SQLite, WAL): re-retrieving predictions never pays twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from redraft.prompting import Message
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS drafts (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+
+
+def cache_key(
+    base_url: str | None,
+    model_id: str,
+    messages: Sequence[Message],
+    temperature: float,
+    max_tokens: int,
+) -> str:
+    """sha256 over the endpoint, the model id, the exact messages and the generation params.
+
+    >>> msgs = [{"role": "user", "content": "Offer a demo."}]
+    >>> k = cache_key("http://127.0.0.1:8000/v1", "gpt-4o-mini", msgs, 0.7, 600)
+    >>> len(k), k == cache_key("http://127.0.0.1:8000/v1", "gpt-4o-mini", msgs, 0.7, 600)
+    (64, True)
+    >>> k == cache_key("http://127.0.0.1:8000/v1", "gpt-4o-mini", msgs, 0.2, 600)
+    False
+    """
+    payload = {
+        "base_url": (base_url or "").rstrip("/"),
+        "model": model_id,
+        "messages": [dict(m) for m in messages],
+        "temperature": float(temperature),
+        "max_tokens": int(max_tokens),
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class DraftCache:
+    """A key → draft text store in one SQLite file, safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # One connection guarded by a lock: each statement takes microseconds, far below the
+        # cost of a model call, and a single connection closes cleanly.
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.execute(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"draft cache {self.path} is closed")
+        return self._conn
+
+    def get(self, key: str) -> str | None:
+        """The cached draft for a key, or None."""
+        with self._lock:
+            row = (
+                self._connection()
+                .execute("SELECT text FROM drafts WHERE key = ?", (key,))
+                .fetchone()
+            )
+        return None if row is None else row[0]
+
+    def put(self, key: str, model_id: str, text: str) -> None:
+        """Store (or replace) the draft for a key."""
+        with self._lock:
+            self._connection().execute(
+                "INSERT OR REPLACE INTO drafts (key, model, text, created_at) VALUES (?, ?, ?, ?)",
+                (key, model_id, text, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._connection().execute("SELECT COUNT(*) FROM drafts").fetchone()[0]
+
+    def clear(self) -> int:
+        """Delete every cached draft; return how many there were."""
+        with self._lock:
+            return self._connection().execute("DELETE FROM drafts").rowcount
+
+    def close(self) -> None:
+        """Close the database connection (idempotent)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,222 @@
+"""Drafting: task → messages → (cache or model) → text, fanned out over a bounded thread pool.
+
+Independent of Flask: `redraft prefill` reuses `Drafter.draft_many` with the same outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from redraft.backend.cache import DraftCache, cache_key
+from redraft.backend.versions import ActiveModel
+
+from redraft.errors import ConfigError, TaskDataError
+from redraft.prompting import Message, PromptTemplate, build_messages, load_template
+from redraft.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+TaskId = int | str | None
+OnDone = Callable[["DraftOutcome"], None]
+
+
+@dataclass(frozen=True)
+class DraftOutcome:
+    """What drafting one task produced: `text`, or `error` (a short reason) and its kind."""
+
+    task_id: TaskId
+    text: str | None
+    error: str | None = None
+    cached: bool = False
+    error_kind: str | None = None  # timeout, rate_limit, server_error, http_error, ...
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
+
+
+class EmptyDraftError(Exception):
+    """The model answered with no text."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    task_id: TaskId
+    messages: list[Message]
+    key: str
+
+
+class Drafter:
+    """Drafts tasks with the active model; owns its clients, thread pool and the cache given."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        template: PromptTemplate | None = None,
+        cache: DraftCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.template = template if template is not None else load_template(settings.template_path)
+        self.cache = cache
+        self._clients: dict[tuple[str, str], openai.OpenAI] = {}
+        self._clients_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.max_concurrency, thread_name_prefix="redraft-draft"
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Drafter:
+        """A drafter with the template and (when enabled) the cache that settings name."""
+        cache = DraftCache(settings.cache_path) if settings.cache_enabled else None
+        return cls(settings, cache=cache)
+
+    def client_for(self, active: ActiveModel) -> openai.OpenAI:
+        """The OpenAI client for the active model's endpoint, built once per (base URL, key)."""
+        base_url = active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
+        api_key = active.api_key or self.settings.openai_api_key
+        if not api_key:
+            raise ConfigError(
+                "OPENAI_API_KEY is not set — export it (any non-empty value works for a "
+                "local OpenAI-compatible server such as vLLM or Ollama)"
+            )
+        with self._clients_lock:
+            client = self._clients.get((base_url, api_key))
+            if client is None:
+                client = openai.OpenAI(
+                    api_key=api_key,
+                    base_url=base_url,
+                    timeout=self.settings.request_timeout,
+                    max_retries=self.settings.max_retries,
+                )
+                self._clients[(base_url, api_key)] = client
+            return client
+
+    def draft_many(
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        active: ActiveModel,
+        *,
+        on_done: OnDone | None = None,
+    ) -> list[DraftOutcome]:
+        """Draft Label Studio tasks ({"id", "data"}); one outcome per task, in task order.
+
+        Cache hits and bad tasks are answered at once; the rest go to the model at most
+        `max_concurrency` at a time. A failing task never stops the others. `on_done` is
+        called in the caller's thread as each outcome is ready (for progress bars).
+        """
+        outcomes: list[DraftOutcome | None] = [None] * len(tasks)
+        jobs: list[_Job] = []
+        base_url = active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
+
+        def finish(index: int, outcome: DraftOutcome) -> None:
+            outcomes[index] = outcome
+            if on_done is not None:
+                on_done(outcome)
+
+        for index, task in enumerate(tasks):
+            task_id = task.get("id") if isinstance(task, Mapping) else None
+            try:
+                messages = _task_messages(task, self.template)
+            except TaskDataError as exc:
+                finish(index, self._failed(task_id, str(exc), "bad_task"))
+                continue
+            s = self.settings
+            key = cache_key(base_url, active.model_id, messages, s.temperature, s.max_tokens)
+            text = self.cache.get(key) if self.cache is not None else None
+            if text is not None:
+                finish(index, DraftOutcome(task_id, text, cached=True))
+            else:
+                jobs.append(_Job(index, task_id, messages, key))
+
+        if jobs:
+            client = self.client_for(active)
+            if len(jobs) == 1:
+                # One task (an annotator opening it) runs inline: it never queues behind a bulk
+                # retrieve that fills the shared pool.
+                finish(jobs[0].index, self._draft_job(client, active, jobs[0]))
+            else:
+                futures: dict[Future[DraftOutcome], _Job] = {
+                    self._pool.submit(self._draft_job, client, active, job): job for job in jobs
+                }
+                for future in as_completed(futures):
+                    finish(futures[future].index, future.result())
+        return [o for o in outcomes if o is not None]
+
+    def _draft_job(self, client: openai.OpenAI, active: ActiveModel, job: _Job) -> DraftOutcome:
+        try:
+            text = self._complete(client, active, job.messages)
+        except openai.APITimeoutError:
+            return self._failed(
+                job.task_id, f"no answer within {self.settings.request_timeout:g}s", "timeout"
+            )
+        except openai.RateLimitError:
+            reason = "rate limited (HTTP 429), retries used up"
+            return self._failed(job.task_id, reason, "rate_limit")
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500:
+                return self._failed(
+                    job.task_id, f"model server error (HTTP {exc.status_code})", "server_error"
+                )
+            if exc.status_code == 404:
+                reason = f"model {active.model_id!r} not found at the endpoint (HTTP 404)"
+            elif exc.status_code in (401, 403):
+                reason = f"the endpoint refused the API key (HTTP {exc.status_code})"
+            else:
+                reason = f"the endpoint rejected the request (HTTP {exc.status_code})"
+            return self._failed(job.task_id, reason, "http_error")
+        except openai.APIConnectionError:
+            return self._failed(job.task_id, "cannot connect to the model endpoint", "connection")
+        except EmptyDraftError:
+            return self._failed(job.task_id, "the model returned an empty answer", "empty")
+        except Exception:
+            logger.exception("task %s: unexpected error while drafting", job.task_id)
+            return DraftOutcome(job.task_id, None, "internal error", error_kind="internal")
+        if self.cache is not None:
+            self.cache.put(job.key, active.model_id, text)
+        logger.debug("task %s: draft %r", job.task_id, text)
+        return DraftOutcome(job.task_id, text)
+
+    def _complete(self, client: openai.OpenAI, active: ActiveModel, messages: list[Message]) -> str:
+        response = client.chat.completions.create(
+            model=active.model_id,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=self.settings.temperature,
+            max_tokens=self.settings.max_tokens,
+        )
+        content = response.choices[0].message.content if response.choices else None
+        text = (content or "").strip()
+        if not text:
+            raise EmptyDraftError
+        return text
+
+    @staticmethod
+    def _failed(task_id: TaskId, reason: str, kind: str) -> DraftOutcome:
+        logger.warning("task %s: no draft — %s", task_id, reason)
+        return DraftOutcome(task_id, None, reason, error_kind=kind)
+
+    def close(self) -> None:
+        """Stop the pool, close the HTTP clients and the cache."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._clients_lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        if self.cache is not None:
+            self.cache.close()
+
+
+def _task_messages(task: object, template: PromptTemplate) -> list[Message]:
+    """Messages for one Label Studio task, or TaskDataError when it has no usable data."""
+    data = task.get("data") if isinstance(task, Mapping) else None
+    if not isinstance(data, Mapping):
+        raise TaskDataError("task has no `data` object")
+    return build_messages(data, template)

@@ -1,0 +1,191 @@
+"""Dataset rows from feedback records, per DESIGN.md's table (pure).
+
+| case                             | SFT             | DPO            | KTO                     |
+|----------------------------------|-----------------|----------------|-------------------------|
+| final differs from draft         | final           | final ≻ draft  | final true; draft rated |
+| accepted as is                   | final           | —              | final true              |
+| low rating, no rewrite, feedback | golden (opt-in) | golden ≻ draft | draft false             |
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from redraft.exporters.records import FeedbackRecord
+
+from redraft.prompting import Message
+
+FORMATS = ("openai_sft", "openai_dpo", "trl_sft", "trl_dpo", "trl_kto")
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RowPolicy:
+    """Which rows a record yields; every field is an `export` flag and lands in the manifest."""
+
+    min_rating_sft: int = 3  # an accepted-as-is draft needs at least this rating to be SFT
+    min_edit_chars: int = 10  # a (final, draft) pair needs at least this many changed chars
+    min_edit_ratio: float = 0.0  # ... and at least this share of both texts changed (0-1)
+    include_accepted: bool = True
+    kto_threshold: int = 4  # a rated draft is a desirable KTO example at or above this
+    low_rating: int = 2  # "low rating": golden-sample candidates are rated at or below this
+
+
+def assistant(text: str) -> Message:
+    """An assistant message."""
+    return {"role": "assistant", "content": text}
+
+
+def openai_sft(messages: list[Message], completion: str) -> Row:
+    """OpenAI chat fine-tuning row.
+
+    >>> openai_sft([{"role": "user", "content": "Brief"}], "Email")
+    {'messages': [{'role': 'user', 'content': 'Brief'}, {'role': 'assistant', 'content': 'Email'}]}
+    """
+    return {"messages": [*messages, assistant(completion)]}
+
+
+def openai_dpo(messages: list[Message], chosen: str, rejected: str) -> Row:
+    """OpenAI preference (DPO) row.
+
+    >>> openai_dpo([{"role": "user", "content": "Brief"}], "Good", "Bad")
+    {'input': {'messages': [{'role': 'user', 'content': 'Brief'}]}, \
+'preferred_output': [{'role': 'assistant', 'content': 'Good'}], \
+'non_preferred_output': [{'role': 'assistant', 'content': 'Bad'}]}
+    """
+    return {
+        "input": {"messages": list(messages)},
+        "preferred_output": [assistant(chosen)],
+        "non_preferred_output": [assistant(rejected)],
+    }
+
+
+def trl_sft(messages: list[Message], completion: str) -> Row:
+    """TRL SFTTrainer conversational row.
+
+    >>> trl_sft([{"role": "user", "content": "Brief"}], "Email")
+    {'messages': [{'role': 'user', 'content': 'Brief'}, {'role': 'assistant', 'content': 'Email'}]}
+    """
+    return {"messages": [*messages, assistant(completion)]}
+
+
+def trl_dpo(messages: list[Message], chosen: str, rejected: str) -> Row:
+    """TRL DPOTrainer conversational preference row.
+
+    >>> trl_dpo([{"role": "user", "content": "Brief"}], "Good", "Bad")
+    {'prompt': [{'role': 'user', 'content': 'Brief'}], \
+'chosen': [{'role': 'assistant', 'content': 'Good'}], \
+'rejected': [{'role': 'assistant', 'content': 'Bad'}]}
+    """
+    return {
+        "prompt": list(messages),
+        "chosen": [assistant(chosen)],
+        "rejected": [assistant(rejected)],
+    }
+
+
+def trl_kto(messages: list[Message], completion: str, label: bool) -> Row:
+    """TRL KTOTrainer unpaired row.
+
+    >>> trl_kto([{"role": "user", "content": "Brief"}], "Email", True)
+    {'prompt': [{'role': 'user', 'content': 'Brief'}], \
+'completion': [{'role': 'assistant', 'content': 'Email'}], 'label': True}
+    """
+    return {"prompt": list(messages), "completion": [assistant(completion)], "label": label}
+
+
+def edit_size(draft: str, final: str) -> tuple[int, float]:
+    """Characters changed between two texts (word-level diff) and their share of both texts.
+
+    Whitespace-only changes count as none; the share runs from 0 (same) to 1 (nothing kept).
+
+    >>> edit_size("Hi Ada, want a demo?", "Hi Ada, want a short demo?")
+    (6, 0.12)
+    """
+    a, b = draft.split(), final.split()
+    changed = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            changed += sum(len(w) + 1 for w in a[i1:i2]) + sum(len(w) + 1 for w in b[j1:j2])
+    total = sum(len(w) + 1 for w in a) + sum(len(w) + 1 for w in b)
+    return changed, round(changed / total, 2) if total else 0.0
+
+
+def classify(record: FeedbackRecord, policy: RowPolicy) -> str:
+    """Which table row a record falls in: rewritten, accepted, low_no_rewrite, golden, no_draft.
+
+    >>> r = FeedbackRecord(1, 2, [], final="Same", draft="Same", rating=1, feedback="Too flat")
+    >>> classify(r, RowPolicy())
+    'low_no_rewrite'
+    """
+    if record.machine_written:
+        return "golden"
+    if record.draft is None:
+        return "no_draft"
+    if not record.accepted_as_is:
+        return "rewritten"
+    low = record.rating is not None and record.rating <= policy.low_rating
+    return "low_no_rewrite" if low and record.feedback else "accepted"
+
+
+def record_rows(record: FeedbackRecord, policy: RowPolicy) -> tuple[dict[str, list[Row]], str]:
+    """Rows per format for one record, and a reason when it yields none (pure).
+
+    >>> r = FeedbackRecord(1, 2, [{"role": "user", "content": "B"}],
+    ...                    final="Hi Ada, a demo next week?", draft="Hello, demo?", rating=2)
+    >>> rows, why = record_rows(r, RowPolicy())
+    >>> rows["trl_kto"]
+    [{'prompt': [{'role': 'user', 'content': 'B'}], \
+'completion': [{'role': 'assistant', 'content': 'Hi Ada, a demo next week?'}], 'label': True}, \
+{'prompt': [{'role': 'user', 'content': 'B'}], \
+'completion': [{'role': 'assistant', 'content': 'Hello, demo?'}], 'label': False}]
+    """
+    rows: dict[str, list[Row]] = {name: [] for name in FORMATS}
+    case = classify(record, policy)
+    messages, final, draft = record.messages, record.final, record.draft
+    reason = ""
+    if case in ("rewritten", "no_draft", "golden"):
+        _sft(rows, messages, final)
+        if case == "rewritten":
+            rows["trl_kto"].append(trl_kto(messages, final, True))
+        if case == "no_draft":
+            rows["trl_kto"].append(trl_kto(messages, final, True))
+            reason = "no draft to pair with"
+        elif case == "golden" or _big_enough(draft or "", final, policy):
+            _pair(rows, messages, final, draft or "")
+        if case == "golden":
+            rows["trl_kto"].append(trl_kto(messages, draft or "", False))
+        elif case == "rewritten" and record.rating is not None:
+            rows["trl_kto"].append(
+                trl_kto(messages, draft or "", record.rating >= policy.kto_threshold)
+            )
+    elif case == "low_no_rewrite":
+        rows["trl_kto"].append(trl_kto(messages, draft or "", False))
+    elif not policy.include_accepted:
+        reason = "accepted as is (excluded by --exclude-accepted)"
+    else:
+        rating = record.rating
+        if rating is None or rating >= policy.min_rating_sft:
+            _sft(rows, messages, final)
+        kto_label = rating is None or rating >= policy.kto_threshold
+        rows["trl_kto"].append(trl_kto(messages, final, kto_label))
+    if any(rows.values()):
+        return rows, ""
+    return rows, reason or f"yields no rows ({case})"
+
+
+def _sft(rows: dict[str, list[Row]], messages: list[Message], completion: str) -> None:
+    rows["openai_sft"].append(openai_sft(messages, completion))
+    rows["trl_sft"].append(trl_sft(messages, completion))
+
+
+def _pair(rows: dict[str, list[Row]], messages: list[Message], chosen: str, rejected: str) -> None:
+    rows["openai_dpo"].append(openai_dpo(messages, chosen, rejected))
+    rows["trl_dpo"].append(trl_dpo(messages, chosen, rejected))
+
+
+def _big_enough(draft: str, final: str, policy: RowPolicy) -> bool:
+    chars, ratio = edit_size(draft, final)
+    return chars >= policy.min_edit_chars and ratio >= policy.min_edit_ratio

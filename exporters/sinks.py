@@ -1,0 +1,158 @@
+"""Streaming writers for an export folder: JSONL datasets, rejects, and the records table."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from redraft.exporters.records import FeedbackRecord
+from redraft.exporters.validation import RowValidator
+
+RECORD_COLUMNS = (
+    "task_id",
+    "annotation_id",
+    "project_id",
+    "client",
+    "external_id",
+    "annotator",
+    "model_version",
+    "prediction_id",
+    "draft_source",
+    "rating",
+    "issues",
+    "feedback",
+    "draft",
+    "final",
+    "human_final",
+    "machine_written",
+    "ground_truth",
+    "lead_time",
+    "created_at",
+    "updated_at",
+    "template_sha256",
+    "split",
+    "case",
+    "messages",
+    "data",
+)
+
+
+@dataclass
+class JsonlSink:
+    """One JSONL file; each row is checked by its validator as it is written."""
+
+    path: Path
+    validator: RowValidator | None = None
+    rows: int = 0
+    machine_written_lines: list[int] = field(default_factory=list)
+    _handle: IO[str] | None = None
+
+    def open(self) -> JsonlSink:
+        self._handle = open(self.path, "w", encoding="utf-8", newline="\n")
+        return self
+
+    def write(self, row: dict[str, Any], machine_written: bool = False) -> None:
+        """Append one row (a JSON object on one line)."""
+        assert self._handle is not None, "open() first"
+        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.rows += 1
+        if self.validator is not None:
+            self.validator.add(self.rows, row)
+        if machine_written:
+            self.machine_written_lines.append(self.rows)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def record_row(record: FeedbackRecord, split: str, case: str) -> dict[str, Any]:
+    """A flat row for records.parquet / records.csv (lists and dicts as JSON text)."""
+    values = asdict(record)
+    values["issues"] = list(record.issues)
+    values["messages"] = json.dumps(record.messages, ensure_ascii=False)
+    values["data"] = json.dumps(record.data, ensure_ascii=False, default=str)
+    values["split"] = split
+    values["case"] = case
+    return {name: values.get(name) for name in RECORD_COLUMNS}
+
+
+class RecordsSink:
+    """records.parquet (written in batches, so memory stays flat) or records.csv."""
+
+    BATCH = 2000
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path = path
+        self.format = fmt
+        self.rows = 0
+        self._batch: list[dict[str, Any]] = []
+        self._writer: Any = None
+        self._csv_handle: IO[str] | None = None
+        self._csv: Any = None
+        if fmt == "csv":
+            self._csv_handle = open(path, "w", encoding="utf-8", newline="")
+            self._csv = csv.DictWriter(self._csv_handle, fieldnames=RECORD_COLUMNS)
+            self._csv.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Add one record row."""
+        self.rows += 1
+        if self._csv is not None:
+            self._csv.writerow({**row, "issues": json.dumps(row["issues"], ensure_ascii=False)})
+            return
+        self._batch.append(row)
+        if len(self._batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(self._batch, schema=_schema())
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, _schema())
+        self._writer.write_table(table)
+        self._batch = []
+
+    def close(self) -> None:
+        if self._csv_handle is not None:
+            self._csv_handle.close()
+            self._csv_handle = None
+            return
+        if self._batch or self._writer is None:
+            self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    types = {
+        "task_id": pa.int64(),
+        "annotation_id": pa.int64(),
+        "project_id": pa.int64(),
+        "prediction_id": pa.int64(),
+        "rating": pa.int64(),
+        "issues": pa.list_(pa.string()),
+        "machine_written": pa.bool_(),
+        "ground_truth": pa.bool_(),
+        "lead_time": pa.float64(),
+    }
+    return pa.schema([(name, types.get(name, pa.string())) for name in RECORD_COLUMNS])
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

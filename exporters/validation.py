@@ -1,0 +1,352 @@
+"""Dataset checks before anything is marked ready: structure, tokens, limits, size, duplicates.
+
+`RowValidator` checks rows one at a time (the exporter feeds it as it writes); `validate_file`
+runs the same checks on any JSONL file and names the line of each problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redraft.exporters.tokens import TokenCounter
+
+VALIDATION_FORMATS = ("openai-sft", "openai-dpo", "trl-sft", "trl-dpo", "trl-kto")
+MIN_EXAMPLES = 10
+GOOD_EXAMPLES = 50
+DEFAULT_CONTEXT_LIMIT = 65_536
+DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
+DEFAULT_EPOCHS = 3
+# USD per 1M training tokens (OpenAI's published prices; an estimate, check before paying).
+TRAINING_PRICES = {
+    "gpt-4o-mini-2024-07-18": 3.00,
+    "gpt-4o-2024-08-06": 25.00,
+    "gpt-4.1-nano-2025-04-14": 1.50,
+    "gpt-4.1-mini-2025-04-14": 5.00,
+    "gpt-4.1-2025-04-14": 25.00,
+}
+MAX_LISTED = 200  # problems kept for printing; counts keep going past it
+
+_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+_MESSAGE_KEYS = {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
+_TOP_KEYS = {
+    "openai-sft": ({"messages"}, {"tools", "parallel_tool_calls", "functions"}),
+    "openai-dpo": ({"input", "preferred_output", "non_preferred_output"}, set()),
+    "trl-sft": ({"messages"}, set()),
+    "trl-dpo": ({"prompt", "chosen", "rejected"}, set()),
+    "trl-kto": ({"prompt", "completion", "label"}, set()),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding, tied to a line of the file when it has one."""
+
+    severity: str  # "error" or "warning"
+    message: str
+    line: int | None = None
+
+    def text(self, name: str) -> str:
+        """`file:line: error: message`, as compilers print it."""
+        where = f"{name}:{self.line}" if self.line is not None else name
+        return f"{where}: {self.severity}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """Everything `validate` says about one file."""
+
+    format: str
+    rows: int = 0
+    errors: int = 0
+    warnings: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    tokens_total: int = 0
+    tokens_max: int = 0
+    billed_tokens: int = 0
+    over_limit: int = 0
+    duplicates: int = 0
+    token_note: str = ""
+    context_limit: int = DEFAULT_CONTEXT_LIMIT
+    model: str | None = None
+    epochs: int | None = None
+    estimated_cost_usd: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No errors."""
+        return self.errors == 0
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest entry: counts, tokens and the estimate, no problem lists."""
+        mean = round(self.tokens_total / self.rows, 1) if self.rows else 0
+        return {
+            "format": self.format,
+            "rows": self.rows,
+            "ok": self.ok,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "tokens": {"total": self.tokens_total, "max": self.tokens_max, "mean": mean},
+            "token_counts": self.token_note,
+            "context_limit": self.context_limit,
+            "over_context_limit": self.over_limit,
+            "duplicates": self.duplicates,
+            "estimate": self.estimate(),
+        }
+
+    def estimate(self) -> dict[str, Any] | None:
+        """The estimated training cost, or None when no price is known."""
+        if self.estimated_cost_usd is None:
+            return None
+        return {
+            "model": self.model,
+            "epochs": self.epochs,
+            "billed_tokens": self.billed_tokens * (self.epochs or 1),
+            "usd": self.estimated_cost_usd,
+            "note": "estimate from a fixed price table — check current prices before training",
+        }
+
+
+class RowValidator:
+    """Checks rows of one format, one at a time; `finish()` adds the whole-file checks."""
+
+    def __init__(
+        self,
+        fmt: str,
+        counter: TokenCounter,
+        context_limit: int = DEFAULT_CONTEXT_LIMIT,
+        check_minimum: bool = True,
+        model: str | None = None,
+        epochs: int = DEFAULT_EPOCHS,
+    ) -> None:
+        if fmt not in VALIDATION_FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
+        self.report = ValidationReport(fmt, context_limit=context_limit, token_note=counter.note)
+        self.counter = counter
+        self.check_minimum = check_minimum
+        self.model = model or (DEFAULT_MODEL if fmt.startswith("openai") else None)
+        self.epochs = epochs
+        self._seen: dict[bytes, int] = {}
+
+    def _add(self, severity: str, message: str, line: int | None) -> None:
+        report = self.report
+        if severity == "error":
+            report.errors += 1
+        else:
+            report.warnings += 1
+        if len(report.problems) < MAX_LISTED:
+            report.problems.append(Problem(severity, message, line))
+
+    def add(self, line: int, row: Any) -> None:
+        """Check one parsed row (a dict from one JSONL line)."""
+        self.report.rows += 1
+        if not isinstance(row, Mapping):
+            self._add("error", f"expected a JSON object, got {type(row).__name__}", line)
+            return
+        digest = hashlib.blake2b(
+            json.dumps(row, sort_keys=True, ensure_ascii=False).encode(), digest_size=8
+        ).digest()
+        first = self._seen.setdefault(digest, line)
+        if first != line:
+            self.report.duplicates += 1
+            self._add("warning", f"duplicate of line {first}", line)
+        problems = _structure(self.report.format, row)
+        for message in problems:
+            self._add("error", message, line)
+        if problems:
+            return
+        longest, billed = _tokens(self.report.format, row, self.counter)
+        report = self.report
+        report.tokens_total += billed
+        report.tokens_max = max(report.tokens_max, longest)
+        report.billed_tokens += min(billed, report.context_limit)
+        if longest > report.context_limit:
+            report.over_limit += 1
+            self._add(
+                "error",
+                f"{longest:,} tokens, over the {report.context_limit:,}-token context limit"
+                " — shorten this example or drop it",
+                line,
+            )
+
+    def add_unparsable(self, line: int, reason: str) -> None:
+        """Record a line that is not JSON."""
+        self.report.rows += 1
+        self._add("error", f"not valid JSON ({reason})", line)
+
+    def finish(self) -> ValidationReport:
+        """Whole-file checks (minimum size) and the cost estimate; returns the report."""
+        report = self.report
+        if self.check_minimum:
+            if report.rows < MIN_EXAMPLES:
+                self._add(
+                    "error",
+                    f"{report.rows} examples: fine-tuning needs at least {MIN_EXAMPLES}"
+                    f" — aim for {GOOD_EXAMPLES}+ for a clear improvement",
+                    None,
+                )
+            elif report.rows < GOOD_EXAMPLES:
+                self._add(
+                    "warning",
+                    f"{report.rows} examples: enough to start, {GOOD_EXAMPLES}+ usually needed"
+                    " for a clear improvement",
+                    None,
+                )
+        price = TRAINING_PRICES.get(self.model or "")
+        if price is not None:
+            report.model, report.epochs = self.model, self.epochs
+            report.estimated_cost_usd = round(
+                report.billed_tokens * self.epochs * price / 1_000_000, 2
+            )
+        self._seen.clear()
+        return report
+
+
+def detect_format(row: Any, filename: str = "") -> str | None:
+    """Guess a row's format from its keys (and `trl_` in the file name for chat rows).
+
+    >>> detect_format({"prompt": [], "completion": [], "label": True})
+    'trl-kto'
+    """
+    if not isinstance(row, Mapping):
+        return None
+    keys = set(row)
+    if "messages" in keys:
+        return "trl-sft" if Path(filename).name.startswith("trl_") else "openai-sft"
+    if "input" in keys and "preferred_output" in keys:
+        return "openai-dpo"
+    if "prompt" in keys and "chosen" in keys:
+        return "trl-dpo"
+    if "prompt" in keys and "completion" in keys:
+        return "trl-kto"
+    return None
+
+
+def validate_file(
+    path: Path,
+    fmt: str,
+    counter: TokenCounter,
+    context_limit: int = DEFAULT_CONTEXT_LIMIT,
+    model: str | None = None,
+    epochs: int = DEFAULT_EPOCHS,
+    check_minimum: bool = True,
+) -> ValidationReport:
+    """Validate a JSONL file line by line; `fmt` "auto" detects it from the first row."""
+    validator: RowValidator | None = None
+    pending: list[tuple[int, str]] = []  # unparsable lines seen before the format is known
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                if validator is None:
+                    pending.append((number, exc.msg))
+                else:
+                    validator.add_unparsable(number, exc.msg)
+                continue
+            if validator is None:
+                chosen = detect_format(row, path.name) if fmt == "auto" else fmt
+                validator = RowValidator(
+                    chosen or "openai-sft", counter, context_limit, check_minimum, model, epochs
+                )
+                for line, reason in pending:
+                    validator.add_unparsable(line, reason)
+            validator.add(number, row)
+    if validator is None:
+        validator = RowValidator(
+            "openai-sft" if fmt == "auto" else fmt, counter, context_limit, check_minimum, model
+        )
+        for line, reason in pending:
+            validator.add_unparsable(line, reason)
+    return validator.finish()
+
+
+def _structure(fmt: str, row: Mapping[str, Any]) -> list[str]:
+    required, optional = _TOP_KEYS[fmt]
+    problems = [f"missing key `{key}`" for key in sorted(required - set(row))]
+    unknown = set(row) - required - optional
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(sorted(unknown))} — remove them")
+    if problems:
+        return problems
+    if fmt in ("openai-sft", "trl-sft"):
+        problems += _messages(row["messages"], "messages")
+        if not problems and not any(m.get("role") == "assistant" for m in row["messages"]):
+            problems.append("missing assistant message — add the reply the model should learn")
+    elif fmt == "openai-dpo":
+        source = row["input"]
+        if not isinstance(source, Mapping) or "messages" not in source:
+            return ["`input` must be an object with `messages`"]
+        problems += _messages(source["messages"], "input.messages")
+        problems += _outputs(row["preferred_output"], "preferred_output")
+        problems += _outputs(row["non_preferred_output"], "non_preferred_output")
+        if not problems and row["preferred_output"] == row["non_preferred_output"]:
+            problems.append("preferred and non-preferred outputs are identical")
+    elif fmt == "trl-dpo":
+        problems += _messages(row["prompt"], "prompt")
+        problems += _outputs(row["chosen"], "chosen") + _outputs(row["rejected"], "rejected")
+        if not problems and row["chosen"] == row["rejected"]:
+            problems.append("chosen and rejected are identical")
+    else:
+        problems += _messages(row["prompt"], "prompt") + _outputs(row["completion"], "completion")
+        if not isinstance(row["label"], bool):
+            problems.append("`label` must be true or false")
+    return problems
+
+
+def _messages(messages: Any, where: str) -> list[str]:
+    if not isinstance(messages, list) or not messages:
+        return [f"`{where}` must be a non-empty list of messages"]
+    problems = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            problems.append(f"{where}[{index}] is not an object")
+            continue
+        role = message.get("role")
+        if role not in _ROLES:
+            problems.append(f"{where}[{index}] has an unknown role {role!r}")
+        unknown = set(message) - _MESSAGE_KEYS
+        if unknown:
+            problems.append(f"{where}[{index}] has unknown key(s) {', '.join(sorted(unknown))}")
+        content = message.get("content")
+        if "tool_calls" in message or "function_call" in message:
+            continue
+        if not isinstance(content, str) or not content.strip():
+            problems.append(f"{where}[{index}] ({role}) has empty content")
+    return problems
+
+
+def _outputs(outputs: Any, where: str) -> list[str]:
+    if not isinstance(outputs, list) or len(outputs) != 1:
+        return [f"`{where}` must be a list with exactly one assistant message"]
+    problems = _messages(outputs, where)
+    if not problems and outputs[0].get("role") != "assistant":
+        problems.append(f"{where}[0] must have role assistant")
+    return problems
+
+
+def _tokens(fmt: str, row: Mapping[str, Any], counter: TokenCounter) -> tuple[int, int]:
+    """(tokens of the longest prompt+answer, tokens billed for the example)."""
+    if fmt in ("openai-sft", "trl-sft"):
+        n = counter.count_messages(row["messages"])
+        return n, n
+    if fmt == "openai-dpo":
+        prompt, good, bad = (
+            row["input"]["messages"],
+            row["preferred_output"],
+            row["non_preferred_output"],
+        )
+    elif fmt == "trl-dpo":
+        prompt, good, bad = row["prompt"], row["chosen"], row["rejected"]
+    else:
+        n = counter.count_messages([*row["prompt"], *row["completion"]])
+        return n, n
+    with_good = counter.count_messages([*prompt, *good])
+    with_bad = counter.count_messages([*prompt, *bad])
+    return max(with_good, with_bad), with_good + counter.count_messages(bad)

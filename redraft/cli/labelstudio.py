@@ -1,0 +1,289 @@
+"""Label Studio commands: `redraft init`, `redraft import`, `redraft prefill`, `redraft demo`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from redraft.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TITLE = "redraft outreach"
+
+
+def _ls_options(command: Any) -> Any:
+    """--url and --api-key, shared by the commands that talk to Label Studio."""
+    command = click.option(
+        "--api-key",
+        default=None,
+        help="Label Studio personal access token or legacy token (env LABEL_STUDIO_API_KEY).",
+    )(command)
+    return click.option(
+        "--url", default=None, help="Label Studio URL (env LABEL_STUDIO_URL, default :8080)."
+    )(command)
+
+
+def _settings(ctx: click.Context, url: str | None, api_key: str | None) -> Settings:
+    settings: Settings = ctx.obj
+    return settings.with_overrides(label_studio_url=url, label_studio_api_key=api_key)
+
+
+def _client(settings: Settings) -> AbstractContextManager[Any]:
+    from redraft.labelstudio.client import session_from_settings
+
+    return session_from_settings(settings)
+
+
+def model_source(settings: Settings) -> Any:
+    """The registry's active model when the registry exists, else the one settings name."""
+    try:
+        from redraft.training.source import RegistryModelSource
+    except ImportError:
+        from redraft.backend.versions import SettingsModelSource
+
+        return SettingsModelSource(settings)
+    return RegistryModelSource(settings)
+
+
+@click.command("init")
+@_ls_options
+@click.option("--title", default=DEFAULT_TITLE, show_default=True, help="Project title.")
+@click.option(
+    "--backend-url",
+    default=None,
+    help="ML backend URL as Label Studio reaches it (default http://REDRAFT_HOST:REDRAFT_PORT).",
+)
+@click.option("--no-backend", is_flag=True, help="Do not connect an ML backend.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.pass_context
+def init(
+    ctx: click.Context,
+    url: str | None,
+    api_key: str | None,
+    title: str,
+    backend_url: str | None,
+    no_backend: bool,
+    dry_run: bool,
+) -> None:
+    """Create or update the Label Studio project and connect the ML backend.
+
+    Idempotent: a second run changes nothing. Basic auth for the backend comes from
+    REDRAFT_BASIC_AUTH_USER / REDRAFT_BASIC_AUTH_PASSWORD.
+
+    \b
+    Example:
+      redraft init --title "Acme outreach" --backend-url http://127.0.0.1:9090
+    """
+    from redraft.label_config import read_label_config
+    from redraft.labelstudio.project import ProjectSpec, init_project
+
+    settings = _settings(ctx, url, api_key)
+    if not no_backend and backend_url is None:
+        backend_url = f"http://{settings.host}:{settings.port}"
+    spec = ProjectSpec(
+        title=title,
+        label_config=read_label_config(),
+        model_version=model_source(settings).active().name,
+        backend_url=None if no_backend else backend_url,
+        basic_auth_user=settings.basic_auth_user,
+        basic_auth_password=settings.basic_auth_password,
+    )
+    with _client(settings) as client:
+        plan = init_project(client, spec, dry_run=dry_run)
+    prefix = "would " if dry_run else ""
+    for line in plan.describe(spec):
+        click.echo(f"{prefix}{line}", err=True)
+    if dry_run:
+        click.echo("dry run: nothing changed", err=True)
+    else:
+        click.echo(f"project {plan.project_id}: {title!r} at {settings.label_studio_url}", err=True)
+        click.echo(plan.project_id)
+
+
+@click.command("import")
+@_ls_options
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--project", "project_ref", default=DEFAULT_TITLE, help="Project id or title.")
+@click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD", help="Rename a column.")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows, skip the others.")
+@click.option(
+    "--with-feedback",
+    is_flag=True,
+    help="Rows carry draft, rating, issues, feedback, final: import them as completed tasks.",
+)
+@click.option(
+    "--model-version",
+    default="imported",
+    show_default=True,
+    help="model_version of the imported drafts (--with-feedback).",
+)
+@click.option("--dry-run", is_flag=True, help="Validate only; import nothing.")
+@click.pass_context
+def import_briefs(
+    ctx: click.Context,
+    url: str | None,
+    api_key: str | None,
+    file: Path,
+    project_ref: str,
+    mapping: tuple[str, ...],
+    skip_invalid: bool,
+    with_feedback: bool,
+    model_version: str,
+    dry_run: bool,
+) -> None:
+    """Import briefs from a CSV, JSONL or JSON file as Label Studio tasks.
+
+    Every row is checked first (non-empty brief, unique external_id in the file and in the
+    project); on any bad row nothing is imported unless --skip-invalid.
+
+    \b
+    Example:
+      redraft import briefs.csv --project "Acme outreach" --map "Notes=brief" --map ID=external_id
+      redraft import history.jsonl --with-feedback --model-version ft-2025-03
+    """
+    from redraft.labelstudio.briefs import parse_mapping
+    from redraft.labelstudio.importer import check_file
+    from redraft.labelstudio.project import resolve_project
+
+    settings = _settings(ctx, url, api_key)
+    columns = parse_mapping(mapping)
+    with _client(settings) as client:
+        project_id = resolve_project(client, project_ref)
+        parsed = check_file(client, project_id, file, columns, with_feedback=with_feedback)
+        _import(client, project_id, parsed, file, skip_invalid, model_version, dry_run)
+
+
+def _import(
+    client: Any,
+    project_id: int,
+    parsed: Any,
+    file: Path,
+    skip_invalid: bool,
+    model_version: str,
+    dry_run: bool,
+) -> None:
+    from redraft.labelstudio.importer import format_errors, import_briefs
+
+    if dry_run:
+        if parsed.errors:
+            click.echo(format_errors(parsed.errors, file), err=True)
+        click.echo(
+            f"dry run: {len(parsed.rows):,} valid rows, {len(parsed.errors):,} invalid; "
+            "nothing imported",
+            err=True,
+        )
+        if parsed.errors:
+            sys.exit(1)
+        return
+    for error in parsed.errors if skip_invalid else []:
+        click.echo(f"skipped {error}", err=True)
+    summary = import_briefs(
+        client,
+        project_id,
+        parsed,
+        path=file,
+        skip_invalid=skip_invalid,
+        model_version=model_version,
+    )
+    click.echo(summary.line(project_id), err=True)
+
+
+@click.command("prefill")
+@_ls_options
+@click.option("--project", "project_ref", default=DEFAULT_TITLE, help="Project id or title.")
+@click.option("--limit", type=int, default=None, help="Draft at most this many tasks.")
+@click.option("--concurrency", type=int, default=None, help="Parallel drafts (env default 16).")
+@click.option("--dry-run", is_flag=True, help="Count the tasks that would be drafted; draft none.")
+@click.pass_context
+def prefill(
+    ctx: click.Context,
+    url: str | None,
+    api_key: str | None,
+    project_ref: str,
+    limit: int | None,
+    concurrency: int | None,
+    dry_run: bool,
+) -> None:
+    """Draft every task that has no prediction from the active model version.
+
+    Drafts go through the backend's prompt builder and cache, concurrently, and are written
+    to Label Studio in batches as they finish. Safe to interrupt and re-run.
+
+    \b
+    Example:
+      redraft prefill --project "Acme outreach" --concurrency 32
+    """
+    settings = _settings(ctx, url, api_key).with_overrides(max_concurrency=concurrency)
+    with _client(settings) as client:
+        _prefill(client, settings, project_ref, limit, dry_run)
+
+
+def _prefill(
+    client: Any, settings: Settings, project_ref: str, limit: int | None, dry_run: bool
+) -> None:
+    from tqdm import tqdm
+
+    from redraft.backend.drafting import Drafter
+    from redraft.labelstudio.prefill import list_tasks, tasks_missing
+    from redraft.labelstudio.prefill import prefill as run_prefill
+    from redraft.labelstudio.project import resolve_project
+
+    project_id = resolve_project(client, project_ref)
+    active = model_source(settings).active()
+    if dry_run:
+        tasks = list_tasks(client, project_id)
+        missing = len(tasks_missing(tasks, active.name))
+        click.echo(
+            f"dry run: {missing:,} of {len(tasks):,} tasks lack a {active.name!r} draft", err=True
+        )
+        return
+    drafter = Drafter.from_settings(settings)
+    bar = tqdm(total=0, unit="task", file=sys.stderr, desc="drafting")
+    try:
+
+        def start(count: int) -> None:
+            bar.reset(total=count)
+
+        summary = run_prefill(
+            client,
+            project_id,
+            drafter,
+            active,
+            limit=limit,
+            on_start=start,
+            on_progress=lambda _outcome: bar.update(1),
+        )
+    finally:
+        bar.close()
+        drafter.close()
+    for task_id, reason in summary.failures[:20]:
+        click.echo(f"task {task_id}: {reason}", err=True)
+    click.echo(summary.line(), err=True)
+    if summary.failures:
+        sys.exit(1)
+
+
+@click.command("demo")
+@click.option("--port", type=int, default=8080, show_default=True, help="Label Studio port.")
+@click.option("--backend-port", type=int, default=9090, show_default=True, help="Backend port.")
+@click.option("--fresh", is_flag=True, help="Start from an empty Label Studio database.")
+@click.pass_context
+def demo(ctx: click.Context, port: int, backend_port: int, fresh: bool) -> None:
+    """Run everything locally: Label Studio, the ML backend, and a stand-in model if needed.
+
+    Creates a project with sample briefs from three fictional clients, drafts them, and
+    prints the URL and login. Ctrl-C stops everything it started.
+
+    \b
+    Example:
+      ./dev demo            # or: redraft demo --port 8080
+    """
+    from redraft.labelstudio.demo import run_demo
+
+    run_demo(ctx.obj, ls_port=port, backend_port=backend_port, fresh=fresh)

@@ -1,0 +1,156 @@
+"""`redraft models`: list, add, promote, roll back and cancel model versions in the registry."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from redraft.prompting import load_template
+from redraft.settings import Settings
+from redraft.training.errors import RegistryError
+from redraft.training.registry import ModelVersion, Registry
+
+
+def _registry(settings: Settings) -> Registry:
+    return Registry(settings.registry_path)
+
+
+def _line(version: ModelVersion) -> str:
+    marker = "*" if version.status == "active" else " "
+    model = version.model_id or "-"
+    where = f" @ {version.base_url}" if version.base_url else ""
+    job = f" job {version.job_id}" if version.job_id else ""
+    error = f" ({version.error})" if version.error else ""
+    return (
+        f"{marker} {version.name:<10} {version.status:<9} {version.trainer:<6} {model}{where}"
+        f"{job} {version.created_at}{error}"
+    )
+
+
+@click.group("models")
+def models() -> None:
+    """The model registry: which version drafts, and which are waiting for review.
+
+    \b
+    Example:
+      redraft models list
+      redraft models promote v3
+      redraft models rollback
+    """
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per version.")
+@click.pass_obj
+def list_versions(settings: Settings, as_json: bool) -> None:
+    """List every version, oldest first; `*` marks the active one.
+
+    \b
+    Example:
+      redraft models list --json | jq .name
+    """
+    versions = _registry(settings).list()
+    for version in versions:
+        click.echo(json.dumps(version.as_dict(), sort_keys=True) if as_json else _line(version))
+    active = next((v.name for v in versions if v.status == "active"), None)
+    active = active or f"none (settings model {settings.model})"
+    click.echo(f"{len(versions)} version(s); active: {active}", err=True)
+
+
+@models.command("add")
+@click.argument("name")
+@click.option("--model-id", required=True, help="The model id the endpoint serves.")
+@click.option("--base-url", default=None, help="OpenAI-compatible endpoint (default: settings).")
+@click.option("--base-model", default=None, help="What it was trained from, for the record.")
+@click.option("--promote", is_flag=True, help="Make it the active version right away.")
+@click.pass_obj
+def add(
+    settings: Settings,
+    name: str,
+    model_id: str,
+    base_url: str | None,
+    base_model: str | None,
+    promote: bool,
+) -> None:
+    """Register a model served elsewhere (for example a vLLM or Ollama model) as a candidate.
+
+    \b
+    Example:
+      redraft models add qwen-lora-1 --model-id qwen-lora-1 --base-url http://gpu:8000/v1
+    """
+    registry = _registry(settings)
+    version = registry.add(
+        ModelVersion(
+            name=name,
+            model_id=model_id,
+            base_url=base_url,
+            base_model=base_model,
+            trainer="manual",
+            template_sha256=load_template(settings.template_path).sha256,
+            status="candidate",
+        )
+    )
+    if promote:
+        version = registry.promote(name)
+    click.echo(_line(version))
+    click.echo(f"added {name} as {version.status}", err=True)
+
+
+@models.command("promote")
+@click.argument("name")
+@click.pass_obj
+def promote(settings: Settings, name: str) -> None:
+    """Make NAME the active version; the backend drafts with it from its next request.
+
+    \b
+    Example:
+      redraft models promote v3
+    """
+    registry = _registry(settings)
+    before = registry.active()
+    version = registry.promote(name)
+    click.echo(_line(version))
+    retired = f"; retired {before.name}" if before and before.name != name else ""
+    click.echo(f"promoted {name} ({version.model_id}){retired}", err=True)
+
+
+@models.command("rollback")
+@click.pass_obj
+def rollback(settings: Settings) -> None:
+    """Re-activate the version that was active before the current one, retiring the current.
+
+    \b
+    Example:
+      redraft models rollback
+    """
+    retired, active = _registry(settings).rollback()
+    click.echo(_line(active))
+    click.echo(f"rolled back: {active.name} is active again; retired {retired.name}", err=True)
+
+
+@models.command("cancel")
+@click.argument("name")
+@click.pass_obj
+def cancel(settings: Settings, name: str) -> None:
+    """Cancel a version that is still training (cancels its OpenAI job) and mark it failed.
+
+    \b
+    Example:
+      redraft models cancel v4
+    """
+    registry = _registry(settings)
+    version = registry.get(name)
+    if version.status != "training":
+        raise RegistryError(f"{name} is {version.status}, not training — nothing to cancel")
+    if version.trainer == "openai" and version.job_id:
+        import openai
+
+        client = openai.OpenAI(
+            api_key=settings.openai_api_key or "not-set", base_url=settings.openai_base_url
+        )
+        job = client.fine_tuning.jobs.retrieve(version.job_id)
+        if job.status not in ("succeeded", "failed", "cancelled"):
+            client.fine_tuning.jobs.cancel(version.job_id)
+    registry.update(name, status="failed", error="cancelled by the operator")
+    click.echo(f"cancelled {name}", err=True)

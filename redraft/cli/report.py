@@ -1,0 +1,109 @@
+"""`redraft report`: did the drafts get better? HTML + CSV report per model version."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from redraft.prompting import load_template
+from redraft.report.build import build_report, terminal_table, write_report
+from redraft.report.errors import ReportInputError
+from redraft.report.html import render_html
+from redraft.report.sources import (
+    ReportInput,
+    from_export_dir,
+    from_ls_export_file,
+    from_project,
+)
+from redraft.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def label_studio_client(settings: Settings) -> object:
+    """A Label Studio SDK client for the configured server and token (checked once)."""
+    from redraft.labelstudio.client import connect_from_settings
+
+    return connect_from_settings(settings)
+
+
+def load_input(
+    settings: Settings, project: int | None, export: Path | None, from_file: Path | None
+) -> ReportInput:
+    """Read the one source the user named."""
+    sources = {"--project": project, "--export": export, "--from-file": from_file}
+    given = [name for name, value in sources.items() if value is not None]
+    if len(given) != 1:
+        raise ReportInputError(
+            "name exactly one source: --project ID, --export DIR or --from-file EXPORT.json"
+            + (f" (got {' and '.join(given)})" if given else "")
+        )
+    template = load_template(settings.template_path)
+    if from_file is not None:
+        return from_ls_export_file(from_file, template)
+    if export is not None:
+        return from_export_dir(export)
+    assert project is not None
+    return from_project(label_studio_client(settings), project, template)
+
+
+@click.command("report")
+@click.option("--project", type=int, help="Label Studio project id to read.")
+@click.option(
+    "--export",
+    "export",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A `redraft export` folder (records.parquet or records.csv).",
+)
+@click.option(
+    "--from-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A Label Studio JSON export file.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for report.html and CSVs (default REDRAFT_HOME/reports/<time>).",
+)
+@click.option(
+    "--compare",
+    nargs=2,
+    metavar="A B",
+    help="Compare version B against A (default: the two most recent versions).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed for bootstrap/permutation.")
+@click.pass_obj
+def report(
+    settings: Settings,
+    project: int | None,
+    export: Path | None,
+    from_file: Path | None,
+    output: Path | None,
+    compare: tuple[str, str] | None,
+    seed: int,
+) -> None:
+    """Quality per model version: ratings, accepted-as-is, edit distance, over time.
+
+    Writes report.html (self-contained, opens offline) and CSV files, and prints a short
+    table with the comparison in plain words.
+
+    \b
+    Example:
+      redraft report --project 3 -o out/report --compare v2 v3
+      redraft report --from-file export.json
+    """
+    data = load_input(settings, project, export, from_file)
+    now = datetime.now(UTC)
+    result = build_report(data, now.strftime("%Y-%m-%d %H:%M UTC"), compare or None, seed)
+    out_dir = output or settings.home / "reports" / now.strftime("%Y%m%d-%H%M%S")
+    written = write_report(result, render_html(result), out_dir)
+    click.echo(terminal_table(result), nl=False)
+    click.echo(
+        f"reported {len(data.records)} annotations over {len(result.versions)} versions; "
+        f"wrote {len(written)} files to {out_dir}",
+        err=True,
+    )

@@ -1,0 +1,97 @@
+"""`redraft standin`: run the OpenAI-compatible stand-in server in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+import click
+
+logger = logging.getLogger(__name__)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8800, show_default=True, help="Port (0 = any free).")
+@click.option("--latency-ms", type=int, default=0, show_default=True, help="Delay per completion.")
+@click.option(
+    "--fault",
+    "faults",
+    type=click.Choice(["429", "500", "hang", "empty", "job_fail"]),
+    multiple=True,
+    help="Inject a fault into every matching request (repeatable).",
+)
+@click.option(
+    "--fault-match", default=None, help="Only fault requests whose last user message contains this."
+)
+@click.option(
+    "--fault-times", type=int, default=None, help="Fault only the first N matching requests."
+)
+@click.option(
+    "--hang-seconds", type=float, default=30.0, show_default=True, help="How long a hang lasts."
+)
+@click.option(
+    "--job-step-seconds",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Seconds per fine-tuning step (jobs finish after ~20 steps).",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar="REDRAFT_STANDIN_API_KEY",
+    help="Require this bearer token (default: accept any non-empty one).",
+)
+def standin(
+    host: str,
+    port: int,
+    latency_ms: int,
+    faults: tuple[str, ...],
+    fault_match: str | None,
+    fault_times: int | None,
+    hang_seconds: float,
+    job_step_seconds: float,
+    api_key: str | None,
+) -> None:
+    """Run an OpenAI-compatible stand-in (chat, files, fine-tuning) until Ctrl-C.
+
+    Drafts are deterministic and say they come from the stand-in. Change latency and faults
+    while it runs with POST /_standin/config.
+
+    \b
+    Example:
+      redraft standin --port 8800 --latency-ms 300 --fault 429 --fault-times 2
+      export OPENAI_BASE_URL=http://127.0.0.1:8800/v1 OPENAI_API_KEY=sk-standin
+      curl -X POST localhost:8800/_standin/config -d '{"latency_ms": 0}' \\
+           -H 'Content-Type: application/json'
+    """
+    from redraft.standin import FaultRule, StandinConfig, StandinServer
+
+    config = StandinConfig(
+        latency_ms=latency_ms,
+        faults=[FaultRule(kind, match=fault_match, times=fault_times) for kind in faults],  # type: ignore[arg-type]
+        hang_seconds=hang_seconds,
+        api_key=api_key,
+        job_step_seconds=job_step_seconds,
+    )
+    server = StandinServer(config, host=host, port=port).start()
+    click.echo(f"OPENAI_BASE_URL={server.base_url}")
+    click.echo(
+        f"stand-in listening on {server.url} ({len(config.models)} models, "
+        f"latency {latency_ms} ms, {len(config.faults)} fault rule(s)); Ctrl-C stops it",
+        err=True,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        click.echo(f"stand-in stopped after {len(server.requests)} request(s)", err=True)

@@ -1,0 +1,73 @@
+"""`redraft status`: where the loop is (exactly one current stage) and the next step."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import click
+
+from redraft.errors import RedraftError
+from redraft.settings import Settings
+from redraft.training.facts import gather_facts, label_studio_tasks
+from redraft.training.pipeline import current_stage, next_step, render
+from redraft.training.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+def _project_tasks(settings: Settings, project: int | None) -> tuple[Any, int | None, str | None]:
+    """(tasks or None, project id, why Label Studio counts are missing)."""
+    if not settings.label_studio_api_key:
+        return None, project, "LABEL_STUDIO_API_KEY is not set"
+    from redraft.labelstudio.client import connect_from_settings
+
+    try:
+        client = connect_from_settings(settings)
+        if project is None:
+            projects = list(client.projects.list())
+            if len(projects) != 1:
+                return None, None, f"{len(projects)} projects — pass --project ID"
+            project = projects[0].id
+        return list(label_studio_tasks(client, project)), project, None
+    except RedraftError as exc:
+        return None, project, str(exc)
+    except Exception as exc:  # SDK/HTTP errors: status still shows the local stages
+        logger.debug("Label Studio counts failed", exc_info=True)
+        return None, project, f"Label Studio counts unavailable ({type(exc).__name__})"
+
+
+@click.command("status")
+@click.option("--project", type=int, default=None, help="Label Studio project id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the facts and stage as JSON.")
+@click.pass_obj
+def status(settings: Settings, project: int | None, as_json: bool) -> None:
+    """Show the loop's stages with a marker on the current one, and the next command.
+
+    \b
+    Example:
+      redraft status --project 1
+    """
+    tasks, project, missing = _project_tasks(settings, project)
+    facts = gather_facts(
+        Registry(settings.registry_path),
+        settings.exports_dir,
+        threshold=settings.auto_train_threshold,
+        tasks=tasks,
+        project=project,
+    )
+    stage = current_stage(facts)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"stage": stage.name.lower(), "next": next_step(stage, facts), **asdict(facts)},
+                sort_keys=True,
+            )
+        )
+    else:
+        for line in render(facts):
+            click.echo(line)
+    if missing:
+        click.echo(f"note: Label Studio counts not shown: {missing}", err=True)

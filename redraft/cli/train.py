@@ -1,0 +1,189 @@
+"""`redraft train openai | trl`: turn an export folder into a candidate model version."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from redraft.errors import ConfigError
+from redraft.settings import Settings
+from redraft.training.exportdir import load_export
+from redraft.training.registry import Registry
+
+
+def _report(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.group("train")
+def train() -> None:
+    """Train a new model version from an export folder (see `redraft export`).
+
+    \b
+    Example:
+      redraft train openai ~/.redraft/exports/20261122T101500Z --method dpo
+      redraft train trl ~/.redraft/exports/20261122T101500Z --base-model Qwen/Qwen2.5-1.5B-Instruct
+    """
+
+
+@train.command("openai")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--method",
+    type=click.Choice(["supervised", "dpo"]),
+    default="supervised",
+    show_default=True,
+    help="supervised: learn the finals; dpo: prefer the final over the draft.",
+)
+@click.option("--base-model", default=None, help="Start here instead of the active fine-tune.")
+@click.option("--epochs", type=click.IntRange(1, 50), default=None, help="Default: the API's.")
+@click.option("--suffix", default=None, help="Fine-tuned model name suffix.")
+@click.option("--name", default=None, help="Registry version name (default v<N>).")
+@click.option("--base-url", default=None, help="OpenAI-compatible API (env OPENAI_BASE_URL).")
+@click.option("--poll-interval", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option("--dry-run", is_flag=True, help="Validate and show the plan; upload nothing.")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None, hidden=True)
+@click.pass_obj
+def train_openai_command(
+    settings: Settings,
+    export_dir: Path,
+    method: str,
+    base_model: str | None,
+    epochs: int | None,
+    suffix: str | None,
+    name: str | None,
+    base_url: str | None,
+    poll_interval: float,
+    dry_run: bool,
+    today: object,
+) -> None:
+    """Fine-tune through the OpenAI API and register the result as a candidate.
+
+    Re-running the same command re-attaches to its job (after Ctrl-C too) instead of
+    starting a second one. OpenAI stops taking new fine-tuning jobs on 2027-01-06.
+
+    \b
+    Example:
+      redraft train openai ~/.redraft/exports/20261122T101500Z --method dpo --epochs 2
+    """
+    from redraft.training import deadline
+    from redraft.training.openai_trainer import describe, plan_openai_job, train_openai
+
+    settings = settings.with_overrides(openai_base_url=base_url)
+    day = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
+    export = load_export(export_dir)
+    registry = Registry(settings.registry_path)
+    spec = plan_openai_job(
+        export,
+        method=method,
+        base_model=base_model,
+        active=registry.active(),
+        fallback_model=settings.model,
+        epochs=epochs,
+        suffix=suffix,
+    )
+    if dry_run:
+        _report(deadline.closed_message(day) if deadline.is_closed(day) else deadline.notice(day))
+        for line in describe(spec):
+            click.echo(line)
+        _report("dry run: nothing uploaded, no job created")
+        return
+    if not settings.openai_api_key:
+        raise ConfigError("OPENAI_API_KEY is not set — export it (or use `redraft train trl`)")
+    import openai
+
+    client = openai.OpenAI(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        max_retries=settings.max_retries,
+        timeout=settings.request_timeout,
+    )
+    for line in describe(spec):
+        _report(line)
+    try:
+        version = train_openai(
+            client,
+            registry,
+            spec,
+            today=day,
+            report=_report,
+            name=name,
+            base_url=settings.openai_base_url,
+            poll_interval=poll_interval,
+        )
+    except KeyboardInterrupt:
+        running = registry.by_key(spec.key)
+        job = f" {running.job_id}" if running and running.job_id else ""
+        _report(
+            f"interrupted: the job{job} keeps running at the provider — re-run the same "
+            "command to re-attach, or `redraft models cancel NAME` to stop it"
+        )
+        sys.exit(130)
+    click.echo(version.name)
+    _report(f"done: {version.name} is {version.status} ({version.model_id})")
+
+
+@train.command("trl")
+@click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--base-model", required=True, help="Local path or Hugging Face model id.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--epochs", type=float, default=1.0, show_default=True)
+@click.option("--lora-r", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--learning-rate", type=float, default=2e-4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option("--max-steps", type=int, default=-1, help="Cap steps per phase (smoke runs).")
+@click.option("--skip-dpo", is_flag=True, help="Only SFT on the finals.")
+@click.option("--name", default=None, help="Registry version (and LoRA module) name.")
+@click.option("--serve-url", default=None, help="OpenAI-compatible URL that will serve it.")
+@click.pass_obj
+def train_trl_command(
+    settings: Settings,
+    export_dir: Path,
+    base_model: str,
+    output: Path | None,
+    epochs: float,
+    lora_r: int,
+    learning_rate: float,
+    batch_size: int,
+    max_steps: int,
+    skip_dpo: bool,
+    name: str | None,
+    serve_url: str | None,
+) -> None:
+    """LoRA SFT on the finals, then DPO on the pairs (TRL + PEFT); registers a candidate.
+
+    Needs the extra: pip install 'redraft[train]'.
+
+    \b
+    Example:
+      redraft train trl ~/.redraft/exports/20261122T101500Z \\
+          --base-model Qwen/Qwen2.5-1.5B-Instruct --serve-url http://gpu:8000/v1
+    """
+    from redraft.training.trl_trainer import TrlParams, require_train_extra, train_trl
+
+    require_train_extra()
+    export = load_export(export_dir)
+    registry = Registry(settings.registry_path)
+    name = name or registry.next_name()
+    params = TrlParams(
+        base_model=base_model,
+        output_dir=output or settings.home / "adapters" / name,
+        epochs=epochs,
+        lora_r=lora_r,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_steps=max_steps,
+        skip_dpo=skip_dpo,
+    )
+    version = train_trl(registry, export, params, report=_report, name=name, serve_url=serve_url)
+    click.echo(version.name)
+    sft = version.metrics.get("sft", {})
+    dpo = version.metrics.get("dpo", {})
+    _report(
+        f"done: {version.name} is a candidate — SFT {sft.get('steps', 0)} steps"
+        + (f", DPO {dpo.get('steps', 0)} steps" if dpo else "")
+        + f" on {version.metrics.get('device', '?')}"
+    )

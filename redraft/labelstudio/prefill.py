@@ -1,0 +1,139 @@
+"""`redraft prefill`: draft every task that lacks a prediction for the active model version.
+
+Label Studio's own "Retrieve predictions" sends all selected tasks in one /predict request
+and gives up after its timeout; prefill instead drafts with the backend's Drafter (same prompt
+builder, same cache, bounded concurrency) and writes predictions in bulk as they finish, so a
+crash or Ctrl-C loses at most one write batch and a re-run does only what is still missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from redraft.backend.drafting import Drafter, DraftOutcome
+from redraft.backend.results import build_prediction
+from redraft.backend.versions import ActiveModel
+from redraft.errors import LabelStudioError
+
+logger = logging.getLogger(__name__)
+
+WRITE_BATCH = 50
+
+
+@dataclass
+class PrefillSummary:
+    """Counts for one prefill run; `failures` holds (task id, reason)."""
+
+    model_version: str
+    total: int = 0
+    already: int = 0
+    drafted: int = 0
+    cached: int = 0
+    written: int = 0
+    failures: list[tuple[Any, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The one summary line printed at the end."""
+        text = (
+            f"prefilled {self.written:,} of {self.total:,} tasks with {self.model_version!r} "
+            f"({self.cached:,} from cache); {self.already:,} already had a draft"
+        )
+        if self.failures:
+            text += f"; {len(self.failures):,} failed (re-run to retry them)"
+        return text
+
+
+def tasks_missing(tasks: Sequence[Mapping[str, Any]], model_version: str) -> list[dict[str, Any]]:
+    """Tasks ({"id", "data", "predictions"}) without a prediction of model_version.
+
+    >>> tasks_missing([{"id": 1, "data": {}, "predictions": [{"model_version": "v1"}]},
+    ...                {"id": 2, "data": {}, "predictions": [{"model_version": "v0"}]}], "v1")
+    [{'id': 2, 'data': {}}]
+    """
+    missing = []
+    for task in tasks:
+        versions = {p.get("model_version") for p in task.get("predictions") or []}
+        if model_version not in versions:
+            missing.append({"id": task["id"], "data": task.get("data") or {}})
+    return missing
+
+
+def prediction_request(task_id: int, text: str, model_version: str) -> dict[str, Any]:
+    """The bulk-import item for one draft: our prediction plus the task it belongs to.
+
+    >>> item = prediction_request(5, "Hi", "v1")
+    >>> item["task"], item["model_version"], len(item["result"])
+    (5, 'v1', 2)
+    """
+    return {"task": task_id, **build_prediction(text, model_version)}
+
+
+def list_tasks(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
+    """Every task of a project with its data and predictions, as plain dicts."""
+    tasks = []
+    for task in client.tasks.list(project=project_id, fields="all", page_size=500):
+        dumped = task.model_dump()
+        predictions = [
+            p if isinstance(p, dict) else dict(p) for p in dumped.get("predictions") or []
+        ]
+        tasks.append({"id": dumped["id"], "data": dumped.get("data"), "predictions": predictions})
+    return tasks
+
+
+def prefill(
+    client: LabelStudio,
+    project_id: int,
+    drafter: Drafter,
+    active: ActiveModel,
+    *,
+    limit: int | None = None,
+    write_batch: int = WRITE_BATCH,
+    on_progress: Callable[[DraftOutcome], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> PrefillSummary:
+    """Draft the project's tasks that lack `active.name` and store the drafts as predictions."""
+    tasks = list_tasks(client, project_id)
+    missing = tasks_missing(tasks, active.name)
+    if limit is not None:
+        missing = missing[:limit]
+    summary = PrefillSummary(active.name, total=len(tasks), already=len(tasks) - len(missing))
+    if on_start is not None:
+        on_start(len(missing))
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        try:
+            client.projects.import_predictions(id=project_id, request=list(pending))
+        except ApiError as exc:
+            raise LabelStudioError(
+                f"Label Studio refused {len(pending)} predictions (HTTP {exc.status_code}); "
+                f"{summary.written:,} were stored before — re-run prefill to continue"
+            ) from None
+        summary.written += len(pending)
+        pending.clear()
+
+    def done(outcome: DraftOutcome) -> None:
+        if outcome.text is None:
+            summary.failures.append((outcome.task_id, outcome.error or "no draft"))
+            logger.warning("task %s: no draft (%s)", outcome.task_id, outcome.error)
+        else:
+            summary.drafted += 1
+            summary.cached += int(outcome.cached)
+            pending.append(prediction_request(int(outcome.task_id), outcome.text, active.name))  # type: ignore[arg-type]
+            if len(pending) >= write_batch:
+                flush()
+        if on_progress is not None:
+            on_progress(outcome)
+
+    if missing:
+        drafter.draft_many(missing, active, on_done=done)
+    flush()
+    return summary

@@ -1,0 +1,150 @@
+"""The I/O side of blind A/B: drafting with both versions, the Label Studio project, the sidecar.
+
+Clients (OpenAI, Label Studio SDK) are passed in or built from settings at the CLI edge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from redraft.backend.versions import ActiveModel
+from redraft.prompting import PromptTemplate, build_messages
+from redraft.report.ab import AB_LABEL_CONFIG, ABResult, tally
+from redraft.report.errors import ABError
+from redraft.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_model(
+    settings: Settings, version: str, model_id: str | None, base_url: str | None
+) -> ActiveModel:
+    """The endpoint for a version: an explicit model id, else the registry's entry for it."""
+    if model_id:
+        return ActiveModel(
+            version, model_id, base_url or settings.openai_base_url, settings.openai_api_key
+        )
+    from redraft.training.registry import Registry
+    from redraft.training.source import active_model_for
+
+    found = (
+        Registry(settings.registry_path).find(version) if settings.registry_path.exists() else None
+    )
+    if found is None:
+        raise ABError(
+            f"version {version!r} is not in the model registry ({settings.registry_path}) — "
+            "pass its model id with --model-a/--model-b"
+        )
+    model = active_model_for(found, settings)
+    return ActiveModel(model.name, model.model_id, base_url or model.base_url, model.api_key)
+
+
+def openai_client(model: ActiveModel, settings: Settings) -> openai.OpenAI:
+    """An OpenAI-compatible client for one version's endpoint."""
+    return openai.OpenAI(
+        api_key=model.api_key or settings.openai_api_key or "not-needed",
+        base_url=model.base_url,
+        timeout=settings.request_timeout,
+        max_retries=settings.max_retries,
+    )
+
+
+def draft_briefs(
+    client: openai.OpenAI,
+    model: ActiveModel,
+    briefs: Sequence[Mapping[str, Any]],
+    template: PromptTemplate,
+    settings: Settings,
+    on_done: Callable[[], None] | None = None,
+) -> list[str]:
+    """One draft per brief from `model`, drafted concurrently, in brief order."""
+
+    def one(brief: Mapping[str, Any]) -> str:
+        reply = client.chat.completions.create(
+            model=model.model_id,
+            messages=build_messages(brief, template),  # type: ignore[arg-type]
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+        text = (reply.choices[0].message.content or "").strip()
+        if on_done is not None:
+            on_done()
+        return text
+
+    with ThreadPoolExecutor(max_workers=settings.max_concurrency) as pool:
+        drafts = list(pool.map(one, briefs))
+    empty = [i + 1 for i, text in enumerate(drafts) if not text]
+    if empty:
+        raise ABError(
+            f"{model.name} returned an empty draft for brief(s) {empty[:5]} — check the model "
+            "endpoint and retry; nothing was created"
+        )
+    return drafts
+
+
+def create_project(client: Any, title: str, tasks: list[dict[str, Any]]) -> int:
+    """Create the side-by-side project and import its tasks; return the project id."""
+    project = client.projects.create(
+        title=title,
+        label_config=AB_LABEL_CONFIG,
+        description="Blind A/B: which draft would you rather send? Order is random.",
+        show_skip_button=True,
+    )
+    client.projects.import_tasks(id=project.id, request=tasks)
+    return int(project.id)
+
+
+def project_tasks(client: Any, project_id: int) -> list[dict[str, Any]]:
+    """Every task of a project with data and annotations, as plain dicts."""
+    tasks = []
+    for task in client.tasks.list(project=project_id, fields="all"):
+        dumped = task.model_dump() if hasattr(task, "model_dump") else dict(task)
+        tasks.append(dumped)
+    return tasks
+
+
+def sidecar_path(settings: Settings, project_id: int) -> Path:
+    """Where the left/right mapping of an A/B project is kept."""
+    return settings.home / "ab" / f"project-{project_id}.json"
+
+
+def write_sidecar(path: Path, sidecar: Mapping[str, Any]) -> None:
+    """Write the mapping file (JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """Read the mapping file, or say how to get it."""
+    try:
+        sidecar = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ABError(
+            f"no A/B mapping at {path} — `redraft ab create` writes it there; pass --mapping "
+            "FILE if it was created elsewhere"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ABError(f"cannot read the A/B mapping {path}: {exc}") from None
+    if not {"version_a", "version_b", "pairs"} <= set(sidecar):
+        raise ABError(f"{path} is not an A/B mapping (needs version_a, version_b, pairs)")
+    return sidecar
+
+
+def analyze_project(client: Any, project_id: int, sidecar: Mapping[str, Any]) -> ABResult:
+    """Tally a project's judgments with its mapping."""
+    return tally(project_tasks(client, project_id), sidecar)
+
+
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One JSON object per line (UTF-8, no ASCII escaping)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -1,0 +1,299 @@
+"""Comparing two model versions: each difference with a 95% interval, a test, and a sentence.
+
+- rating: difference of means (B - A), Welch t-interval and Welch's t-test;
+- accepted as is: difference of proportions (B - A), Newcombe's hybrid score interval
+  (built from the two Wilson intervals) and the pooled two-proportion z-test;
+- edit distance: relative change of the mean (B / A - 1), percentile bootstrap interval with a
+  fixed seed, and a two-sided permutation test with the same seed.
+A difference is called significant when p < 0.05. Fewer than 30 per side draws a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from redraft.exporters.records import FeedbackRecord
+from redraft.report.metrics import edit_distance_of, version_of
+from redraft.report.stats import CONFIDENCE, format_p, t_critical, wilson_interval
+
+ALPHA = 0.05
+SMALL_N = 30
+RESAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One compared figure: B's estimate relative to A's, with interval, p-value and sentence."""
+
+    metric: str
+    a: str
+    b: str
+    n_a: int
+    n_b: int
+    value_a: float | None
+    value_b: float | None
+    estimate: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    sentence: str
+    warning: str | None = None
+
+    @property
+    def significant(self) -> bool:
+        """True when the test rejects 'no difference' at the 5% level."""
+        return self.p_value is not None and self.p_value < ALPHA
+
+    def as_row(self) -> dict[str, object]:
+        """One CSV row."""
+        return {
+            "metric": self.metric,
+            "a": self.a,
+            "b": self.b,
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "value_a": self.value_a,
+            "value_b": self.value_b,
+            "estimate": self.estimate,
+            "low": self.low,
+            "high": self.high,
+            "p_value": self.p_value,
+            "significant": self.significant,
+            "sentence": self.sentence,
+            "warning": self.warning or "",
+        }
+
+
+def compare_versions(
+    records: Sequence[FeedbackRecord], a: str, b: str, seed: int = 0, resamples: int = RESAMPLES
+) -> list[Difference]:
+    """Compare version `b` against version `a` on rating, accepted-as-is and edit distance."""
+    rec_a = [r for r in records if version_of(r) == a]
+    rec_b = [r for r in records if version_of(r) == b]
+    ratings_a = [float(r.rating) for r in rec_a if r.rating is not None]
+    ratings_b = [float(r.rating) for r in rec_b if r.rating is not None]
+    dist_a = [d for d in map(edit_distance_of, rec_a) if d is not None]
+    dist_b = [d for d in map(edit_distance_of, rec_b) if d is not None]
+    acc_a = [r.accepted_as_is for r in rec_a if r.draft is not None and not r.machine_written]
+    acc_b = [r.accepted_as_is for r in rec_b if r.draft is not None and not r.machine_written]
+    return [
+        compare_ratings(ratings_a, ratings_b, a, b),
+        compare_proportions(sum(acc_a), len(acc_a), sum(acc_b), len(acc_b), a, b),
+        compare_edit_distance(dist_a, dist_b, a, b, seed=seed, resamples=resamples),
+    ]
+
+
+def _warning(n_a: int, n_b: int) -> str | None:
+    if min(n_a, n_b) < SMALL_N:
+        return f"small samples (n={n_a} vs {n_b}): treat this as a hint, not a result"
+    return None
+
+
+def _missing(metric: str, a: str, b: str, n_a: int, n_b: int, what: str) -> Difference:
+    sentence = f"{what}: not enough data to compare {b} with {a} (n={n_a} vs {n_b})"
+    return Difference(
+        metric, a, b, n_a, n_b, None, None, None, None, None, None, sentence, _warning(n_a, n_b)
+    )
+
+
+def compare_ratings(
+    ratings_a: Sequence[float], ratings_b: Sequence[float], a: str, b: str
+) -> Difference:
+    """Mean rating difference B - A with Welch's interval and t-test."""
+    n_a, n_b = len(ratings_a), len(ratings_b)
+    if n_a < 2 or n_b < 2:
+        return _missing("rating", a, b, n_a, n_b, "rating")
+    mean_a, mean_b = float(np.mean(ratings_a)), float(np.mean(ratings_b))
+    var_a, var_b = float(np.var(ratings_a, ddof=1)), float(np.var(ratings_b, ddof=1))
+    diff = mean_b - mean_a
+    se2 = var_a / n_a + var_b / n_b
+    if se2 == 0:
+        low = high = diff
+        p = 1.0 if diff == 0 else 0.0
+    else:
+        df = se2**2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
+        se = math.sqrt(se2)
+        half = t_critical(df) * se
+        low, high = diff - half, diff + half
+        p = float(2 * stats.t.sf(abs(diff) / se, df))
+    tail = f"n={n_a} vs {n_b}; {format_p(p)}"
+    if p < ALPHA:
+        word = "higher" if diff > 0 else "lower"
+        sentence = (
+            f"{b} drafts were rated {abs(diff):.2f} points {word} than {a} "
+            f"({mean_b:.2f} vs {mean_a:.2f} of 5; 95% CI {_signed(low)} to {_signed(high)}; "
+            f"{tail})"
+        )
+    else:
+        sentence = (
+            f"no significant difference in rating between {b} and {a} "
+            f"({mean_b:.2f} vs {mean_a:.2f} of 5; difference {_signed(diff)}, "
+            f"95% CI {_signed(low)} to {_signed(high)}; {tail})"
+        )
+    return Difference(
+        "rating",
+        a,
+        b,
+        n_a,
+        n_b,
+        mean_a,
+        mean_b,
+        diff,
+        low,
+        high,
+        p,
+        sentence,
+        _warning(n_a, n_b),
+    )
+
+
+def newcombe_interval(
+    x_a: int, n_a: int, x_b: int, n_b: int, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """Interval for p_b - p_a by Newcombe's hybrid score method (from two Wilson intervals).
+
+    >>> tuple(round(v, 4) for v in newcombe_interval(5, 10, 8, 10))
+    (-0.1067, 0.5999)
+    """
+    wa, wb = wilson_interval(x_a, n_a, confidence), wilson_interval(x_b, n_b, confidence)
+    assert wa.low is not None and wa.high is not None and wb.low is not None
+    assert wb.high is not None and wa.value is not None and wb.value is not None
+    diff = wb.value - wa.value
+    low = diff - math.sqrt((wb.value - wb.low) ** 2 + (wa.high - wa.value) ** 2)
+    high = diff + math.sqrt((wb.high - wb.value) ** 2 + (wa.value - wa.low) ** 2)
+    return low, high
+
+
+def compare_proportions(x_a: int, n_a: int, x_b: int, n_b: int, a: str, b: str) -> Difference:
+    """Accepted-as-is rate difference B - A (percentage points), Newcombe interval, z-test."""
+    if n_a == 0 or n_b == 0:
+        return _missing("accepted", a, b, n_a, n_b, "accepted as is")
+    p_a, p_b = x_a / n_a, x_b / n_b
+    diff = p_b - p_a
+    low, high = newcombe_interval(x_a, n_a, x_b, n_b)
+    pooled = (x_a + x_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    p = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(diff) / se))
+    tail = f"n={n_a} vs {n_b}; {format_p(p)}"
+    points = f"{_pp(low)} to {_pp(high)} points"
+    if p < ALPHA:
+        word = "more" if diff > 0 else "less"
+        sentence = (
+            f"{b} drafts were accepted as is {abs(diff) * 100:.0f} points {word} often than {a} "
+            f"({p_b:.0%} vs {p_a:.0%}; 95% CI {points}; {tail})"
+        )
+    else:
+        sentence = (
+            f"no significant difference in accepted-as-is rate between {b} and {a} "
+            f"({p_b:.0%} vs {p_a:.0%}; 95% CI {points}; {tail})"
+        )
+    return Difference(
+        "accepted", a, b, n_a, n_b, p_a, p_b, diff, low, high, p, sentence, _warning(n_a, n_b)
+    )
+
+
+def compare_edit_distance(
+    dist_a: Sequence[float],
+    dist_b: Sequence[float],
+    a: str,
+    b: str,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+) -> Difference:
+    """Relative change of mean edit distance (B / A - 1): bootstrap interval, permutation test."""
+    n_a, n_b = len(dist_a), len(dist_b)
+    if n_a < 2 or n_b < 2:
+        return _missing("edit_distance", a, b, n_a, n_b, "edit distance")
+    xa, xb = np.asarray(dist_a, dtype=float), np.asarray(dist_b, dtype=float)
+    mean_a, mean_b = float(xa.mean()), float(xb.mean())
+    tail_n = f"n={n_a} vs {n_b}"
+    if mean_a == 0:
+        sentence = f"edit distance: every {a} draft was sent unchanged, so no relative change"
+        return Difference(
+            "edit_distance",
+            a,
+            b,
+            n_a,
+            n_b,
+            mean_a,
+            mean_b,
+            None,
+            None,
+            None,
+            None,
+            sentence,
+            _warning(n_a, n_b),
+        )
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(resamples)
+    chunk = max(1, 2_000_000 // max(n_a, n_b))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        boot_a = xa[rng.integers(0, n_a, (size, n_a))].mean(axis=1)
+        boot_b = xb[rng.integers(0, n_b, (size, n_b))].mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios[start : start + size] = boot_b / boot_a - 1
+    finite = ratios[np.isfinite(ratios)]
+    low, high = (float(v) for v in np.percentile(finite, [2.5, 97.5]))
+    p = permutation_p(xa, xb, rng, resamples)
+    change = mean_b / mean_a - 1
+    means = f"mean normalised edit distance {mean_b:.3f} vs {mean_a:.3f}"
+    tail = f"{tail_n}; {format_p(p)}"
+    if p < ALPHA:
+        word = "fewer" if change < 0 else "more"
+        # Print the interval as magnitudes in the same direction as the headline when it can.
+        lo, hi = (-high, -low) if change < 0 else (low, high)
+        sentence = (
+            f"{b} drafts needed {abs(change):.0%} {word} edits than {a} "
+            f"({means}; 95% CI {lo:.0%} to {hi:.0%} {word}; {tail})"
+        )
+    else:
+        sentence = (
+            f"no significant difference in edits between {b} and {a} "
+            f"({means}; change {change:+.0%}, 95% CI {low:+.0%} to {high:+.0%}; {tail})"
+        )
+    return Difference(
+        "edit_distance",
+        a,
+        b,
+        n_a,
+        n_b,
+        mean_a,
+        mean_b,
+        change,
+        low,
+        high,
+        p,
+        sentence,
+        _warning(n_a, n_b),
+    )
+
+
+def permutation_p(
+    xa: np.ndarray, xb: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES
+) -> float:
+    """Two-sided permutation test p-value for a difference of means ((hits + 1) / (R + 1))."""
+    pooled = np.concatenate([xa, xb])
+    n_a = len(xa)
+    observed = abs(xb.mean() - xa.mean())
+    hits = 0
+    chunk = max(1, 2_000_000 // len(pooled))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        order = rng.permuted(np.broadcast_to(pooled, (size, len(pooled))), axis=1)
+        diffs = np.abs(order[:, n_a:].mean(axis=1) - order[:, :n_a].mean(axis=1))
+        hits += int(np.count_nonzero(diffs >= observed - 1e-12))
+    return (hits + 1) / (resamples + 1)
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def _pp(value: float) -> str:
+    return f"{value * 100:+.0f}"

@@ -1,0 +1,171 @@
+"""Where a report's records come from: exported Label Studio tasks, an export folder, a project.
+
+`from_tasks` is the pure seam; the other readers only fetch tasks or rows and call it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from redraft.exporters.records import FeedbackRecord, task_records
+from redraft.label_config import DRAFT, FINAL, RATING
+from redraft.prompting import PromptTemplate
+from redraft.report.errors import ReportInputError
+from redraft.report.metrics import DraftSeen
+
+logger = logging.getLogger(__name__)
+
+JUDGE_PREFIX = "judge:"
+
+
+@dataclass
+class ReportInput:
+    """Records to report on, the drafts seen (None: derive from records), and judge scores."""
+
+    records: list[FeedbackRecord]
+    drafts: list[DraftSeen] | None = None
+    # judge model_version -> task id -> 1-5 score
+    judge_scores: dict[str, dict[int, int]] = field(default_factory=dict)
+    rejected: int = 0
+    source: str = ""
+
+
+def from_records(records: Iterable[FeedbackRecord], source: str = "records") -> ReportInput:
+    """Wrap records that are already built (tests, other tools)."""
+    return ReportInput(records=list(records), source=source)
+
+
+def from_tasks(
+    tasks: Iterable[Mapping[str, Any]], template: PromptTemplate, source: str = "tasks"
+) -> ReportInput:
+    """Records, drafts seen and judge scores from exported Label Studio tasks (pure)."""
+    records: list[FeedbackRecord] = []
+    drafts: list[DraftSeen] = []
+    judges: dict[str, dict[int, int]] = {}
+    rejected = 0
+    for task in tasks:
+        outcome = task_records(task, template)
+        records.extend(outcome.records)
+        # A task with no annotation yet is not rejected for the report: its drafts still count.
+        rejected += sum(1 for r in outcome.rejects if r.reason != "no completed annotation")
+        task_id = outcome.task_id if outcome.task_id is not None else -1
+        for prediction in task.get("predictions") or []:
+            if not isinstance(prediction, Mapping):
+                continue
+            version = str(prediction.get("model_version") or "")
+            if version.startswith(JUDGE_PREFIX):
+                score = prediction_rating(prediction)
+                if score is not None:
+                    judges.setdefault(version, {})[task_id] = score
+            elif _has_text(prediction):
+                drafts.append(
+                    DraftSeen(
+                        task_id, version or None, outcome.client, prediction.get("created_at")
+                    )
+                )
+    return ReportInput(records, drafts, judges, rejected, source)
+
+
+def prediction_rating(prediction: Mapping[str, Any]) -> int | None:
+    """The 1-5 rating in a prediction's result (how judge scores are stored), if any.
+
+    >>> prediction_rating({"result": [{"from_name": "rating", "value": {"rating": 4}}]})
+    4
+    """
+    for entry in prediction.get("result") or []:
+        if isinstance(entry, Mapping) and entry.get("from_name") == RATING:
+            value = (entry.get("value") or {}).get("rating")
+            if isinstance(value, (int, float)) and 1 <= value <= 5:
+                return int(value)
+    return None
+
+
+def _has_text(prediction: Mapping[str, Any]) -> bool:
+    for entry in prediction.get("result") or []:
+        if isinstance(entry, Mapping) and entry.get("from_name") in (DRAFT, FINAL):
+            if (entry.get("value") or {}).get("text"):
+                return True
+    return False
+
+
+def from_ls_export_file(path: Path, template: PromptTemplate) -> ReportInput:
+    """Read a Label Studio JSON export (a list of tasks, predictions whole or as ids)."""
+    try:
+        tasks = json.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise ReportInputError(f"cannot read {path}: {exc.strerror} — check the path") from None
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(
+            f"{path} is not JSON ({exc.msg}, line {exc.lineno}) — export the project as JSON"
+        ) from None
+    if not isinstance(tasks, list):
+        raise ReportInputError(f"{path} is not a Label Studio JSON export (expected a task list)")
+    return from_tasks(tasks, template, source=str(path))
+
+
+def from_project(client: Any, project_id: int, template: PromptTemplate) -> ReportInput:
+    """Fetch every task of a project with its annotations and whole predictions."""
+    tasks = []
+    for task in client.tasks.list(project=project_id, fields="all"):
+        tasks.append(task.model_dump() if hasattr(task, "model_dump") else dict(task))
+    logger.info("read %d tasks from project %d", len(tasks), project_id)
+    return from_tasks(tasks, template, source=f"project {project_id}")
+
+
+def from_export_dir(path: Path) -> ReportInput:
+    """Read `records.parquet` (or `records.csv`) from a `redraft export` folder."""
+    folder = Path(path)
+    parquet, csv = folder / "records.parquet", folder / "records.csv"
+    if parquet.exists():
+        frame = pd.read_parquet(parquet)
+    elif csv.exists():
+        frame = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    else:
+        raise ReportInputError(
+            f"{folder} has no records.parquet or records.csv — pass a `redraft export` folder"
+        )
+    return ReportInput(
+        [record_from_row(row) for row in frame.to_dict("records")], None, source=str(folder)
+    )
+
+
+def record_from_row(row: Mapping[str, Any]) -> FeedbackRecord:
+    """A FeedbackRecord from one records-table row (JSON-encoded lists where CSV needs them).
+
+    >>> r = record_from_row({"task_id": 1, "annotation_id": 2, "final": "Hi", "draft": "Hey",
+    ...                      "rating": 3.0, "issues": '["tone"]', "messages": "[]"})
+    >>> (r.task_id, r.rating, r.issues, r.accepted_as_is)
+    (1, 3, ('tone',), False)
+    """
+    known = FeedbackRecord.__dataclass_fields__
+    values = {k: _clean(v) for k, v in row.items() if k in known}
+    for name in ("messages", "issues", "data"):
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
+    values["issues"] = tuple(values.get("issues") or ())
+    values["messages"] = list(values.get("messages") or [])
+    values["data"] = dict(values.get("data") or {})
+    for name in ("task_id", "annotation_id", "rating", "prediction_id", "project_id"):
+        if values.get(name) is not None:
+            values[name] = int(values[name])
+    for name in ("machine_written", "ground_truth"):
+        values[name] = bool(values.get(name) or False)
+    for name in ("annotator", "created_at", "updated_at", "model_version", "client"):
+        if values.get(name) is not None:
+            values[name] = str(values[name])
+    return FeedbackRecord(**values)
+
+
+def _clean(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

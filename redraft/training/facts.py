@@ -1,0 +1,110 @@
+"""Gathering LoopFacts for `redraft status`: Label Studio counts, the registry, the exports."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redraft.training.exportdir import MANIFEST, latest_export, manifest_created_at
+from redraft.training.pipeline import LoopFacts
+from redraft.training.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """Label Studio counts for one project."""
+
+    tasks: int
+    drafted: int
+    annotated_since: int
+
+
+def _parse(stamp: str) -> datetime:
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _after(stamp: Any, since: str | None) -> bool:
+    if since is None:
+        return True
+    if not isinstance(stamp, str):
+        return False
+    try:
+        return _parse(stamp) > _parse(since)
+    except ValueError:
+        return False
+
+
+def count_tasks(tasks: Iterable[Mapping[str, Any]], since: str | None) -> TaskCounts:
+    """Count tasks, drafted tasks, and completed annotations made after `since` (ISO time).
+
+    >>> done = {"total_predictions": 1, "annotations": [{"created_at": "2026-01-02T00:00:00Z"}]}
+    >>> count_tasks([done, {"total_predictions": 0}], "2026-01-01T00:00:00+00:00")
+    TaskCounts(tasks=2, drafted=1, annotated_since=1)
+    """
+    total = drafted = annotated = 0
+    for task in tasks:
+        total += 1
+        if (task.get("total_predictions") or 0) > 0 or task.get("predictions"):
+            drafted += 1
+        for annotation in task.get("annotations") or []:
+            if not annotation.get("was_cancelled") and _after(annotation.get("created_at"), since):
+                annotated += 1
+    return TaskCounts(total, drafted, annotated)
+
+
+def label_studio_tasks(client: Any, project_id: int) -> Iterable[Mapping[str, Any]]:
+    """Every task of a project as a dict, with its annotations, through the SDK's pager."""
+    for task in client.tasks.list(project=project_id, fields="all", page_size=100):
+        yield task.model_dump() if hasattr(task, "model_dump") else dict(task)
+
+
+def export_facts(
+    exports_dir: Path, registry: Registry, since: str | None
+) -> tuple[str | None, bool]:
+    """(latest export folder, whether it is newer than the last training and untrained)."""
+    folder = latest_export(exports_dir)
+    if folder is None:
+        return None, False
+    raw = (folder / MANIFEST).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    used = any(v.manifest_sha256 == digest and v.status != "failed" for v in registry.list())
+    newer = _after(manifest_created_at(folder), since)
+    return str(folder), (not used and newer)
+
+
+def gather_facts(
+    registry: Registry,
+    exports_dir: Path,
+    *,
+    threshold: int,
+    tasks: Iterable[Mapping[str, Any]] | None = None,
+    project: int | None = None,
+) -> LoopFacts:
+    """LoopFacts from the registry, the exports folder and (if given) the project's tasks."""
+    since = registry.last_trained_at()
+    counts = count_tasks(tasks, since) if tasks is not None else None
+    export_dir, export_is_new = export_facts(exports_dir, registry, since)
+    training = registry.training()
+    candidate = registry.latest_candidate()
+    active = registry.active()
+    return LoopFacts(
+        tasks=counts.tasks if counts else None,
+        drafted=counts.drafted if counts else None,
+        annotated_since_training=counts.annotated_since if counts else None,
+        threshold=threshold,
+        export_dir=export_dir,
+        export_is_new=export_is_new,
+        training=training.name if training else None,
+        training_job=training.job_id if training else None,
+        candidate=candidate.name if candidate else None,
+        active=active.name if active else None,
+        project=project,
+    )

@@ -1,0 +1,142 @@
+"""The loop as an explicit sequence of stages; exactly one is current at any time (seed 003).
+
+`current_stage(facts)` is a pure function of `LoopFacts`; gathering the facts (Label Studio
+counts, the registry, the latest export folder) lives in `redraft.training.facts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Stage(Enum):
+    """The stages in loop order; the value is the label `redraft status` prints."""
+
+    IMPORTED = "briefs imported"
+    DRAFTED = "drafted"
+    ANNOTATED = "annotated since the last training"
+    EXPORTED = "exported"
+    TRAINING = "training"
+    CANDIDATE = "candidate awaiting review"
+    ACTIVE = "active"
+
+
+STAGES: tuple[Stage, ...] = tuple(Stage)
+
+
+@dataclass(frozen=True)
+class LoopFacts:
+    """What is true right now; None for Label Studio counts it could not read."""
+
+    tasks: int | None = None
+    drafted: int | None = None
+    annotated_since_training: int | None = None
+    threshold: int = 50
+    export_dir: str | None = None
+    export_is_new: bool = False  # an export newer than the last training, not trained on yet
+    training: str | None = None  # the version being trained
+    training_job: str | None = None
+    candidate: str | None = None  # the newest candidate awaiting review
+    active: str | None = None  # the active version (None: the settings' model drafts)
+    project: int | None = None
+
+
+def current_stage(facts: LoopFacts) -> Stage:
+    """The one stage the loop is in: the first thing that waits for someone.
+
+    >>> current_stage(LoopFacts(tasks=0)).value
+    'briefs imported'
+    >>> current_stage(LoopFacts(tasks=3, drafted=3, annotated_since_training=0, active="v2")).value
+    'active'
+    """
+    if facts.training is not None:
+        return Stage.TRAINING
+    if facts.candidate is not None:
+        return Stage.CANDIDATE
+    if facts.export_is_new:
+        return Stage.TRAINING  # exported, ready to train
+    if facts.tasks is not None:
+        if facts.tasks == 0:
+            return Stage.IMPORTED
+        if facts.drafted is not None and facts.drafted < facts.tasks:
+            return Stage.DRAFTED
+    annotated = facts.annotated_since_training
+    if annotated is not None and annotated >= facts.threshold:
+        return Stage.EXPORTED
+    if facts.active is not None and not annotated:
+        return Stage.ACTIVE
+    if facts.tasks is None and facts.active is None:
+        return Stage.IMPORTED
+    return Stage.ANNOTATED
+
+
+def next_step(stage: Stage, facts: LoopFacts) -> str:
+    """The command (or action) that moves the loop past `stage`.
+
+    >>> next_step(Stage.CANDIDATE, LoopFacts(candidate="v3"))
+    'review it (`redraft report`), then `redraft models promote v3`'
+    """
+    project = f" --project {facts.project}" if facts.project is not None else " --project ID"
+    if stage is Stage.IMPORTED:
+        if facts.tasks is None:
+            return "start Label Studio (or set LABEL_STUDIO_URL), then `redraft import BRIEFS.csv`"
+        return f"`redraft import BRIEFS.csv{project}`"
+    if stage is Stage.DRAFTED:
+        missing = (facts.tasks or 0) - (facts.drafted or 0)
+        return f"`redraft prefill{project}` ({missing} task(s) have no draft yet)"
+    if stage is Stage.ANNOTATED:
+        have = facts.annotated_since_training or 0
+        return (
+            f"annotate in Label Studio: {have} of {facts.threshold} new annotations since the "
+            "last training (export earlier with `redraft export`)"
+        )
+    if stage is Stage.EXPORTED:
+        return f"`redraft export{project}`"
+    if stage is Stage.TRAINING:
+        if facts.training is not None:
+            job = f" (job {facts.training_job})" if facts.training_job else ""
+            return (
+                f"wait for {facts.training}{job}: re-run the same `redraft train` command "
+                "to follow it"
+            )
+        folder = facts.export_dir or "EXPORT_DIR"
+        return (
+            f"`redraft train openai {folder}` (until 2027-01-06) or "
+            f"`redraft train trl {folder} --base-model PATH_OR_ID`"
+        )
+    if stage is Stage.CANDIDATE:
+        return f"review it (`redraft report`), then `redraft models promote {facts.candidate}`"
+    return "annotate new drafts in Label Studio; the next training starts from here"
+
+
+def render(facts: LoopFacts) -> list[str]:
+    """The stages, one per line, with `>` on the current one and `✓` on those behind it."""
+    current = current_stage(facts)
+    index = STAGES.index(current)
+    lines = []
+    for position, stage in enumerate(STAGES):
+        marker = ">" if stage is current else ("✓" if position < index else " ")
+        lines.append(f"{marker} {position + 1}. {stage.value}{_detail(stage, facts)}")
+    lines.append(f"next: {next_step(current, facts)}")
+    return lines
+
+
+def _detail(stage: Stage, facts: LoopFacts) -> str:
+    if stage is Stage.IMPORTED and facts.tasks is not None:
+        return f" — {facts.tasks} task(s)"
+    if stage is Stage.DRAFTED and facts.drafted is not None:
+        return f" — {facts.drafted} drafted"
+    if stage is Stage.ANNOTATED and facts.annotated_since_training is not None:
+        return f" — {facts.annotated_since_training} of {facts.threshold}"
+    if stage is Stage.EXPORTED and facts.export_dir:
+        return f" — latest {facts.export_dir}" + ("" if facts.export_is_new else " (trained)")
+    if stage is Stage.TRAINING and facts.training:
+        return f" — {facts.training}" + (
+            f" (job {facts.training_job})" if facts.training_job else ""
+        )
+    if stage is Stage.CANDIDATE and facts.candidate:
+        return f" — {facts.candidate}"
+    if stage is Stage.ACTIVE:
+        return f" — {facts.active or 'settings model (no registry version yet)'}"
+    return ""

@@ -1,0 +1,343 @@
+"""The model registry: every model version redraft knows, in SQLite under REDRAFT_HOME.
+
+A version is `training` while a job runs, then `candidate` (or `failed`); `promote` makes a
+candidate `active` and retires the one before it; exactly one version is active at a time
+(a partial unique index plus one write transaction per change). Activations are kept as a
+stack, so `rollback` re-activates the version that was active before the current one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from redraft.training.errors import RegistryError, TrainingInProgressError
+
+STATUSES: tuple[str, ...] = ("training", "candidate", "active", "retired", "failed")
+TRAINERS: tuple[str, ...] = ("openai", "trl", "manual")
+PROMOTABLE: frozenset[str] = frozenset({"candidate", "retired", "active"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    model_id TEXT NOT NULL,
+    base_url TEXT,
+    base_model TEXT,
+    parent TEXT,
+    trainer TEXT NOT NULL,
+    manifest_sha256 TEXT,
+    template_sha256 TEXT,
+    job_id TEXT,
+    idempotency_key TEXT,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    export_dir TEXT,
+    error TEXT,
+    pid INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active ON versions(status) WHERE status = 'active';
+CREATE UNIQUE INDEX IF NOT EXISTS one_training ON versions(status) WHERE status = 'training';
+CREATE TABLE IF NOT EXISTS activations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    activated_at TEXT NOT NULL,
+    rolled_back INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with seconds, the registry's time format."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One model version: where it is served, what it was trained from, and its state."""
+
+    name: str
+    model_id: str
+    base_url: str | None = None
+    base_model: str | None = None
+    parent: str | None = None
+    trainer: str = "manual"
+    manifest_sha256: str | None = None
+    template_sha256: str | None = None
+    job_id: str | None = None
+    idempotency_key: str | None = None
+    status: str = "candidate"
+    created_at: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    export_dir: str | None = None
+    error: str | None = None
+    pid: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The version as a JSON-ready dict (what `models list --json` prints)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_COLUMNS = [f.name for f in fields(ModelVersion)]
+
+
+def _row_to_version(row: sqlite3.Row) -> ModelVersion:
+    values = {name: row[name] for name in _COLUMNS}
+    values["metrics"] = json.loads(values["metrics"] or "{}")
+    return ModelVersion(**values)
+
+
+class Registry:
+    """The SQLite model registry at `path`; opens a short connection per operation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list(self) -> list[ModelVersion]:
+        """Every version, oldest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM versions ORDER BY id").fetchall()
+        return [_row_to_version(row) for row in rows]
+
+    def find(self, name: str) -> ModelVersion | None:
+        """The version called `name`, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
+        return _row_to_version(row) if row else None
+
+    def get(self, name: str) -> ModelVersion:
+        """The version called `name`; RegistryError naming the known ones if there is none."""
+        version = self.find(name)
+        if version is None:
+            known = ", ".join(v.name for v in self.list()) or "none yet"
+            raise RegistryError(
+                f"no model version named {name!r} (known: {known}) — see `redraft models list`"
+            )
+        return version
+
+    def active(self) -> ModelVersion | None:
+        """The active version, or None while the settings' model drafts."""
+        return self._one("SELECT * FROM versions WHERE status = 'active'")
+
+    def training(self) -> ModelVersion | None:
+        """The version whose training is under way, or None."""
+        return self._one("SELECT * FROM versions WHERE status = 'training'")
+
+    def by_key(self, key: str) -> ModelVersion | None:
+        """The newest version made from the idempotency key `key`, or None."""
+        return self._one(
+            "SELECT * FROM versions WHERE idempotency_key = ? ORDER BY id DESC LIMIT 1", (key,)
+        )
+
+    def latest_candidate(self) -> ModelVersion | None:
+        """The newest candidate awaiting review, or None."""
+        return self._one("SELECT * FROM versions WHERE status = 'candidate' ORDER BY id DESC")
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> ModelVersion | None:
+        with self._connect() as db:
+            row = db.execute(sql, params).fetchone()
+        return _row_to_version(row) if row else None
+
+    def next_name(self, prefix: str = "v") -> str:
+        """A fresh version name: v1, v2, … (one past the highest id so far)."""
+        with self._connect() as db:
+            (highest,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()
+        name = f"{prefix}{highest + 1}"
+        while self.find(name) is not None:
+            highest += 1
+            name = f"{prefix}{highest + 1}"
+        return name
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, version: ModelVersion) -> ModelVersion:
+        """Insert a version (status training or candidate); returns it as stored."""
+        if version.status not in ("training", "candidate", "failed"):
+            raise RegistryError(
+                f"a new version starts as training or candidate, not {version.status!r} — "
+                "add it, then `redraft models promote NAME`"
+            )
+        if version.trainer not in TRAINERS:
+            raise RegistryError(f"trainer {version.trainer!r} is not one of {', '.join(TRAINERS)}")
+        stored = replace(version, created_at=version.created_at or utc_now())
+        values = stored.as_dict()
+        values["metrics"] = json.dumps(stored.metrics, sort_keys=True)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        try:
+            with self._write() as db:
+                db.execute(
+                    f"INSERT INTO versions ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
+                    [values[name] for name in _COLUMNS],
+                )
+        except sqlite3.IntegrityError:
+            if self.find(version.name) is not None:
+                raise RegistryError(
+                    f"a model version named {version.name!r} already exists — pick another --name"
+                ) from None
+            running = self.training()
+            raise TrainingInProgressError(
+                f"{running.name if running else 'another version'} is still training"
+                f"{f' (job {running.job_id})' if running and running.job_id else ''} — only one "
+                "training runs at a time; wait for it (`redraft status`) or cancel it with "
+                f"`redraft models cancel {running.name if running else 'NAME'}`"
+            ) from None
+        return stored
+
+    def update(self, name: str, **changes: Any) -> ModelVersion:
+        """Change fields of a training/candidate version (job id, model id, metrics, status)."""
+        allowed = set(_COLUMNS) - {"name", "created_at"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise TypeError(f"cannot update {sorted(unknown)}")
+        if changes.get("status") == "active":
+            raise RegistryError("use promote() to activate a version")
+        if "metrics" in changes:
+            changes["metrics"] = json.dumps(changes["metrics"], sort_keys=True)
+        self.get(name)
+        assignments = ", ".join(f"{key} = ?" for key in changes)
+        with self._write() as db:
+            db.execute(
+                f"UPDATE versions SET {assignments} WHERE name = ?", [*changes.values(), name]
+            )
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        """Remove a version that never produced a model (a reservation whose job never began)."""
+        with self._write() as db:
+            db.execute("DELETE FROM versions WHERE name = ? AND status = 'training'", (name,))
+
+    def promote(self, name: str) -> ModelVersion:
+        """Make `name` the active version and retire the one active before it."""
+        with self._write() as db:
+            row = db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise RegistryError(f"no model version named {name!r} — see `redraft models list`")
+            version = _row_to_version(row)
+            if version.status not in PROMOTABLE:
+                why = {
+                    "training": "its training has not finished (see `redraft status`)",
+                    "failed": f"its training failed ({version.error or 'see the job'})",
+                }[version.status]
+                raise RegistryError(
+                    f"cannot promote {name}: {why} — promote a candidate from `redraft models list`"
+                )
+            if version.status == "active":
+                return version
+            db.execute("UPDATE versions SET status = 'retired' WHERE status = 'active'")
+            db.execute("UPDATE versions SET status = 'active' WHERE name = ?", (name,))
+            db.execute(
+                "INSERT INTO activations (name, activated_at) VALUES (?, ?)", (name, utc_now())
+            )
+        return self.get(name)
+
+    def rollback(self) -> tuple[ModelVersion, ModelVersion]:
+        """Re-activate the version active before the current one; returns (retired, active)."""
+        with self._write() as db:
+            current = db.execute("SELECT * FROM versions WHERE status = 'active'").fetchone()
+            if current is None:
+                raise RegistryError("no active version to roll back — see `redraft models list`")
+            stack = db.execute(
+                "SELECT seq, name FROM activations WHERE rolled_back = 0 ORDER BY seq DESC"
+            ).fetchall()
+            previous = None
+            for _seq, name in stack[1:]:
+                row = db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
+                if row is not None and row["name"] != current["name"]:
+                    previous = row
+                    break
+            if previous is None:
+                raise RegistryError(
+                    f"{current['name']} is the first version ever activated: there is nothing "
+                    "to roll back to — promote another version instead"
+                )
+            if stack:
+                db.execute("UPDATE activations SET rolled_back = 1 WHERE seq = ?", (stack[0][0],))
+            db.execute("UPDATE versions SET status = 'retired' WHERE name = ?", (current["name"],))
+            db.execute("UPDATE versions SET status = 'active' WHERE name = ?", (previous["name"],))
+        return self.get(current["name"]), self.get(previous["name"])
+
+    def last_trained_at(self) -> str | None:
+        """When the newest trained (non-manual, not failed) version was started, or None."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT MAX(created_at) FROM versions WHERE trainer != 'manual' "
+                "AND status != 'failed'"
+            ).fetchone()
+        return row[0] if row else None
+
+    # -- small counters (auto mode) --------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """A stored meta value, or default."""
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def add_to_counter(self, key: str, amount: int) -> int:
+        """Add to an integer meta counter atomically; returns the new value."""
+        with self._write() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            value = (int(row[0]) if row else 0) + amount
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, str(value)),
+            )
+        return value
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this id runs on this machine (for stale `training` rows)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

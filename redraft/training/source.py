@@ -1,0 +1,73 @@
+"""The backend's ModelSource backed by the registry: follows promotions without a restart."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from redraft.backend.versions import ActiveModel, SettingsModelSource
+from redraft.settings import Settings
+from redraft.training.registry import ModelVersion, Registry
+
+logger = logging.getLogger(__name__)
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int, bytes] | None:
+    """What changes whenever SQLite commits to the file: mtime, size, inode, change counter.
+
+    Bytes 24..28 of a SQLite database header are its file change counter, bumped by every
+    committed write in rollback-journal mode (the registry's mode).
+    """
+    try:
+        stat = os.stat(path)
+        with open(path, "rb") as handle:
+            header = handle.read(28)[24:28]
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, header)
+
+
+def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
+    """The ActiveModel the backend drafts with for a registry version."""
+    return ActiveModel(
+        name=version.name,
+        model_id=version.model_id,
+        base_url=version.base_url or settings.openai_base_url,
+        api_key=settings.openai_api_key,
+    )
+
+
+class RegistryModelSource:
+    """Asked on every request: the registry's active version, or the settings' model if none.
+
+    The registry is only re-read when its file changed (a stat and a 4-byte read per call).
+    """
+
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        self.path = registry.path if registry is not None else settings.registry_path
+        self._fallback = SettingsModelSource(settings)
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int, bytes] | None = None
+        self._cached: ActiveModel | None = None
+
+    def active(self) -> ActiveModel:
+        """The active model right now."""
+        fingerprint = _fingerprint(self.path)
+        if fingerprint is None:
+            return self._fallback.active()
+        with self._lock:
+            if fingerprint == self._seen and self._cached is not None:
+                return self._cached
+            version = Registry(self.path).active()
+            model = (
+                active_model_for(version, self.settings)
+                if version is not None
+                else self._fallback.active()
+            )
+            if self._cached is not None and model.name != self._cached.name:
+                logger.info("active model version is now %s (%s)", model.name, model.model_id)
+            self._seen, self._cached = fingerprint, model
+            return model

@@ -1,0 +1,209 @@
+"""Drafter against the real stand-in server on loopback: fan-out, failures, cache."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from redraft.backend.drafting import Drafter, DraftOutcome
+from redraft.backend.versions import SettingsModelSource
+
+from redraft.prompting import build_messages, load_template
+from redraft.settings import Settings
+from redraft.standin.chat import build_completion
+from redraft.standin.server import FaultRule, StandinServer
+
+
+def stand_in_draft(settings: Settings, data: Mapping[str, Any]) -> str:
+    """The exact text the stand-in answers for this task's prompt (its pure builder)."""
+    body = {
+        "model": settings.model,
+        "messages": build_messages(data, load_template(settings.template_path)),
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+    }
+    return build_completion(body, "id", 0)["choices"][0]["message"]["content"]
+
+
+def make_tasks(n: int, poison: dict[int, str] | None = None) -> list[dict[str, Any]]:
+    poison = poison or {}
+    return [
+        {"id": 100 + i, "data": {"brief": f"Offer a demo to shop {i}. {poison.get(i, '')}".strip()}}
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def drafting_settings(settings: Settings, standin: StandinServer) -> Settings:
+    return settings.with_overrides(
+        openai_base_url=standin.base_url, max_retries=0, request_timeout=5.0, max_concurrency=4
+    )
+
+
+@pytest.fixture
+def drafter(drafting_settings: Settings) -> Iterator[Drafter]:
+    drafter = Drafter.from_settings(drafting_settings)
+    yield drafter
+    drafter.close()
+
+
+def draft(drafter: Drafter, tasks: list[dict[str, Any]], **kwargs: Any) -> list[DraftOutcome]:
+    return drafter.draft_many(tasks, SettingsModelSource(drafter.settings).active(), **kwargs)
+
+
+def test_many_tasks_all_drafted_in_order(drafter: Drafter, standin: StandinServer) -> None:
+    tasks = make_tasks(6)
+    done: list[Any] = []
+    outcomes = draft(drafter, tasks, on_done=lambda o: done.append(o.task_id))
+    assert outcomes == [
+        DraftOutcome(t["id"], stand_in_draft(drafter.settings, t["data"])) for t in tasks
+    ]
+    assert sorted(done) == [t["id"] for t in tasks]
+    assert standin.request_count() == 6
+
+
+@pytest.mark.parametrize(
+    ("rule", "overrides", "reason", "kind"),
+    [
+        (
+            FaultRule(kind="500", match="POISON"),
+            {},
+            "model server error (HTTP 500)",
+            "server_error",
+        ),
+        (
+            FaultRule(kind="429", match="POISON", retry_after=0.01),
+            {},
+            "rate limited (HTTP 429), retries used up",
+            "rate_limit",
+        ),
+        (
+            FaultRule(kind="hang", match="POISON"),
+            {"request_timeout": 0.5},
+            "no answer within 0.5s",
+            "timeout",
+        ),
+        (
+            FaultRule(kind="empty", match="POISON"),
+            {},
+            "the model returned an empty answer",
+            "empty",
+        ),
+    ],
+    ids=["500", "429", "timeout", "empty"],
+)
+def test_one_failing_task_does_not_stop_the_others(
+    drafting_settings: Settings,
+    standin: StandinServer,
+    caplog: pytest.LogCaptureFixture,
+    rule: FaultRule,
+    overrides: dict[str, Any],
+    reason: str,
+    kind: str,
+) -> None:
+    standin.add_fault(rule)
+    settings = drafting_settings.with_overrides(**overrides)
+    tasks = make_tasks(5, poison={3: "POISON"})
+    drafter = Drafter.from_settings(settings)
+    try:
+        with caplog.at_level(logging.WARNING, logger="redraft.backend.drafting"):
+            outcomes = draft(drafter, tasks)
+    finally:
+        drafter.close()
+    expected = [DraftOutcome(t["id"], stand_in_draft(settings, t["data"])) for t in tasks]
+    expected[3] = DraftOutcome(103, None, reason, error_kind=kind)
+    assert outcomes == expected
+    assert [r.getMessage() for r in caplog.records] == [f"task 103: no draft — {reason}"]
+
+
+def test_rate_limit_is_retried_by_the_client(
+    drafting_settings: Settings, standin: StandinServer
+) -> None:
+    standin.add_fault(FaultRule(kind="429", match="POISON", times=1, retry_after=0.01))
+    drafter = Drafter.from_settings(drafting_settings.with_overrides(max_retries=1))
+    try:
+        outcomes = draft(drafter, make_tasks(2, poison={1: "POISON"}))
+    finally:
+        drafter.close()
+    assert [o.ok for o in outcomes] == [True, True]
+    assert standin.request_count() == 3
+
+
+def test_task_without_brief_fails_alone(drafter: Drafter, standin: StandinServer) -> None:
+    tasks = [{"id": 1, "data": {"client": "Acme"}}, {"id": 2}, *make_tasks(1)]
+    outcomes = draft(drafter, tasks)
+    assert outcomes[:2] == [
+        DraftOutcome(
+            1,
+            None,
+            "task data has no `brief` text — every task needs a non-empty brief",
+            error_kind="bad_task",
+        ),
+        DraftOutcome(2, None, "task has no `data` object", error_kind="bad_task"),
+    ]
+    assert outcomes[2].ok
+    assert standin.request_count() == 1
+
+
+def test_unknown_model_fails_each_task_with_the_reason(
+    drafting_settings: Settings, standin: StandinServer
+) -> None:
+    drafter = Drafter.from_settings(drafting_settings.with_overrides(model="no-such-model"))
+    try:
+        outcomes = draft(drafter, make_tasks(2))
+    finally:
+        drafter.close()
+    reason = "model 'no-such-model' not found at the endpoint (HTTP 404)"
+    assert outcomes == [
+        DraftOutcome(100, None, reason, error_kind="http_error"),
+        DraftOutcome(101, None, reason, error_kind="http_error"),
+    ]
+
+
+def test_second_round_comes_from_the_cache(drafter: Drafter, standin: StandinServer) -> None:
+    tasks = make_tasks(4)
+    first = draft(drafter, tasks)
+    second = draft(drafter, tasks)
+    assert standin.request_count() == 4
+    assert second == [DraftOutcome(o.task_id, o.text, cached=True) for o in first]
+
+
+def test_cache_survives_a_restart(drafting_settings: Settings, standin: StandinServer) -> None:
+    tasks = make_tasks(2)
+    for _ in range(2):
+        drafter = Drafter.from_settings(drafting_settings)
+        try:
+            outcomes = draft(drafter, tasks)
+        finally:
+            drafter.close()
+    assert [o.cached for o in outcomes] == [True, True]
+    assert standin.request_count() == 2
+
+
+def test_changed_generation_params_miss_the_cache(
+    drafting_settings: Settings, standin: StandinServer
+) -> None:
+    for temperature in (0.7, 0.2):
+        drafter = Drafter.from_settings(drafting_settings.with_overrides(temperature=temperature))
+        try:
+            outcomes = draft(drafter, make_tasks(1))
+        finally:
+            drafter.close()
+        assert outcomes[0].cached is False
+    assert standin.request_count() == 2
+
+
+def test_cache_disabled_pays_every_time(
+    drafting_settings: Settings, standin: StandinServer
+) -> None:
+    drafter = Drafter.from_settings(drafting_settings.with_overrides(cache_enabled=False))
+    try:
+        assert drafter.cache is None
+        draft(drafter, make_tasks(2))
+        draft(drafter, make_tasks(2))
+    finally:
+        drafter.close()
+    assert standin.request_count() == 4
+    assert not drafting_settings.cache_path.exists()

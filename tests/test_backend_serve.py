@@ -1,0 +1,88 @@
+"""`redraft serve`: the real entry point, under waitress, on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from redraft.standin.server import StandinServer
+from tests.fixtures.common import free_port
+
+REDRAFT = str(Path(sys.executable).with_name("redraft"))
+
+
+def serve_env(home: Path, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    return {**keep, "REDRAFT_HOME": str(home), **extra}
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[str], limit_s: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"redraft serve exited early: {proc.communicate()}")
+        try:
+            requests.get(f"{url}/health", timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"redraft serve did not answer on {url} within {limit_s}s")
+
+
+def test_serve_answers_label_studio_and_stops_on_ctrl_c(
+    redraft_home: Path, standin: StandinServer
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [REDRAFT, "serve", "--port", str(port), "--threads", "4", "--base-url", standin.base_url,
+         "--model-version", "writer-v9", "--max-concurrency", "3"],
+        env=serve_env(redraft_home, OPENAI_API_KEY="sk-serve-test"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_until_up(url, proc)
+        assert requests.post(f"{url}/setup", json={}, timeout=5).json() == {
+            "model_version": "writer-v9"
+        }
+        tasks = [{"id": 1, "data": {"brief": "Offer a demo."}}]
+        results = requests.post(f"{url}/predict", json={"tasks": tasks}, timeout=30).json()
+        assert results["results"][0]["model_version"] == "writer-v9"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert (proc.returncode, stdout) == (0, "")
+    assert (
+        f"redraft backend on http://127.0.0.1:{port} — model version 'writer-v9', "
+        "3 concurrent drafts, cache on"
+    ) in stderr
+    assert (redraft_home / "cache.sqlite3").exists()
+
+
+def test_serve_without_api_key_fails_with_the_fix(redraft_home: Path) -> None:
+    done = subprocess.run(
+        [REDRAFT, "serve", "--port", str(free_port())],
+        env=serve_env(redraft_home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines()[-1] == (
+        "error: OPENAI_API_KEY is not set — export it (any non-empty value works for a "
+        "local OpenAI-compatible server such as vLLM or Ollama)"
+    )
+
+
+def test_serve_help_shows_an_example() -> None:
+    done = subprocess.run([REDRAFT, "serve", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert "redraft serve --port 9090 --model gpt-4o-mini" in done.stdout

@@ -1,0 +1,200 @@
+"""Dataset rows for every case in DESIGN.md's table, asserted whole."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from redraft.exporters.golden import golden_record
+from redraft.exporters.records import FeedbackRecord
+from redraft.exporters.rows import RowPolicy, classify, edit_size, record_rows
+
+PROMPT = [
+    {"role": "system", "content": "Write for Acme."},
+    {"role": "user", "content": "Brief: Offer Ada a demo."},
+]
+DRAFT = "Hi Ada, want a demo?"
+FINAL = "Hi Ada, could I show you a 20-minute demo on Thursday?"
+
+
+def rec(**changes: object) -> FeedbackRecord:
+    base = FeedbackRecord(task_id=1, annotation_id=2, messages=PROMPT, final=FINAL, draft=DRAFT)
+    return replace(base, **changes)
+
+
+def sft(text: str) -> dict:
+    return {"messages": [*PROMPT, {"role": "assistant", "content": text}]}
+
+
+def openai_pair(good: str, bad: str) -> dict:
+    return {
+        "input": {"messages": PROMPT},
+        "preferred_output": [{"role": "assistant", "content": good}],
+        "non_preferred_output": [{"role": "assistant", "content": bad}],
+    }
+
+
+def trl_pair(good: str, bad: str) -> dict:
+    return {
+        "prompt": PROMPT,
+        "chosen": [{"role": "assistant", "content": good}],
+        "rejected": [{"role": "assistant", "content": bad}],
+    }
+
+
+def kto(text: str, label: bool) -> dict:
+    return {
+        "prompt": PROMPT,
+        "completion": [{"role": "assistant", "content": text}],
+        "label": label,
+    }
+
+
+def rows_of(sft_rows: list, pairs: list[tuple[str, str]], kto_rows: list) -> dict:
+    return {
+        "openai_sft": [sft(t) for t in sft_rows],
+        "openai_dpo": [openai_pair(*p) for p in pairs],
+        "trl_sft": [sft(t) for t in sft_rows],
+        "trl_dpo": [trl_pair(*p) for p in pairs],
+        "trl_kto": kto_rows,
+    }
+
+
+CASES = [
+    # final differs from draft: SFT final; final ≻ draft; KTO final true, draft by rating.
+    (
+        "rewritten, rated 2",
+        rec(rating=2),
+        RowPolicy(),
+        "rewritten",
+        rows_of([FINAL], [(FINAL, DRAFT)], [kto(FINAL, True), kto(DRAFT, False)]),
+        "",
+    ),
+    (
+        "rewritten, rated 4 (≥ threshold)",
+        rec(rating=4),
+        RowPolicy(),
+        "rewritten",
+        rows_of([FINAL], [(FINAL, DRAFT)], [kto(FINAL, True), kto(DRAFT, True)]),
+        "",
+    ),
+    (
+        "rewritten, no rating: no draft KTO row",
+        rec(),
+        RowPolicy(),
+        "rewritten",
+        rows_of([FINAL], [(FINAL, DRAFT)], [kto(FINAL, True)]),
+        "",
+    ),
+    (
+        "small edit: below --min-edit-chars, no pair",
+        rec(final=DRAFT + "!!", rating=3),
+        RowPolicy(min_edit_chars=20),
+        "rewritten",
+        rows_of([DRAFT + "!!"], [], [kto(DRAFT + "!!", True), kto(DRAFT, False)]),
+        "",
+    ),
+    (
+        "edit ratio below --min-edit-ratio, no pair",
+        rec(rating=3),
+        RowPolicy(min_edit_ratio=0.9),
+        "rewritten",
+        rows_of([FINAL], [], [kto(FINAL, True), kto(DRAFT, False)]),
+        "",
+    ),
+    # accepted as is: SFT final; no pair; KTO final true.
+    (
+        "accepted, rated 5",
+        rec(final=DRAFT, rating=5),
+        RowPolicy(),
+        "accepted",
+        rows_of([DRAFT], [], [kto(DRAFT, True)]),
+        "",
+    ),
+    (
+        "accepted, whitespace-only change",
+        rec(final=" Hi Ada,\nwant a demo? ", rating=5),
+        RowPolicy(),
+        "accepted",
+        rows_of([" Hi Ada,\nwant a demo? "], [], [kto(" Hi Ada,\nwant a demo? ", True)]),
+        "",
+    ),
+    (
+        "accepted, rated 3: SFT, KTO below threshold",
+        rec(final=DRAFT, rating=3),
+        RowPolicy(),
+        "accepted",
+        rows_of([DRAFT], [], [kto(DRAFT, False)]),
+        "",
+    ),
+    (
+        "accepted, rated 1, no feedback: below --min-rating-sft",
+        rec(final=DRAFT, rating=1),
+        RowPolicy(),
+        "accepted",
+        rows_of([], [], [kto(DRAFT, False)]),
+        "",
+    ),
+    (
+        "accepted, excluded",
+        rec(final=DRAFT, rating=5),
+        RowPolicy(include_accepted=False),
+        "accepted",
+        rows_of([], [], []),
+        "accepted as is (excluded by --exclude-accepted)",
+    ),
+    # low rating, no rewrite, feedback given, golden off: KTO draft false only.
+    (
+        "low rating + feedback, no rewrite",
+        rec(final=DRAFT, rating=1, feedback="Too vague."),
+        RowPolicy(),
+        "low_no_rewrite",
+        rows_of([], [], [kto(DRAFT, False)]),
+        "",
+    ),
+    # golden (opt-in): SFT golden; golden ≻ draft; KTO draft false.
+    (
+        "golden rewrite",
+        golden_record(rec(final=DRAFT, rating=1, feedback="Too vague."), "Golden text.", "m"),
+        RowPolicy(),
+        "golden",
+        rows_of(["Golden text."], [("Golden text.", DRAFT)], [kto(DRAFT, False)]),
+        "",
+    ),
+    # no prediction to compare with: SFT and KTO from the final, nothing to pair.
+    (
+        "no draft",
+        rec(draft=None, rating=4),
+        RowPolicy(),
+        "no_draft",
+        rows_of([FINAL], [], [kto(FINAL, True)]),
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("record", "policy", "case", "expected", "reason"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_rows_for_each_case(
+    record: FeedbackRecord, policy: RowPolicy, case: str, expected: dict, reason: str
+) -> None:
+    assert classify(record, policy) == case
+    assert record_rows(record, policy) == (expected, reason)
+
+
+@pytest.mark.parametrize(
+    ("draft", "final", "size"),
+    [
+        ("same text", "same text", (0, 0.0)),
+        ("", "", (0, 0.0)),
+        ("same   text\n", "same text", (0, 0.0)),
+        ("Hi Ada", "Hi Bob", (8, 0.57)),
+        ("", "New email", (10, 1.0)),
+        ("Grüße, Zoë", "Grüße, Zoë! 🎉", (11, 0.44)),
+    ],
+)
+def test_edit_size(draft: str, final: str, size: tuple[int, float]) -> None:
+    assert edit_size(draft, final) == size

@@ -1,0 +1,197 @@
+"""The model registry, `redraft models`, and the backend following the active version."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from redraft.backend.app import backend_state, create_app
+from redraft.backend.versions import ActiveModel
+from redraft.cli.main import cli
+from redraft.prompting import load_template
+from redraft.settings import Settings
+from redraft.training.errors import RegistryError, TrainingInProgressError
+from redraft.training.registry import ModelVersion, Registry
+from redraft.training.source import RegistryModelSource
+
+
+def _version(name: str, **changes: object) -> ModelVersion:
+    base = ModelVersion(name=name, model_id=f"ft:gpt-4o-mini:acme::{name}", trainer="openai")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _statuses(registry: Registry) -> dict[str, str]:
+    return {v.name: v.status for v in registry.list()}
+
+
+def test_add_and_read_back_the_whole_row(registry: Registry) -> None:
+    stored = registry.add(
+        _version(
+            "v1",
+            base_url="http://127.0.0.1:1/v1",
+            base_model="gpt-4o-mini",
+            manifest_sha256="m" * 64,
+            template_sha256="t" * 64,
+            job_id="ftjob-1",
+            idempotency_key="k" * 64,
+            metrics={"trained_tokens": 10},
+            created_at="2026-11-22T10:00:00+00:00",
+        )
+    )
+    assert registry.get("v1") == stored
+    assert registry.get("v1").as_dict() == {
+        "name": "v1",
+        "model_id": "ft:gpt-4o-mini:acme::v1",
+        "base_url": "http://127.0.0.1:1/v1",
+        "base_model": "gpt-4o-mini",
+        "parent": None,
+        "trainer": "openai",
+        "manifest_sha256": "m" * 64,
+        "template_sha256": "t" * 64,
+        "job_id": "ftjob-1",
+        "idempotency_key": "k" * 64,
+        "status": "candidate",
+        "created_at": "2026-11-22T10:00:00+00:00",
+        "metrics": {"trained_tokens": 10},
+        "export_dir": None,
+        "error": None,
+        "pid": None,
+    }
+
+
+def test_promote_keeps_exactly_one_active_and_rollback_walks_back(registry: Registry) -> None:
+    for name in ("v1", "v2", "v3"):
+        registry.add(_version(name))
+    registry.promote("v1")
+    registry.promote("v2")
+    registry.promote("v3")
+    assert _statuses(registry) == {"v1": "retired", "v2": "retired", "v3": "active"}
+    retired, active = registry.rollback()
+    assert (retired.name, active.name) == ("v3", "v2")
+    assert _statuses(registry) == {"v1": "retired", "v2": "active", "v3": "retired"}
+    registry.rollback()
+    assert _statuses(registry) == {"v1": "active", "v2": "retired", "v3": "retired"}
+    with pytest.raises(RegistryError) as err:
+        registry.rollback()
+    assert str(err.value) == (
+        "v1 is the first version ever activated: there is nothing to roll back to — "
+        "promote another version instead"
+    )
+
+
+def test_promoting_unknown_training_or_failed_versions_is_refused(registry: Registry) -> None:
+    registry.add(_version("v1", status="training", model_id=""))
+    registry.add(_version("v2", status="failed", error="job failed at step 3"))
+    with pytest.raises(RegistryError) as unknown:
+        registry.promote("v9")
+    assert str(unknown.value) == "no model version named 'v9' — see `redraft models list`"
+    with pytest.raises(RegistryError) as training:
+        registry.promote("v1")
+    assert str(training.value) == (
+        "cannot promote v1: its training has not finished (see `redraft status`) — "
+        "promote a candidate from `redraft models list`"
+    )
+    with pytest.raises(RegistryError) as failed:
+        registry.promote("v2")
+    assert str(failed.value) == (
+        "cannot promote v2: its training failed (job failed at step 3) — "
+        "promote a candidate from `redraft models list`"
+    )
+
+
+def test_only_one_version_trains_at_a_time(registry: Registry) -> None:
+    registry.add(_version("v1", status="training", model_id="", job_id="ftjob-1"))
+    with pytest.raises(TrainingInProgressError) as err:
+        registry.add(_version("v2", status="training", model_id=""))
+    assert str(err.value) == (
+        "v1 is still training (job ftjob-1) — only one training runs at a time; wait for it "
+        "(`redraft status`) or cancel it with `redraft models cancel v1`"
+    )
+    assert [v.name for v in registry.list()] == ["v1"]
+
+
+def test_rollback_without_active_and_duplicate_names(registry: Registry) -> None:
+    with pytest.raises(RegistryError) as none_active:
+        registry.rollback()
+    assert str(none_active.value) == "no active version to roll back — see `redraft models list`"
+    registry.add(_version("v1"))
+    with pytest.raises(RegistryError) as duplicate:
+        registry.add(_version("v1"))
+    assert str(duplicate.value) == "a model version named 'v1' already exists — pick another --name"
+    assert registry.next_name() == "v2"
+
+
+def test_model_source_follows_promotion_and_falls_back_to_settings(
+    settings: Settings, registry: Registry
+) -> None:
+    source = RegistryModelSource(settings)
+    assert source.active() == ActiveModel(
+        name="gpt-4o-mini", model_id="gpt-4o-mini", base_url=None, api_key="sk-test-key"
+    )
+    registry.add(_version("v1", base_url="http://127.0.0.1:9/v1"))
+    registry.add(_version("v2"))
+    registry.promote("v1")
+    assert source.active() == ActiveModel(
+        name="v1",
+        model_id="ft:gpt-4o-mini:acme::v1",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-test-key",
+    )
+    registry.promote("v2")
+    assert source.active().name == "v2"
+    registry.rollback()
+    assert source.active().name == "v1"
+
+
+def test_backend_setup_reports_the_promoted_version(
+    settings: Settings, registry: Registry, standin_session: object
+) -> None:
+    settings = settings.with_overrides(openai_base_url=standin_session.base_url)  # type: ignore[attr-defined]
+    registry.add(_version("v1"))
+    registry.add(_version("v2"))
+    registry.promote("v1")
+    app = create_app(settings, model_source=RegistryModelSource(settings))
+    try:
+        client = app.test_client()
+        assert client.post("/setup", json={}).get_json() == {"model_version": "v1"}
+        registry.promote("v2")
+        assert client.post("/setup", json={}).get_json() == {"model_version": "v2"}
+    finally:
+        backend_state(app).close()
+
+
+def _invoke(settings: Settings, *args: str) -> object:
+    env = {"REDRAFT_HOME": str(settings.home), "OPENAI_API_KEY": "sk-test-key"}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def test_models_cli_add_promote_list_rollback(settings: Settings) -> None:
+    added = _invoke(settings, "models", "add", "qwen-1", "--model-id", "qwen-lora-1")
+    assert added.exit_code == 0, added.output
+    assert added.stderr == "added qwen-1 as candidate\n"
+    _invoke(settings, "models", "add", "qwen-2", "--model-id", "qwen-lora-2", "--promote")
+    promoted = _invoke(settings, "models", "promote", "qwen-1")
+    assert promoted.exit_code == 0
+    assert promoted.stderr == "promoted qwen-1 (qwen-lora-1); retired qwen-2\n"
+    listed = _invoke(settings, "models", "list", "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["name"], r["status"], r["trainer"]) for r in rows] == [
+        ("qwen-1", "active", "manual"),
+        ("qwen-2", "retired", "manual"),
+    ]
+    assert rows[0]["template_sha256"] == load_template().sha256
+    assert listed.stderr == "2 version(s); active: qwen-1\n"
+    rolled = _invoke(settings, "models", "rollback")
+    assert rolled.stderr == "rolled back: qwen-2 is active again; retired qwen-1\n"
+
+
+def test_models_cli_errors_are_one_line(settings: Settings) -> None:
+    result = _invoke(settings, "models", "promote", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == "error: no model version named 'nope' — see `redraft models list`\n"
+    result = _invoke(settings, "models", "rollback")
+    assert result.exit_code == 1
+    assert result.stderr == "error: no active version to roll back — see `redraft models list`\n"

@@ -1,0 +1,155 @@
+"""`redraft report` through the installed console script."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures.report import record
+
+REDRAFT = str(Path(sys.executable).parent / "redraft")
+
+
+def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env |= {"REDRAFT_HOME": str(home), "LABEL_STUDIO_API_KEY": ""}
+    return subprocess.run([REDRAFT, *args], capture_output=True, text=True, env=env, check=False)
+
+
+def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft_home):
+    out = tmp_path / "out"
+    done = run("report", "--from-file", str(report_export_file), "-o", str(out), home=redraft_home)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:5] == [
+        "version                drafts  annot    rating (95% CI)  accepted edit dist lead time",
+        "v1                         42     44   2.75 (2.48-3.02)       25%     0.058       50s",
+        "v2                         42     44   4.05 (3.80-4.29)       50%     0.016       60s",
+        "- v2 drafts were rated 1.30 points higher than v1 (4.05 vs 2.75 of 5; "
+        "95% CI +0.94 to +1.66; n=44 vs 44; p<0.001)",
+        "- v2 drafts were accepted as is 25 points more often than v1 (50% vs 25%; "
+        "95% CI +5 to +43 points; n=44 vs 44; p=0.015)",
+    ]
+    assert lines[5].startswith(
+        "- v2 drafts needed 72% fewer edits than v1 (mean normalised edit distance 0.016 vs "
+        "0.058; 95% CI "
+    )
+    assert len(lines) == 6
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"reported 88 annotations over 2 versions; wrote 6 files to {out}"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "agreement.csv",
+        "clients.csv",
+        "comparison.csv",
+        "report.html",
+        "versions.csv",
+        "weekly.csv",
+    ]
+    with (out / "versions.csv").open() as handle:
+        versions = list(csv.DictReader(handle))
+    assert [
+        (r["model_version"], r["drafts"], r["annotations"], r["accepted"]) for r in versions
+    ] == [
+        ("v1", "42", "44", "0.25"),
+        ("v2", "42", "44", "0.5"),
+    ]
+    with (out / "agreement.csv").open() as handle:
+        agreement = next(csv.DictReader(handle))
+    assert (agreement["tasks"], agreement["annotations"], agreement["pairs"]) == ("8", "16", "8")
+    html = (out / "report.html").read_text()
+    assert "v2 compared with v1" in html
+    # Self-contained: the SVG namespace is the only URL, and nothing is loaded from anywhere.
+    assert "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<script" not in html and "<link" not in html and "src=" not in html
+
+
+def test_report_from_an_export_folder(tmp_path, redraft_home):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    rows = [
+        record(1, "v1", "Hello Ann", "Hello Anna", 3, issues=("tone",)),
+        record(2, "v1", "Hello Ann", "Hello Ann", 5),
+    ]
+    with (folder / "records.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(
+            handle,
+            fieldnames=[
+                "task_id",
+                "annotation_id",
+                "final",
+                "draft",
+                "rating",
+                "issues",
+                "messages",
+                "model_version",
+            ],
+        )
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(
+                {
+                    "task_id": r.task_id,
+                    "annotation_id": r.annotation_id,
+                    "final": r.final,
+                    "draft": r.draft,
+                    "rating": r.rating,
+                    "issues": json.dumps(list(r.issues)),
+                    "messages": json.dumps(r.messages),
+                    "model_version": "v1",
+                }
+            )
+    out = tmp_path / "out"
+    done = run("report", "--export", str(folder), "-o", str(out), home=redraft_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "version                drafts  annot    rating (95% CI)  accepted edit dist lead time\n"
+        "v1                          2      2   4.00 (1.00-5.00)       50%     0.050         -\n"
+    )
+
+
+def test_report_needs_exactly_one_source(tmp_path, redraft_home):
+    done = run("report", home=redraft_home)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "error: name exactly one source: --project ID, --export DIR or --from-file EXPORT.json\n"
+    )
+    both = run("report", "--export", str(tmp_path), "--from-file", "x.json", home=redraft_home)
+    assert both.stderr == (
+        "error: name exactly one source: --project ID, --export DIR or --from-file "
+        "EXPORT.json (got --export and --from-file)\n"
+    )
+
+
+def test_report_errors_are_one_line(report_export_file, tmp_path, redraft_home):
+    unknown = run(
+        "report",
+        "--from-file",
+        str(report_export_file),
+        "--compare",
+        "v1",
+        "v9",
+        "-o",
+        str(tmp_path / "o"),
+        home=redraft_home,
+    )
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "error: cannot compare: no annotated drafts from v9 (versions in this source: v1, v2)\n",
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    done = run("report", "--from-file", str(bad), home=redraft_home)
+    assert done.stderr == (
+        f"error: {bad} is not JSON (Expecting property name enclosed in double quotes, "
+        "line 1) — export the project as JSON\n"
+    )
+    empty = run("report", "--export", str(tmp_path), home=redraft_home)
+    assert empty.stderr == (
+        f"error: {tmp_path} has no records.parquet or records.csv — pass a `redraft export` "
+        "folder\n"
+    )
