@@ -72,8 +72,10 @@ def iter_json_values(chunks: Iterable[bytes], source: str = "<stream>") -> Itera
                         " — give a Label Studio JSON export (an array of tasks) or JSONL"
                     ) from None
             else:
-                # A number at the very end of the buffer may continue in the next chunk.
-                if end < len(buffer) or exhausted or not isinstance(value, (int, float)):
+                # A number that reaches the end of the buffer, or stops at "e" or "." there,
+                # may continue in the next chunk.
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if exhausted or not number or buffer[end:].lstrip("eE.+-") != "":
                     yield value
                     pos, after_value = end, True
                     continue

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import requests
+from click.testing import CliRunner
 
+from redraft.cli.main import cli
 from redraft.standin.server import StandinServer
 from tests.fixtures.common import free_port
 
@@ -83,6 +85,6 @@ def test_serve_without_api_key_fails_with_the_fix(redraft_home: Path) -> None:
 
 
 def test_serve_help_shows_an_example() -> None:
-    done = subprocess.run([REDRAFT, "serve", "--help"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0
-    assert "redraft serve --port 9090 --model gpt-4o-mini" in done.stdout
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    assert result.exit_code == 0
+    assert "redraft serve --port 9090 --model gpt-4o-mini" in result.output

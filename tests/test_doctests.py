@@ -8,16 +8,20 @@ import pkgutil
 
 import pytest
 
-import redraft
+# The top-level folders install as subpackages of `redraft` through package-dir mappings, so
+# walking `redraft.__path__` alone would miss them: walk each folder's package explicitly.
+PACKAGES = ("redraft", "redraft.backend", "redraft.exporters", "redraft.label_config")
 
 # Modules that need the optional [train] extra are skipped when it is not installed.
 OPTIONAL_IMPORTS = {"torch", "transformers", "trl", "peft", "datasets", "accelerate"}
 
 
 def _module_names() -> list[str]:
-    names = []
-    for info in pkgutil.walk_packages(redraft.__path__, prefix="redraft."):
-        names.append(info.name)
+    names = set(PACKAGES)
+    for package_name in PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
+            names.add(info.name)
     return sorted(names)
 
 

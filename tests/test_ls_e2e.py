@@ -241,9 +241,8 @@ def test_prefill_200_tasks_is_resumable(
     assert made.exit_code == 0, made.output
     project_id = int(made.stdout.strip())
     source = write_jsonl(tmp_path / "briefs.jsonl", briefs(200, "P"))
-    assert (
-        run_cli(["import", str(source), "--project", str(project_id)], e2e_settings).exit_code == 0
-    )
+    imported = run_cli(["import", str(source), "--project", str(project_id)], e2e_settings)
+    assert imported.exit_code == 0, imported.output
 
     first = run_cli(["prefill", "--project", "e2e prefill", "--limit", "150"], e2e_settings)
     assert first.exit_code == 0, first.output

@@ -316,3 +316,51 @@ def test_cli_rejects_a_tampered_export(
         f"error: {export_folder / 'openai_sft.train.jsonl'} changed since export (sha256 differs "
         "from the manifest) — re-run `redraft export` instead of editing exported files\n"
     )
+
+
+def test_models_cancel_stops_the_job_and_frees_the_slot(
+    settings: Settings, fast_standin: StandinServer, export_folder: Path
+) -> None:
+    registry = Registry(settings.registry_path)
+    spec = _spec(export_folder, registry, suffix="slow")
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    fast_standin.state.apply_config({"job_step_seconds": 5.0})
+    with pytest.raises(KeyboardInterrupt):
+        _train(fast_standin, registry, spec, [], sleep=interrupt)
+    job_id = registry.get("v1").job_id
+    env = {
+        "REDRAFT_HOME": str(settings.home),
+        "OPENAI_API_KEY": "sk-test-key",
+        "OPENAI_BASE_URL": fast_standin.base_url,
+    }
+    result = CliRunner().invoke(cli, ["models", "cancel", "v1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "cancelled v1\n"
+    assert _client(fast_standin).fine_tuning.jobs.retrieve(job_id).status == "cancelled"
+    row = registry.get("v1")
+    assert (row.status, row.error) == ("failed", "cancelled by the operator")
+    assert registry.training() is None
+
+
+def test_a_dataset_the_exporter_marked_not_ready_is_refused(
+    registry: Registry, export_folder: Path
+) -> None:
+    from redraft.training.errors import ExportFolderError
+
+    export = load_export(export_folder)
+    export.manifest["datasets"]["openai_dpo"] = {
+        "ready": False,
+        "problems": ["openai_dpo.train.jsonl: 3 rows, fewer than the 10 the API needs"],
+    }
+    with pytest.raises(ExportFolderError) as err:
+        plan_openai_job(
+            export, method="dpo", base_model=None, active=None, fallback_model="gpt-4o-mini"
+        )
+    assert str(err.value) == (
+        f"openai_dpo in {export_folder} is not ready for OpenAI fine-tuning: openai_dpo.train."
+        "jsonl: 3 rows, fewer than the 10 the API needs — fix it and re-export (see "
+        "`redraft validate`)"
+    )

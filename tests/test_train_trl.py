@@ -1,4 +1,4 @@
-"""`redraft train trl`: LoRA SFT then DPO on a tiny model the test builds itself (CPU, no downloads)."""
+"""`redraft train trl`: LoRA SFT then DPO on a tiny model built by the test (CPU, no downloads)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +42,10 @@ def ab() -> None:
     """
 
 
-def _label_studio(settings: Settings) -> Any:
-    from redraft.labelstudio.client import connect_from_settings
+def _label_studio(settings: Settings) -> AbstractContextManager[Any]:
+    from redraft.labelstudio.client import session_from_settings
 
-    return connect_from_settings(settings)
+    return session_from_settings(settings)
 
 
 def _briefs(settings: Settings, briefs: Path | None, from_project: int | None) -> list[dict]:
@@ -60,7 +61,8 @@ def _briefs(settings: Settings, briefs: Path | None, from_project: int | None) -
     from redraft.labelstudio.prefill import list_tasks
 
     assert from_project is not None
-    return [dict(t["data"] or {}) for t in list_tasks(_label_studio(settings), from_project)]
+    with _label_studio(settings) as client:
+        return [dict(t["data"] or {}) for t in list_tasks(client, from_project)]
 
 
 @ab.command("create")
@@ -121,9 +123,8 @@ def create(
             client = openai_client(m, settings)
             drafts.append(draft_briefs(client, m, chosen, template, settings, bar.update))
     tasks, sidecar = build_ab_tasks(chosen, drafts[0], drafts[1], version_a, version_b, seed)
-    project_id = create_project(
-        _label_studio(settings), title or f"A/B: {version_a} vs {version_b}", tasks
-    )
+    with _label_studio(settings) as client:
+        project_id = create_project(client, title or f"A/B: {version_a} vs {version_b}", tasks)
     sidecar["project_id"] = project_id
     path = sidecar_path(settings, project_id)
     write_sidecar(path, sidecar)
@@ -157,7 +158,8 @@ def analyze(settings: Settings, project_id: int, mapping: Path | None, output: P
       redraft ab analyze --project 7 -o out/ab7
     """
     sidecar = read_sidecar(mapping or sidecar_path(settings, project_id))
-    result = analyze_project(_label_studio(settings), project_id, sidecar)
+    with _label_studio(settings) as client:
+        result = analyze_project(client, project_id, sidecar)
     out_dir = output or settings.home / "ab" / f"project-{project_id}"
     rows = preference_rows(result, load_template(settings.template_path))
     for name, items in rows.items():

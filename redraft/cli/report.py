@@ -23,13 +23,6 @@ from redraft.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def label_studio_client(settings: Settings) -> object:
-    """A Label Studio SDK client for the configured server and token (checked once)."""
-    from redraft.labelstudio.client import connect_from_settings
-
-    return connect_from_settings(settings)
-
-
 def load_input(
     settings: Settings, project: int | None, export: Path | None, from_file: Path | None
 ) -> ReportInput:
@@ -47,7 +40,10 @@ def load_input(
     if export is not None:
         return from_export_dir(export)
     assert project is not None
-    return from_project(label_studio_client(settings), project, template)
+    from redraft.labelstudio.client import session_from_settings
+
+    with session_from_settings(settings) as client:
+        return from_project(client, project, template)
 
 
 @click.command("report")

@@ -22,16 +22,16 @@ def _project_tasks(settings: Settings, project: int | None) -> tuple[Any, int | 
     """(tasks or None, project id, why Label Studio counts are missing)."""
     if not settings.label_studio_api_key:
         return None, project, "LABEL_STUDIO_API_KEY is not set"
-    from redraft.labelstudio.client import connect_from_settings
+    from redraft.labelstudio.client import session_from_settings
 
     try:
-        client = connect_from_settings(settings)
-        if project is None:
-            projects = list(client.projects.list())
-            if len(projects) != 1:
-                return None, None, f"{len(projects)} projects — pass --project ID"
-            project = projects[0].id
-        return list(label_studio_tasks(client, project)), project, None
+        with session_from_settings(settings) as client:
+            if project is None:
+                projects = list(client.projects.list())
+                if len(projects) != 1:
+                    return None, None, f"{len(projects)} projects — pass --project ID"
+                project = projects[0].id
+            return list(label_studio_tasks(client, project)), project, None
     except RedraftError as exc:
         return None, project, str(exc)
     except Exception as exc:  # SDK/HTTP errors: status still shows the local stages

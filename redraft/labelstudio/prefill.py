@@ -100,9 +100,9 @@ def prefill(
     """Draft the project's tasks that lack `active.name` and store the drafts as predictions."""
     tasks = list_tasks(client, project_id)
     missing = tasks_missing(tasks, active.name)
+    summary = PrefillSummary(active.name, total=len(tasks), already=len(tasks) - len(missing))
     if limit is not None:
         missing = missing[:limit]
-    summary = PrefillSummary(active.name, total=len(tasks), already=len(tasks) - len(missing))
     if on_start is not None:
         on_start(len(missing))
     pending: list[dict[str, Any]] = []

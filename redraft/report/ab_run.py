@@ -105,7 +105,7 @@ def project_tasks(client: Any, project_id: int) -> list[dict[str, Any]]:
     """Every task of a project with data and annotations, as plain dicts."""
     tasks = []
     for task in client.tasks.list(project=project_id, fields="all"):
-        dumped = task.model_dump() if hasattr(task, "model_dump") else dict(task)
+        dumped = task.model_dump(mode="json") if hasattr(task, "model_dump") else dict(task)
         tasks.append(dumped)
     return tasks
 

@@ -98,7 +98,7 @@ def client_of(record: FeedbackRecord | DraftSeen) -> str:
     return record.client or NO_CLIENT
 
 
-def week_of(timestamp: str | None) -> str:
+def week_of(timestamp: object) -> str:
     """The Monday (ISO date) of the week a timestamp falls in; `(unknown)` when unreadable.
 
     >>> week_of("2025-03-13T17:02:11.5Z"), week_of(None)
@@ -107,7 +107,7 @@ def week_of(timestamp: str | None) -> str:
     if not timestamp:
         return UNKNOWN_VERSION
     try:
-        day = datetime.fromisoformat(timestamp).date()
+        day = datetime.fromisoformat(str(timestamp)).date()
     except ValueError:
         return UNKNOWN_VERSION
     return (day - timedelta(days=day.weekday())).isoformat()

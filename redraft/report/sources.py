@@ -114,7 +114,7 @@ def from_project(client: Any, project_id: int, template: PromptTemplate) -> Repo
     """Fetch every task of a project with its annotations and whole predictions."""
     tasks = []
     for task in client.tasks.list(project=project_id, fields="all"):
-        tasks.append(task.model_dump() if hasattr(task, "model_dump") else dict(task))
+        tasks.append(task.model_dump(mode="json") if hasattr(task, "model_dump") else dict(task))
     logger.info("read %d tasks from project %d", len(tasks), project_id)
     return from_tasks(tasks, template, source=f"project {project_id}")
 

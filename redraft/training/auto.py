@@ -141,14 +141,13 @@ def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
     from redraft.exporters.pipeline import ExportOptions, run_export
     from redraft.exporters.reading import read_project_tasks
     from redraft.exporters.tokens import load_counter
-    from redraft.labelstudio.client import connect_from_settings
+    from redraft.labelstudio.client import session_from_settings
     from redraft.prompting import load_template
 
     if project_id is None:
         raise RedraftError(
             "auto mode got a webhook without a project id — check the webhook's payload setting"
         )
-    client = connect_from_settings(settings)
     out_dir = settings.exports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     source = {
         "kind": "project",
@@ -156,14 +155,15 @@ def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
         "label_studio_url": settings.label_studio_url,
         "by": "auto mode",
     }
-    run_export(
-        read_project_tasks(client, project_id),
-        out_dir,
-        load_template(settings.template_path),
-        load_counter(),
-        ExportOptions(project_id=project_id),
-        source,
-    )
+    with session_from_settings(settings) as client:
+        run_export(
+            read_project_tasks(client, project_id),
+            out_dir,
+            load_template(settings.template_path),
+            load_counter(),
+            ExportOptions(project_id=project_id),
+            source,
+        )
     logger.info("auto mode: exported project %s to %s", project_id, out_dir)
     return out_dir
 

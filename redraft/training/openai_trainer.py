@@ -93,6 +93,13 @@ def plan_openai_job(
             f"{export.path} has no rows in {dataset}.train.jsonl — annotate more tasks and "
             f"re-export, or try --method {other}"
         )
+    entry = (export.manifest.get("datasets") or {}).get(dataset)
+    if isinstance(entry, dict) and entry.get("ready") is False:
+        problems = entry.get("problems") or ["see datasets in manifest.json"]
+        raise ExportFolderError(
+            f"{dataset} in {export.path} is not ready for OpenAI fine-tuning: {problems[0]} — "
+            "fix it and re-export (see `redraft validate`)"
+        )
     parent = None
     if base_model is None:
         if active is not None and active.model_id.startswith("ft:"):

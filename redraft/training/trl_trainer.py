@@ -6,10 +6,12 @@ module imports without the [train] extra.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,7 +219,9 @@ def train_trl(
         )
     )
     try:
-        adapter, metrics = runner(export, params, report)
+        # transformers prints its step logs to stdout; stdout is for data, so send them to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            adapter, metrics = runner(export, params, report)
     except BaseException as exc:
         registry.update(row.name, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise

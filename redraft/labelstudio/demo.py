@@ -1,0 +1,172 @@
+"""`redraft demo`: Label Studio + the ML backend (+ the stand-in model) on this machine.
+
+Everything runs on 127.0.0.1 and lives under REDRAFT_HOME: Label Studio's SQLite data in
+`labelstudio/`, the draft cache, the registry. Ctrl-C stops what the demo started.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from redraft.errors import LabelStudioError
+from redraft.label_config import read_label_config
+from redraft.labelstudio.client import session
+from redraft.labelstudio.server import (
+    TEMPLATE_MARKER,
+    LabelStudioServer,
+    Login,
+    find_binary,
+    init_data_dir,
+)
+from redraft.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEMO_TITLE = "redraft demo"
+DEFAULT_BIN = Path(".cache/ls-venv/bin/label-studio")
+
+
+def sample_path(name: str) -> Path:
+    """A file shipped in redraft.samples, as a filesystem path."""
+    return Path(str(resources.files("redraft.samples").joinpath(name)))
+
+
+def needs_standin(env_settings: Settings) -> bool:
+    """True when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: draft with the stand-in."""
+    return not env_settings.openai_api_key and not env_settings.openai_base_url
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    ls_port: int = 8080,
+    backend_port: int = 9090,
+    fresh: bool = False,
+    wait: Callable[[], None] | None = None,
+) -> None:
+    """Start everything, set up and prefill the demo project, print the login, then wait."""
+    binary = find_binary(default=DEFAULT_BIN.resolve())
+    login = Login()
+    data_dir = settings.home / "labelstudio"
+    if fresh and data_dir.exists():
+        shutil.rmtree(data_dir)
+    if not (data_dir / TEMPLATE_MARKER).is_file():
+        say(f"initialising Label Studio in {data_dir} (first run only, about a minute)…")
+        init_data_dir(binary, data_dir, login)
+    with ExitStack() as stack:
+        settings = _start_model(settings, stack)
+        if settings.template_path is None:
+            settings = settings.with_overrides(template_path=sample_path("demo_template.toml"))
+        say(f"starting Label Studio on http://127.0.0.1:{ls_port} …")
+        server = LabelStudioServer(binary, data_dir, port=_free_or_fail(ls_port, "--port"))
+        stack.enter_context(server.start())
+        backend_url = _start_backend(settings, backend_port, stack)
+        project_id = _setup_project(settings, server.url, login, backend_url)
+        say("")
+        say(f"Label Studio: {server.url}/projects/{project_id}/data")
+        say(f"login:        {login.username}  /  {login.password}")
+        say(f"API token:    {login.token}")
+        say(f"ML backend:   {backend_url}")
+        say("open a task: the draft is filled in — rate it, tick issues, edit the final email.")
+        say("Ctrl-C stops everything the demo started.")
+        (wait or _wait_for_interrupt)()
+    say("demo stopped")
+
+
+def _start_model(settings: Settings, stack: ExitStack) -> Settings:
+    if not needs_standin(settings):
+        return settings
+    from redraft.standin.server import StandinServer
+
+    standin = StandinServer(None, port=0).start()
+    stack.callback(standin.stop)
+    say(f"no OPENAI_API_KEY / OPENAI_BASE_URL: drafting with the stand-in at {standin.base_url}")
+    return settings.with_overrides(
+        openai_base_url=standin.base_url,
+        openai_api_key="sk-standin-demo",
+        model_version=settings.model_version or "standin-demo",
+    )
+
+
+def _start_backend(settings: Settings, port: int, stack: ExitStack) -> str:
+    from redraft.backend.app import create_app
+    from redraft.backend.server import BackgroundServer
+    from redraft.cli.labelstudio import model_source
+
+    app = create_app(settings, model_source=model_source(settings))
+    backend = BackgroundServer(app, port=_free_or_fail(port, "--backend-port"), threads=16)
+    stack.enter_context(backend)
+    say(f"ML backend on {backend.url}")
+    return backend.url
+
+
+def _setup_project(settings: Settings, url: str, login: Login, backend_url: str) -> int:
+    from redraft.backend.drafting import Drafter
+    from redraft.cli.labelstudio import model_source
+    from redraft.labelstudio.importer import check_file, import_briefs
+    from redraft.labelstudio.prefill import prefill
+    from redraft.labelstudio.project import ProjectSpec, init_project
+
+    active = model_source(settings).active()
+    spec = ProjectSpec(DEMO_TITLE, read_label_config(), active.name, backend_url=backend_url)
+    with session(url, login.token) as client:
+        plan = init_project(client, spec)
+        assert plan.project_id is not None
+        for line in plan.describe(spec):
+            say(line)
+        briefs = sample_path("demo_briefs.jsonl")
+        parsed = check_file(client, plan.project_id, briefs)
+        if parsed.rows:
+            summary = import_briefs(client, plan.project_id, parsed, path=briefs, skip_invalid=True)
+            say(summary.line(plan.project_id))
+        drafter = Drafter.from_settings(settings)
+        try:
+            result = prefill(client, plan.project_id, drafter, active)
+        finally:
+            drafter.close()
+        say(result.line())
+    return plan.project_id
+
+
+def _free_or_fail(port: int, option: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise LabelStudioError(
+                f"port {port} is already in use — stop what runs there, or pass {option} PORT"
+            )
+    return port
+
+
+def _wait_for_interrupt() -> None:
+    stop = threading.Event()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def say(line: str) -> None:
+    """Print a progress line to stderr."""
+    click.echo(line, err=True)
+    sys.stderr.flush()

@@ -1,0 +1,107 @@
+"""`redraft ab create` and `analyze` against the real Label Studio and the stand-in model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REDRAFT = str(Path(sys.executable).parent / "redraft")
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([REDRAFT, *args], capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.mark.e2e
+def test_ab_create_then_analyze(label_studio, ls_client, standin, redraft_home, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env |= {
+        "REDRAFT_HOME": str(redraft_home),
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.login.token,
+        "OPENAI_BASE_URL": standin.base_url,
+        "OPENAI_API_KEY": "sk-test",
+    }
+    briefs = tmp_path / "briefs.jsonl"
+    briefs.write_text(
+        "".join(
+            json.dumps({"brief": f"Pitch reporting automation to firm {i}"}) + "\n"
+            for i in range(6)
+        )
+    )
+    created = run(
+        "ab",
+        "create",
+        "--versions",
+        "v1",
+        "v2",
+        "--model-a",
+        "gpt-4o-mini",
+        "--model-b",
+        "stand-in",
+        "--briefs",
+        str(briefs),
+        "--n",
+        "4",
+        "--seed",
+        "2",
+        env=env,
+    )
+    assert created.returncode == 0, created.stderr
+    project_id = int(created.stdout.strip())
+    mapping_path = redraft_home / "ab" / f"project-{project_id}.json"
+    assert created.stderr.strip().splitlines()[-1] == (
+        f"created A/B project {project_id} with 4 side-by-side tasks (v1 vs v2); "
+        f"mapping in {mapping_path}"
+    )
+    sidecar = json.loads(mapping_path.read_text())
+    assert (sidecar["version_a"], sidecar["version_b"], sidecar["seed"]) == ("v1", "v2", 2)
+    tasks = [t.model_dump() for t in ls_client.tasks.list(project=project_id, fields="all")]
+    assert len(tasks) == 4
+    for task in tasks:
+        assert set(task["data"]) == {"brief", "left", "right", "pair_id"}
+        assert task["data"]["left"] != task["data"]["right"]
+    # An annotator prefers v2 on three tasks and calls the fourth a tie.
+    for i, task in enumerate(sorted(tasks, key=lambda t: t["id"])):
+        sides = sidecar["pairs"][task["data"]["pair_id"]]
+        choice = "tie" if i == 3 else ("left" if sides["left"] == "v2" else "right")
+        ls_client.annotations.create(
+            id=task["id"],
+            result=[
+                {
+                    "from_name": "preference",
+                    "to_name": "brief",
+                    "type": "choices",
+                    "value": {"choices": [choice]},
+                }
+            ],
+        )
+    out = tmp_path / "ab"
+    analyzed = run("ab", "analyze", "--project", str(project_id), "-o", str(out), env=env)
+    assert analyzed.returncode == 0, analyzed.stderr
+    # Wilson(3, 3) = 43.8%-100%; sign test P = 2 / 8 = 0.25; ties as half: 3.5 / 4
+    assert analyzed.stdout == (
+        "no significant preference between v2 and v1: v2 won 3 of 3 decided comparisons "
+        "(100%, 95% CI 44%-100%; 1 ties left out, 88% counting ties as half; p=0.25)\n"
+    )
+    assert analyzed.stderr.strip().splitlines()[-1] == (
+        f"4 judgments (1 ties, 0 unmatched); wrote 3 preference pairs to {out}"
+    )
+    rows = [json.loads(line) for line in (out / "trl_dpo.jsonl").read_text().splitlines()]
+    by_pair = {t["data"]["pair_id"]: t["data"] for t in tasks}
+    assert len(rows) == 3
+    for row in rows:
+        brief = row["prompt"][-1]["content"].split("Brief:\n")[-1]
+        data = next(d for d in by_pair.values() if d["brief"] == brief)
+        sides = sidecar["pairs"][data["pair_id"]]
+        v2_side = "left" if sides["left"] == "v2" else "right"
+        v1_side = "right" if v2_side == "left" else "left"
+        assert row["chosen"] == [{"role": "assistant", "content": data[v2_side]}]
+        assert row["rejected"] == [{"role": "assistant", "content": data[v1_side]}]
+    assert len((out / "openai_dpo.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "result.json").read_text())["wins_b"] == 3

@@ -1,0 +1,103 @@
+"""LLM-as-judge: prompt, parsing, the stored prediction, and a run against the stand-in."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from redraft.prompting import parse_template
+from redraft.report.errors import JudgeError
+from redraft.report.judge import (
+    JUDGE_SYSTEM,
+    JudgeScore,
+    judge_drafts,
+    judge_messages,
+    judge_prediction,
+    parse_judgement,
+)
+from redraft.report.sources import from_tasks
+
+TEMPLATE = parse_template(
+    'system = "Write warmly."\nuser = "{brief}"\n'
+    '[clients.acme]\nstyle_notes = "No exclamation marks."'
+)
+
+
+def test_judge_sees_the_client_style_notes_and_the_draft():
+    messages = judge_messages({"brief": "Offer a demo.", "client": "Acme"}, "Hi!", TEMPLATE)
+    assert messages == [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {
+            "role": "user",
+            "content": "Instructions the writer was given:\nWrite warmly.\n\n"
+            "Client style notes:\nNo exclamation marks.\n\nBrief:\nOffer a demo.\n\n"
+            "Draft to score:\nHi!",
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "not json",
+            "the judge did not answer JSON — use a model that supports response_format json_object",
+        ),
+        ('{"score": "4"}', 'the judge\'s answer has no whole-number score: \'{"score": "4"}\''),
+        ('{"score": 3.5}', "the judge's answer has no whole-number score: '{\"score\": 3.5}'"),
+        ('{"score": 7}', "the judge's score 7 is outside 1-5"),
+    ],
+)
+def test_unusable_answers_are_named(text, message):
+    with pytest.raises(JudgeError) as info:
+        parse_judgement(text)
+    assert str(info.value) == message
+
+
+def test_judge_prediction_sits_beside_the_draft():
+    assert judge_prediction(JudgeScore(7, 2, "Too stiff."), "gpt-4o-mini") == {
+        "task": 7,
+        "model_version": "judge:gpt-4o-mini",
+        "score": 0.4,
+        "result": [
+            {"from_name": "rating", "to_name": "brief", "type": "rating", "value": {"rating": 2}},
+            {
+                "from_name": "feedback",
+                "to_name": "brief",
+                "type": "textarea",
+                "value": {"text": ["Too stiff."]},
+            },
+        ],
+    }
+
+
+def test_judge_drafts_through_an_openai_compatible_server(standin):
+    client = openai.OpenAI(base_url=standin.base_url, api_key="sk-test", max_retries=0)
+    items = [(i, {"brief": f"Brief number {i}", "client": "Acme"}, f"Draft {i}") for i in (1, 2, 3)]
+    scores = judge_drafts(client, "gpt-4o-mini", items, TEMPLATE, max_workers=2)
+    assert [s.task_id for s in scores] == [1, 2, 3]
+    assert all(1 <= s.score <= 5 for s in scores)
+    assert all(s.reason.startswith("[stand-in judgement from gpt-4o-mini]") for s in scores)
+    # Deterministic: the same request gets the same score.
+    again = judge_drafts(client, "gpt-4o-mini", items, TEMPLATE, max_workers=2)
+    assert again == scores
+
+
+def test_stored_judge_scores_reach_the_report():
+    task = {
+        "id": 5,
+        "data": {"brief": "Offer a demo."},
+        "predictions": [
+            {
+                "id": 1,
+                "model_version": "v1",
+                "result": [{"from_name": "draft", "value": {"text": ["Hi"]}}],
+            },
+            {"id": 2, **judge_prediction(JudgeScore(5, 4, ""), "m")},
+        ],
+        "annotations": [],
+    }
+    data = from_tasks([task], TEMPLATE)
+    assert data.judge_scores == {"judge:m": {5: 4}}
+    assert [(d.task_id, d.model_version) for d in data.drafts] == [(5, "v1")]
+    assert (data.records, data.rejected) == ([], 0)

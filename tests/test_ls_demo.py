@@ -1,0 +1,55 @@
+"""`redraft demo` end to end: local Label Studio + backend + stand-in, sample project prefilled."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from redraft.labelstudio.client import session
+from redraft.labelstudio.demo import DEMO_TITLE, run_demo
+from redraft.labelstudio.project import resolve_project
+from redraft.labelstudio.server import Login, ensure_template, find_binary, prepare_data_dir
+from redraft.settings import Settings
+from tests.fixtures.common import free_port
+from tests.fixtures.labelstudio import CACHE, DEFAULT_BIN, LabelStudioInstance
+
+pytestmark = pytest.mark.e2e
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_brings_up_a_prefilled_project_and_stops_it(
+    label_studio: LabelStudioInstance, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    # A copied, initialised data dir: the demo's first-run `label-studio init` is skipped.
+    template = ensure_template(find_binary(default=DEFAULT_BIN), CACHE)
+    prepare_data_dir(template, home / "labelstudio")
+    settings = Settings.from_env({"REDRAFT_HOME": str(home)})  # no OpenAI key: the stand-in
+    ls_port, backend_port = free_port(), free_port()
+    seen: dict[str, object] = {}
+
+    def inspect() -> None:
+        with session(f"http://127.0.0.1:{ls_port}", Login().token) as client:
+            project_id = resolve_project(client, DEMO_TITLE)
+            tasks = [t.model_dump() for t in client.tasks.list(project=project_id, fields="all")]
+            seen["versions"] = sorted({p["model_version"] for t in tasks for p in t["predictions"]})
+            seen["tasks"] = len(tasks)
+            seen["clients"] = sorted({t["data"]["client"] for t in tasks})
+            seen["drafted"] = sum(1 for t in tasks if len(t["predictions"]) == 1)
+        seen["backend_up"] = port_open(backend_port)
+
+    run_demo(settings, ls_port=ls_port, backend_port=backend_port, wait=inspect)
+    assert seen == {
+        "versions": ["standin-demo"],
+        "tasks": 20,
+        "clients": ["Harbor & Pine Interiors", "Kestrel Freight", "Northwind Analytics"],
+        "drafted": 20,
+        "backend_up": True,
+    }
+    assert (port_open(ls_port), port_open(backend_port)) == (False, False)

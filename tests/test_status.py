@@ -1,0 +1,191 @@
+"""`redraft status`: the loop's stages, exactly one current, and the next step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from redraft.cli.main import cli
+from redraft.settings import Settings
+from redraft.training.facts import count_tasks, gather_facts
+from redraft.training.pipeline import STAGES, LoopFacts, Stage, current_stage, next_step, render
+from redraft.training.registry import ModelVersion, Registry
+from tests.fixtures.training import write_export
+
+READY = {"tasks": 10, "drafted": 10}
+
+CASES = [
+    # (facts, stage, next step)
+    (
+        LoopFacts(tasks=0, drafted=0, annotated_since_training=0, project=3),
+        Stage.IMPORTED,
+        "`redraft import BRIEFS.csv --project 3`",
+    ),
+    (
+        LoopFacts(),
+        Stage.IMPORTED,
+        "start Label Studio (or set LABEL_STUDIO_URL), then `redraft import BRIEFS.csv`",
+    ),
+    (
+        LoopFacts(tasks=10, drafted=4, annotated_since_training=0, project=3),
+        Stage.DRAFTED,
+        "`redraft prefill --project 3` (6 task(s) have no draft yet)",
+    ),
+    (
+        LoopFacts(**READY, annotated_since_training=7, threshold=50),
+        Stage.ANNOTATED,
+        "annotate in Label Studio: 7 of 50 new annotations since the last training "
+        "(export earlier with `redraft export`)",
+    ),
+    (
+        LoopFacts(**READY, annotated_since_training=50, threshold=50, active="v1"),
+        Stage.EXPORTED,
+        "`redraft export --project ID`",
+    ),
+    (
+        LoopFacts(**READY, annotated_since_training=50, export_dir="/x/e1", export_is_new=True),
+        Stage.TRAINING,
+        "`redraft train openai /x/e1` (until 2027-01-06) or "
+        "`redraft train trl /x/e1 --base-model PATH_OR_ID`",
+    ),
+    (
+        LoopFacts(**READY, training="v2", training_job="ftjob-9", candidate="v1"),
+        Stage.TRAINING,
+        "wait for v2 (job ftjob-9): re-run the same `redraft train` command to follow it",
+    ),
+    (
+        LoopFacts(**READY, annotated_since_training=0, candidate="v2", active="v1"),
+        Stage.CANDIDATE,
+        "review it (`redraft report`), then `redraft models promote v2`",
+    ),
+    (
+        LoopFacts(**READY, annotated_since_training=0, active="v2"),
+        Stage.ACTIVE,
+        "annotate new drafts in Label Studio; the next training starts from here",
+    ),
+    (
+        LoopFacts(active="v2"),
+        Stage.ACTIVE,
+        "annotate new drafts in Label Studio; the next training starts from here",
+    ),
+]
+
+
+@pytest.mark.parametrize(("facts", "stage", "step"), CASES)
+def test_every_stage_and_its_next_step(facts: LoopFacts, stage: Stage, step: str) -> None:
+    assert current_stage(facts) is stage
+    assert next_step(stage, facts) == step
+
+
+def test_every_stage_is_reachable() -> None:
+    assert {stage for _, stage, _ in CASES} == set(STAGES)
+
+
+def test_render_marks_exactly_one_stage() -> None:
+    facts = LoopFacts(tasks=10, drafted=10, annotated_since_training=12, threshold=50, active="v1")
+    assert render(facts) == [
+        "✓ 1. briefs imported — 10 task(s)",
+        "✓ 2. drafted — 10 drafted",
+        "> 3. annotated since the last training — 12 of 50",
+        "  4. exported",
+        "  5. training",
+        "  6. candidate awaiting review",
+        "  7. active — v1",
+        "next: annotate in Label Studio: 12 of 50 new annotations since the last training "
+        "(export earlier with `redraft export`)",
+    ]
+
+
+def test_counts_only_annotations_after_the_last_training() -> None:
+    tasks = [
+        {"total_predictions": 1, "annotations": [{"created_at": "2026-11-01T09:00:00Z"}]},
+        {
+            "total_predictions": 2,
+            "annotations": [
+                {"created_at": "2026-11-21T09:00:00Z"},
+                {"created_at": "2026-11-21T10:00:00Z", "was_cancelled": True},
+            ],
+        },
+        {"total_predictions": 0, "annotations": []},
+    ]
+    assert count_tasks(tasks, "2026-11-20T00:00:00+00:00").__dict__ == {
+        "tasks": 3,
+        "drafted": 2,
+        "annotated_since": 1,
+    }
+    assert count_tasks(tasks, None).annotated_since == 2
+
+
+def test_gather_facts_from_registry_and_exports(settings: Settings, registry: Registry) -> None:
+    export = write_export(
+        settings.exports_dir / "20261122T100000Z", created_at="2099-01-01T00:00:00Z"
+    )
+    tasks = [{"total_predictions": 1, "annotations": [{"created_at": "2026-11-21T00:00:00Z"}]}]
+    facts = gather_facts(registry, settings.exports_dir, threshold=1, tasks=tasks, project=2)
+    assert facts == LoopFacts(
+        tasks=1,
+        drafted=1,
+        annotated_since_training=1,
+        threshold=1,
+        export_dir=str(export),
+        export_is_new=True,
+        project=2,
+    )
+    assert current_stage(facts) is Stage.TRAINING
+    from redraft.training.exportdir import load_export
+
+    registry.add(
+        ModelVersion(
+            name="v1",
+            model_id="ft:x",
+            trainer="openai",
+            manifest_sha256=load_export(export).manifest_sha256,
+        )
+    )
+    after = gather_facts(registry, settings.exports_dir, threshold=1, tasks=tasks, project=2)
+    assert (after.export_is_new, after.candidate, after.annotated_since_training) == (
+        False,
+        "v1",
+        0,
+    )
+    assert current_stage(after) is Stage.CANDIDATE
+
+
+def test_status_cli_without_label_studio(settings: Settings, registry: Registry) -> None:
+    registry.add(ModelVersion(name="v1", model_id="ft:x", trainer="openai"))
+    registry.promote("v1")
+    env = {"REDRAFT_HOME": str(settings.home), "LABEL_STUDIO_API_KEY": ""}
+    result = CliRunner().invoke(cli, ["status"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "✓ 1. briefs imported",
+        "✓ 2. drafted",
+        "✓ 3. annotated since the last training",
+        "✓ 4. exported",
+        "✓ 5. training",
+        "✓ 6. candidate awaiting review",
+        "> 7. active — v1",
+        "next: annotate new drafts in Label Studio; the next training starts from here",
+    ]
+    assert result.stderr == "note: Label Studio counts not shown: LABEL_STUDIO_API_KEY is not set\n"
+    as_json = CliRunner().invoke(cli, ["status", "--json"], env=env)
+    assert json.loads(as_json.stdout)["stage"] == "active"
+
+
+def test_status_cli_with_an_unreachable_label_studio(settings: Settings, tmp_path: Path) -> None:
+    from tests.fixtures.common import free_port
+
+    env = {
+        "REDRAFT_HOME": str(settings.home),
+        "LABEL_STUDIO_API_KEY": "not-a-real-token",
+        "LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    result = CliRunner().invoke(cli, ["status", "--project", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "> 1. briefs imported"
+    assert result.stderr.startswith(
+        "note: Label Studio counts not shown: cannot reach Label Studio"
+    )
