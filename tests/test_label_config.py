@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
+
 from redraft.backend.results import build_prediction
 from redraft.label_config import (
     DRAFT,
@@ -15,7 +16,6 @@ from redraft.label_config import (
     RATING,
     read_label_config,
 )
-
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.tasks import feedback_results
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from label_studio_sdk import LabelStudio
-from redraft.backend.results import build_prediction, textarea_result
-from redraft.label_config import read_label_config
 
+from redraft.backend.results import build_prediction, textarea_result
 from redraft.cli.main import cli
+from redraft.label_config import read_label_config
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.client import session
 from redraft.labelstudio.project import BACKEND_TITLE, PROJECT_SETTINGS, ProjectSpec, init_project

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+
 from redraft.backend.app import backend_state, create_app
 from redraft.backend.versions import ActiveModel
-
 from redraft.cli.main import cli
 from redraft.prompting import load_template
 from redraft.settings import Settings

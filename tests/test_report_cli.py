@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from redraft.exporters.sinks import RecordsSink, record_row
+from redraft.report.sources import from_export_dir
 from tests.fixtures.report import record
 
 REDRAFT = str(Path(sys.executable).parent / "redraft")
@@ -153,3 +157,25 @@ def test_report_errors_are_one_line(report_export_file, tmp_path, redraft_home):
         f"error: {tmp_path} has no records.parquet or records.csv — pass a `redraft export` "
         "folder\n"
     )
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_export_folder_written_by_the_exporter_reads_back(fmt, tmp_path):
+    records = [
+        record(
+            1,
+            "v1",
+            "Hello Ann",
+            "Hello Anna",
+            3,
+            issues=("tone", "grammar"),
+            machine_written=False,
+            created_at="2025-03-03T10:00:00Z",
+        ),
+        record(2, "v2", "Hi", "Hello", 2, machine_written=True, data={"brief": "B"}),
+    ]
+    sink = RecordsSink(tmp_path / f"records.{fmt}", fmt)
+    for r in records:
+        sink.write(record_row(r, "train", "rewrite"))
+    sink.close()
+    assert from_export_dir(tmp_path).records == records

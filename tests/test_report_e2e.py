@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from redraft.label_config import read_label_config
 
+from redraft.label_config import read_label_config
 from redraft.report.judge import JudgeScore, store_judgements
 from tests.fixtures.report import make_tasks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -188,4 +189,38 @@ def test_status_cli_with_an_unreachable_label_studio(settings: Settings, tmp_pat
     assert result.stdout.splitlines()[0] == "> 1. briefs imported"
     assert result.stderr.startswith(
         "note: Label Studio counts not shown: cannot reach Label Studio"
+    )
+
+
+@pytest.mark.e2e
+def test_status_counts_a_real_label_studio_project(ls_client: Any, ls_settings: Settings) -> None:
+    from redraft.label_config import read_label_config
+    from tests.fixtures.exports import rating, textarea
+
+    made = ls_client.projects.create(title="status e2e", label_config=read_label_config())
+    draft = {"model_version": "v1", "result": [textarea("draft", "Hi."), textarea("final", "Hi.")]}
+    ls_client.projects.import_tasks(
+        made.id,
+        request=[
+            {"data": {"brief": "Offer Ada a demo."}, "predictions": [draft]},
+            {"data": {"brief": "Follow up with Bob."}, "predictions": [draft]},
+            {"data": {"brief": "Thank Cy."}},
+        ],
+    )
+    ids = sorted(t.id for t in ls_client.tasks.list(project=made.id))
+    ls_client.annotations.create(ids[0], result=[rating(4), textarea("final", "Hi Ada.")])
+    env = {
+        "REDRAFT_HOME": str(ls_settings.home),
+        "LABEL_STUDIO_URL": ls_settings.label_studio_url,
+        "LABEL_STUDIO_API_KEY": ls_settings.label_studio_api_key or "",
+    }
+    result = CliRunner().invoke(cli, ["status", "--project", str(made.id)], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:3] == [
+        "✓ 1. briefs imported — 3 task(s)",
+        "> 2. drafted — 2 drafted",
+        "  3. annotated since the last training — 1 of 50",
+    ]
+    assert result.stdout.splitlines()[-1] == (
+        f"next: `redraft prefill --project {made.id}` (1 task(s) have no draft yet)"
     )

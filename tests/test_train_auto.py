@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from redraft.backend.app import backend_state, create_app
 
+from redraft.backend.app import backend_state, create_app
 from redraft.settings import Settings
 from redraft.standin import StandinServer
 from redraft.training.auto import COUNTER, AutoTrainer, annotations_in, build_auto_trainer

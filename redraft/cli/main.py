@@ -14,26 +14,39 @@ from redraft.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# (module, command attribute). Each module owns one command or command group.
-COMMANDS: list[tuple[str, str]] = [
-    ("redraft.cli.serve", "serve"),
-    ("redraft.cli.standin", "standin"),
-    ("redraft.cli.report", "report"),
-    ("redraft.cli.ab", "ab"),
-    ("redraft.cli.labelstudio", "init"),
-    ("redraft.cli.labelstudio", "import_briefs"),
-    ("redraft.cli.labelstudio", "prefill"),
-    ("redraft.cli.labelstudio", "demo"),
-    ("redraft.cli.export", "export"),
-    ("redraft.cli.export", "validate"),
-    ("redraft.cli.models", "models"),
-    ("redraft.cli.train", "train"),
-    ("redraft.cli.status", "status"),
-]
+# Command name -> (module, attribute). Modules are imported only when their command runs, so
+# `redraft status` does not pay for pandas, scipy or the Label Studio SDK.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("redraft.cli.serve", "serve"),
+    "standin": ("redraft.cli.standin", "standin"),
+    "init": ("redraft.cli.labelstudio", "init"),
+    "import": ("redraft.cli.labelstudio", "import_briefs"),
+    "prefill": ("redraft.cli.labelstudio", "prefill"),
+    "demo": ("redraft.cli.labelstudio", "demo"),
+    "export": ("redraft.cli.export", "export"),
+    "validate": ("redraft.cli.export", "validate"),
+    "models": ("redraft.cli.models", "models"),
+    "train": ("redraft.cli.train", "train"),
+    "status": ("redraft.cli.status", "status"),
+    "report": ("redraft.cli.report", "report"),
+    "ab": ("redraft.cli.ab", "ab"),
+}
 
 
 class RedraftGroup(click.Group):
-    """A click group that turns domain errors into one clear line and exit code 1."""
+    """A lazily loaded click group that turns domain errors into one clear line and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target
+        command = getattr(importlib.import_module(module_name), attribute)
+        command.name = cmd_name
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -68,14 +81,6 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     )
     ctx.obj = settings
 
-
-def _register() -> None:
-    for module_name, attribute in COMMANDS:
-        module = importlib.import_module(module_name)
-        cli.add_command(getattr(module, attribute))
-
-
-_register()
 
 
 def main() -> None:

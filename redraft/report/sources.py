@@ -156,7 +156,8 @@ def record_from_row(row: Mapping[str, Any]) -> FeedbackRecord:
         if values.get(name) is not None:
             values[name] = int(values[name])
     for name in ("machine_written", "ground_truth"):
-        values[name] = bool(values.get(name) or False)
+        flag = values.get(name)
+        values[name] = flag.strip().lower() == "true" if isinstance(flag, str) else bool(flag)
     for name in ("annotator", "created_at", "updated_at", "model_version", "client"):
         if values.get(name) is not None:
             values[name] = str(values[name])

@@ -1,0 +1,146 @@
+"""Briefs files → validated rows (pure), the init plan (pure), and the server harness's errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from redraft.errors import BriefImportError, LabelStudioError
+from redraft.labelstudio.briefs import (
+    BriefRow,
+    Feedback,
+    RowError,
+    parse_mapping,
+    read_records,
+    validate_records,
+)
+from redraft.labelstudio.project import BACKEND_TITLE, ProjectSpec, plan_init
+from redraft.labelstudio.server import BIN_ENV, find_binary, server_env
+
+
+def test_csv_jsonl_json_read_alike(tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_text('ID,Notes,client\nA1,"Offer, a demo",\nA2,Say hi,Acme\n')
+    rows = [
+        {"ID": "A1", "Notes": "Offer, a demo"},
+        {"ID": "A2", "Notes": "Say hi", "client": "Acme"},
+    ]
+    (tmp_path / "b.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    (tmp_path / "b.json").write_text(json.dumps([{"data": r} for r in rows]))
+    mapping = parse_mapping(["ID=external_id", "Notes=brief"])
+    expected = [
+        BriefRow(1, {"external_id": "A1", "brief": "Offer, a demo"}),
+        BriefRow(2, {"external_id": "A2", "brief": "Say hi", "client": "Acme"}),
+    ]
+    for name in ("b.csv", "b.jsonl", "b.json"):
+        parsed = validate_records(read_records(tmp_path / name), mapping)
+        assert (parsed.rows, parsed.errors) == (expected, []), name
+
+
+def test_every_bad_row_gets_its_reason() -> None:
+    records = [
+        {"brief": "ok", "external_id": "X"},
+        {"external_id": "Y"},
+        {"brief": "  ", "external_id": 7},
+        {"brief": "again", "external_id": "X"},
+        {"brief": "old", "external_id": "Z"},
+    ]
+    parsed = validate_records(records, existing_ids={"Z": 41})
+    assert [str(e) for e in parsed.errors] == [
+        "row 2: no `brief` column — map one with --map COLUMN=brief",
+        "row 3: the brief is empty — every task needs a non-empty brief",
+        "row 4: external_id 'X' repeats row 1",
+        "row 5: external_id 'Z' is already in the project (task 41)",
+    ]
+    assert parsed.rows == [BriefRow(1, {"brief": "ok", "external_id": "X"})]
+
+
+def test_feedback_columns_become_a_feedback_record() -> None:
+    record = {
+        "brief": "b",
+        "draft": "D",
+        "rating": "4.0",
+        "issues": "Tone| call to action",
+        "feedback": "",
+        "final": "F",
+    }
+    parsed = validate_records(
+        [record, {**record, "rating": "6", "issues": "spelling"}], with_feedback=True
+    )
+    assert parsed.rows == [
+        BriefRow(1, {"brief": "b"}, Feedback("D", "F", 4, ("tone", "call to action")))
+    ]
+    assert parsed.errors == [
+        RowError(
+            2,
+            "rating '6' is not a whole number from 1 to 5; unknown issues ['spelling'] — use: "
+            "tone, voice, structure, too long, too short, personalisation, call to action, "
+            "factual error, grammar, off-brief",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("b.txt", "x", "b.txt: unknown file type '.txt' — use .csv, .jsonl or .json"),
+        ("b.jsonl", '{"brief": 1}\n[1]\n', "b.jsonl: line 2 is not a JSON object"),
+        ("b.json", '{"brief": "x"}', "b.json: expected a JSON list of objects, one per brief"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, name: str, text: str, message: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(BriefImportError) as err:
+        read_records(tmp_path / name)
+    assert str(err.value) == f"{tmp_path}/{message}"
+
+
+def test_bad_mapping() -> None:
+    with pytest.raises(BriefImportError) as err:
+        parse_mapping(["Notes"])
+    assert str(err.value) == "--map 'Notes' is not column=field — e.g. --map Notes=brief"
+
+
+def test_plan_connects_backend_and_only_resends_password_with_a_new_user() -> None:
+    spec = ProjectSpec("T", "<View/>", "v1", "http://127.0.0.1:9090/", "ann", "s3cret")
+    fresh = plan_init(spec, None)
+    assert fresh.project_changes["model_version"] == BACKEND_TITLE
+    assert fresh.backend_changes == {
+        "url": "http://127.0.0.1:9090",
+        "title": BACKEND_TITLE,
+        "is_interactive": False,
+        "auto_update": True,
+        "auth_method": "BASIC_AUTH",
+        "basic_auth_user": "ann",
+        "basic_auth_pass": "s3cret",
+    }
+    assert "set ML backend basic_auth_pass = ***" in fresh.describe(spec)
+    server_side = {**fresh.backend_changes, "id": 3, "basic_auth_pass": None}
+    project = {"id": 9, **spec.project_fields()}
+    assert plan_init(spec, project, [server_side]).changes_nothing
+    renamed = plan_init(spec, project, [{**server_side, "basic_auth_user": "bob"}])
+    assert (renamed.backend_id, renamed.backend_changes) == (
+        3,
+        {"basic_auth_user": "ann", "basic_auth_pass": "s3cret"},
+    )
+
+
+def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(LabelStudioError) as err:
+        find_binary({BIN_ENV: str(tmp_path / "nope")})
+    assert str(err.value) == (
+        f"{BIN_ENV}={tmp_path / 'nope'} does not exist — run ./dev setup, or point it at a "
+        "label-studio executable"
+    )
+
+
+def test_server_env_drops_what_label_studio_would_misread(tmp_path: Path) -> None:
+    env = server_env(tmp_path, {"PATH": "/bin", "USERNAME": "me", "LABEL_STUDIO_API_KEY": "k"})
+    assert env == {
+        "PATH": "/bin",
+        "ML_BLOCK_LOCAL_IP": "false",
+        "SSRF_PROTECTION_ENABLED": "false",
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path),
+    }
