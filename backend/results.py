@@ -21,15 +21,25 @@ class Drafted(Protocol):
     def text(self) -> str | None: ...
 
 
-def textarea_result(from_name: str, text: str, to_name: str = OBJECT) -> dict[str, Any]:
+def textarea_result(
+    from_name: str, text: str, to_name: str = OBJECT, *, readonly: bool = False
+) -> dict[str, Any]:
     """One TextArea result item, as Label Studio stores it for a textarea prediction.
+
+    `readonly` marks the item itself read-only: Label Studio 1.23's TextArea tag has no
+    read-only attribute, so this is what keeps an annotator from editing or deleting the draft.
 
     >>> textarea_result("final", "Subject: Hi")  # doctest: +NORMALIZE_WHITESPACE
     {'from_name': 'final', 'to_name': 'brief', 'type': 'textarea',
      'value': {'text': ['Subject: Hi']}}
+    >>> textarea_result("draft", "Hi", readonly=True)["readonly"]
+    True
     """
-    value = {"text": [text]}
-    return {"from_name": from_name, "to_name": to_name, "type": "textarea", "value": value}
+    item: dict[str, Any] = {"from_name": from_name, "to_name": to_name, "type": "textarea"}
+    if readonly:
+        item["readonly"] = True
+    item["value"] = {"text": [text]}
+    return item
 
 
 def build_prediction(text: str, model_version: str, score: float | None = None) -> Prediction:
@@ -38,13 +48,13 @@ def build_prediction(text: str, model_version: str, score: float | None = None) 
     >>> build_prediction("Subject: Hi", "v1")  # doctest: +NORMALIZE_WHITESPACE
     {'model_version': 'v1',
      'result': [{'from_name': 'draft', 'to_name': 'brief', 'type': 'textarea',
-                 'value': {'text': ['Subject: Hi']}},
+                 'readonly': True, 'value': {'text': ['Subject: Hi']}},
                 {'from_name': 'final', 'to_name': 'brief', 'type': 'textarea',
                  'value': {'text': ['Subject: Hi']}}]}
     """
     prediction: Prediction = {
         "model_version": model_version,
-        "result": [textarea_result(DRAFT, text), textarea_result(FINAL, text)],
+        "result": [textarea_result(DRAFT, text, readonly=True), textarea_result(FINAL, text)],
     }
     if score is not None:
         prediction["score"] = score
@@ -63,7 +73,7 @@ def build_results(outcomes: Iterable[Drafted], model_version: str) -> list[Predi
     [[],
      {'model_version': 'v1',
       'result': [{'from_name': 'draft', 'to_name': 'brief', 'type': 'textarea',
-                  'value': {'text': ['Hi']}},
+                  'readonly': True, 'value': {'text': ['Hi']}},
                  {'from_name': 'final', 'to_name': 'brief', 'type': 'textarea',
                   'value': {'text': ['Hi']}}]}]
     """

@@ -55,6 +55,8 @@ def serve(
     """
     from redraft.backend.app import backend_state, create_app
     from redraft.backend.server import serve_forever
+    from redraft.training.auto import build_auto_trainer
+    from redraft.training.source import RegistryModelSource
 
     settings = settings.with_overrides(
         host=host,
@@ -66,7 +68,11 @@ def serve(
         template_path=template,
         max_concurrency=max_concurrency,
     )
-    app = create_app(settings)
+    # The registry decides the active version (settings are the fallback), so `redraft models
+    # promote` switches drafting without a restart; auto mode hooks into the webhooks.
+    model_source = RegistryModelSource(settings)
+    auto_trainer = build_auto_trainer(settings)
+    app = create_app(settings, model_source=model_source, on_event=auto_trainer)
     try:
         # Fail at start-up, not on the first task, when no API key is configured.
         state = backend_state(app)
@@ -76,8 +82,9 @@ def serve(
         raise
     click.echo(
         f"redraft backend on http://{settings.host}:{settings.port} — model version "
-        f"{settings.active_model_version!r}, {settings.max_concurrency} concurrent drafts, "
-        f"cache {'on' if settings.cache_enabled else 'off'}",
+        f"{model_source.active().name!r}, {settings.max_concurrency} concurrent drafts, "
+        f"cache {'on' if settings.cache_enabled else 'off'}, "
+        f"auto-train {'on' if auto_trainer else 'off'}",
         err=True,
     )
     serve_forever(app, host=settings.host, port=settings.port, threads=settings.threads)
