@@ -1,4 +1,4 @@
-"""Pure parts of the backend: prediction shapes, cache keys, webhook helpers, doctests."""
+"""Pure parts of the backend: prediction shapes, cache keys, webhook helpers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.drafting import DraftOutcome
 from redraft.backend.model import action_label, annotation_ids
 from redraft.backend.results import build_prediction, build_results, prediction_text
+
+# What Label Studio 1.23 stores for a TextArea prediction, as returned by its API for a
+# prediction of ours (the editor adds an "id" per region and "origin": "prediction" only when
+# an annotation is created from it; the prediction keeps what the backend sent).
+LS_STORED_TEXTAREA = {
+    "from_name": "final",
+    "to_name": "brief",
+    "type": "textarea",
+    "value": {"text": ["Subject: Demo\n\nHi Ana,"]},
+}
 
 
 def test_prediction_fills_draft_and_final_with_the_same_text() -> None:
