@@ -122,7 +122,6 @@ def worker(kind: str, source: Path, out: Path) -> dict:
     else:
         from redraft.exporters.pipeline import ExportOptions, run_export
         from redraft.exporters.tokens import load_counter
-
         from redraft.prompting import load_template
 
         manifest = run_export(

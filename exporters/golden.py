@@ -10,11 +10,10 @@ import logging
 from dataclasses import replace
 from typing import Any
 
+from redraft.errors import RedraftError
 from redraft.exporters.records import FeedbackRecord
 from redraft.exporters.rows import RowPolicy, classify
 from redraft.label_config import DRAFT, FINAL, OBJECT
-
-from redraft.errors import RedraftError
 from redraft.prompting import Message
 
 logger = logging.getLogger(__name__)

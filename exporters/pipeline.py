@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redraft.errors import RedraftError
 from redraft.exporters.golden import GoldenWriter, golden_record, is_golden_candidate, review_task
 from redraft.exporters.pii import mask_record
 from redraft.exporters.records import Reject, task_records
@@ -23,8 +24,6 @@ from redraft.exporters.selection import select_annotations, split_of
 from redraft.exporters.sinks import JsonlSink, RecordsSink, file_sha256, record_row
 from redraft.exporters.tokens import TokenCounter
 from redraft.exporters.validation import DEFAULT_CONTEXT_LIMIT, DEFAULT_EPOCHS, RowValidator
-
-from redraft.errors import RedraftError
 from redraft.prompting import PromptTemplate
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, RATING
-
 from redraft.errors import TaskDataError
+from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, RATING
 from redraft.prompting import Message, PromptTemplate, build_messages
 
 

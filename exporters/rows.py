@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from redraft.exporters.records import FeedbackRecord
-
 from redraft.prompting import Message
 
 FORMATS = ("openai_sft", "openai_dpo", "trl_sft", "trl_dpo", "trl_kto")
@@ -187,5 +186,10 @@ def _pair(rows: dict[str, list[Row]], messages: list[Message], chosen: str, reje
 
 
 def _big_enough(draft: str, final: str, policy: RowPolicy) -> bool:
+    if policy.min_edit_ratio <= 0:
+        # The word-length difference is a lower bound on the edit: skip the diff when it suffices.
+        lower = abs(sum(len(w) + 1 for w in draft.split()) - sum(len(w) + 1 for w in final.split()))
+        if lower >= policy.min_edit_chars:
+            return True
     chars, ratio = edit_size(draft, final)
     return chars >= policy.min_edit_chars and ratio >= policy.min_edit_ratio

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,7 +73,7 @@ class JsonlSink:
 
 def record_row(record: FeedbackRecord, split: str, case: str) -> dict[str, Any]:
     """A flat row for records.parquet / records.csv (lists and dicts as JSON text)."""
-    values = asdict(record)
+    values = {f.name: getattr(record, f.name) for f in fields(record)}
     values["issues"] = list(record.issues)
     values["messages"] = json.dumps(record.messages, ensure_ascii=False)
     values["data"] = json.dumps(record.data, ensure_ascii=False, default=str)

@@ -107,7 +107,8 @@ def load_counter(prefer_exact: bool = True) -> TokenCounter:
         except (ImportError, OSError, ValueError) as exc:
             logger.warning("%s (%s)", APPROXIMATE_NOTE, exc)
         else:
-
+            # Prompts and answers recur across the five formats: count each text once.
+            @lru_cache(maxsize=4096)
             def count(text: str) -> int:
                 return len(encoding.encode(text, disallowed_special=()))
 

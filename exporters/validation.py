@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redraft.exporters.schema import detect_format, row_problems
 from redraft.exporters.tokens import TokenCounter
 
 VALIDATION_FORMATS = ("openai-sft", "openai-dpo", "trl-sft", "trl-dpo", "trl-kto")
@@ -30,16 +31,6 @@ TRAINING_PRICES = {
     "gpt-4.1-2025-04-14": 25.00,
 }
 MAX_LISTED = 200  # problems kept for printing; counts keep going past it
-
-_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
-_MESSAGE_KEYS = {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
-_TOP_KEYS = {
-    "openai-sft": ({"messages"}, {"tools", "parallel_tool_calls", "functions"}),
-    "openai-dpo": ({"input", "preferred_output", "non_preferred_output"}, set()),
-    "trl-sft": ({"messages"}, set()),
-    "trl-dpo": ({"prompt", "chosen", "rejected"}, set()),
-    "trl-kto": ({"prompt", "completion", "label"}, set()),
-}
 
 
 @dataclass(frozen=True)
@@ -154,7 +145,7 @@ class RowValidator:
         if first != line:
             self.report.duplicates += 1
             self._add("warning", f"duplicate of line {first}", line)
-        problems = _structure(self.report.format, row)
+        problems = row_problems(self.report.format, row)
         for message in problems:
             self._add("error", message, line)
         if problems:
@@ -206,26 +197,6 @@ class RowValidator:
         return report
 
 
-def detect_format(row: Any, filename: str = "") -> str | None:
-    """Guess a row's format from its keys (and `trl_` in the file name for chat rows).
-
-    >>> detect_format({"prompt": [], "completion": [], "label": True})
-    'trl-kto'
-    """
-    if not isinstance(row, Mapping):
-        return None
-    keys = set(row)
-    if "messages" in keys:
-        return "trl-sft" if Path(filename).name.startswith("trl_") else "openai-sft"
-    if "input" in keys and "preferred_output" in keys:
-        return "openai-dpo"
-    if "prompt" in keys and "chosen" in keys:
-        return "trl-dpo"
-    if "prompt" in keys and "completion" in keys:
-        return "trl-kto"
-    return None
-
-
 def validate_file(
     path: Path,
     fmt: str,
@@ -265,70 +236,6 @@ def validate_file(
         for line, reason in pending:
             validator.add_unparsable(line, reason)
     return validator.finish()
-
-
-def _structure(fmt: str, row: Mapping[str, Any]) -> list[str]:
-    required, optional = _TOP_KEYS[fmt]
-    problems = [f"missing key `{key}`" for key in sorted(required - set(row))]
-    unknown = set(row) - required - optional
-    if unknown:
-        problems.append(f"unknown key(s) {', '.join(sorted(unknown))} — remove them")
-    if problems:
-        return problems
-    if fmt in ("openai-sft", "trl-sft"):
-        problems += _messages(row["messages"], "messages")
-        if not problems and not any(m.get("role") == "assistant" for m in row["messages"]):
-            problems.append("missing assistant message — add the reply the model should learn")
-    elif fmt == "openai-dpo":
-        source = row["input"]
-        if not isinstance(source, Mapping) or "messages" not in source:
-            return ["`input` must be an object with `messages`"]
-        problems += _messages(source["messages"], "input.messages")
-        problems += _outputs(row["preferred_output"], "preferred_output")
-        problems += _outputs(row["non_preferred_output"], "non_preferred_output")
-        if not problems and row["preferred_output"] == row["non_preferred_output"]:
-            problems.append("preferred and non-preferred outputs are identical")
-    elif fmt == "trl-dpo":
-        problems += _messages(row["prompt"], "prompt")
-        problems += _outputs(row["chosen"], "chosen") + _outputs(row["rejected"], "rejected")
-        if not problems and row["chosen"] == row["rejected"]:
-            problems.append("chosen and rejected are identical")
-    else:
-        problems += _messages(row["prompt"], "prompt") + _outputs(row["completion"], "completion")
-        if not isinstance(row["label"], bool):
-            problems.append("`label` must be true or false")
-    return problems
-
-
-def _messages(messages: Any, where: str) -> list[str]:
-    if not isinstance(messages, list) or not messages:
-        return [f"`{where}` must be a non-empty list of messages"]
-    problems = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            problems.append(f"{where}[{index}] is not an object")
-            continue
-        role = message.get("role")
-        if role not in _ROLES:
-            problems.append(f"{where}[{index}] has an unknown role {role!r}")
-        unknown = set(message) - _MESSAGE_KEYS
-        if unknown:
-            problems.append(f"{where}[{index}] has unknown key(s) {', '.join(sorted(unknown))}")
-        content = message.get("content")
-        if "tool_calls" in message or "function_call" in message:
-            continue
-        if not isinstance(content, str) or not content.strip():
-            problems.append(f"{where}[{index}] ({role}) has empty content")
-    return problems
-
-
-def _outputs(outputs: Any, where: str) -> list[str]:
-    if not isinstance(outputs, list) or len(outputs) != 1:
-        return [f"`{where}` must be a list with exactly one assistant message"]
-    problems = _messages(outputs, where)
-    if not problems and outputs[0].get("role") != "assistant":
-        problems.append(f"{where}[0] must have role assistant")
-    return problems
 
 
 def _tokens(fmt: str, row: Mapping[str, Any], counter: TokenCounter) -> tuple[int, int]:

@@ -10,9 +10,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
-from redraft.exporters.rows import FORMATS
 
 from redraft.cli.main import cli
+from redraft.exporters.rows import FORMATS
 from tests.fixtures.exports import annotation, prediction, read_jsonl, task, write_json
 
 D1, F1 = (

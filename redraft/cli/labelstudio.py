@@ -264,6 +264,9 @@ def _prefill(
         drafter.close()
     for task_id, reason in summary.failures[:20]:
         click.echo(f"task {task_id}: {reason}", err=True)
+    if summary.shown_before is not None:
+        was = f" (was {summary.shown_before!r})" if summary.shown_before else ""
+        click.echo(f"project {project_id} now shows {active.name!r} drafts{was}", err=True)
     click.echo(summary.line(), err=True)
     if summary.failures:
         sys.exit(1)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("redraft.cli.status", "status"),
     "report": ("redraft.cli.report", "report"),
     "ab": ("redraft.cli.ab", "ab"),
+    "judge": ("redraft.cli.judge", "judge"),
 }
 
 
@@ -79,8 +80,11 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if settings.log_level != "DEBUG":
+        # One INFO line per HTTP request from the client libraries would bury progress bars.
+        for noisy in ("httpx", "httpcore", "openai", "urllib3", "waitress.queue"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = settings
-
 
 
 def main() -> None:

@@ -33,9 +33,11 @@ class PrefillSummary:
     model_version: str
     total: int = 0
     already: int = 0
+    finished: int = 0
     drafted: int = 0
     cached: int = 0
     written: int = 0
+    shown_before: str | None = None  # the project's model_version prefill replaced, if any
     failures: list[tuple[Any, str]] = field(default_factory=list)
 
     def line(self) -> str:
@@ -44,20 +46,28 @@ class PrefillSummary:
             f"prefilled {self.written:,} of {self.total:,} tasks with {self.model_version!r} "
             f"({self.cached:,} from cache); {self.already:,} already had a draft"
         )
+        if self.finished:
+            text += f"; {self.finished:,} finished task(s) left alone"
         if self.failures:
             text += f"; {len(self.failures):,} failed (re-run to retry them)"
         return text
 
 
 def tasks_missing(tasks: Sequence[Mapping[str, Any]], model_version: str) -> list[dict[str, Any]]:
-    """Tasks ({"id", "data", "predictions"}) without a prediction of model_version.
+    """Open tasks ({"id", "data", "predictions", "is_labeled"}) without a model_version draft.
+
+    A finished task (`is_labeled`: its annotations are done) needs no new draft: nobody will
+    open it again, so drafting it after a promotion would only cost money.
 
     >>> tasks_missing([{"id": 1, "data": {}, "predictions": [{"model_version": "v1"}]},
-    ...                {"id": 2, "data": {}, "predictions": [{"model_version": "v0"}]}], "v1")
+    ...                {"id": 2, "data": {}, "predictions": [{"model_version": "v0"}]},
+    ...                {"id": 3, "data": {}, "predictions": [], "is_labeled": True}], "v1")
     [{'id': 2, 'data': {}}]
     """
     missing = []
     for task in tasks:
+        if task.get("is_labeled"):
+            continue
         versions = {p.get("model_version") for p in task.get("predictions") or []}
         if model_version not in versions:
             missing.append({"id": task["id"], "data": task.get("data") or {}})
@@ -82,7 +92,14 @@ def list_tasks(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
         predictions = [
             p if isinstance(p, dict) else dict(p) for p in dumped.get("predictions") or []
         ]
-        tasks.append({"id": dumped["id"], "data": dumped.get("data"), "predictions": predictions})
+        tasks.append(
+            {
+                "id": dumped["id"],
+                "data": dumped.get("data"),
+                "predictions": predictions,
+                "is_labeled": bool(dumped.get("is_labeled")),
+            }
+        )
     return tasks
 
 
@@ -100,7 +117,13 @@ def prefill(
     """Draft the project's tasks that lack `active.name` and store the drafts as predictions."""
     tasks = list_tasks(client, project_id)
     missing = tasks_missing(tasks, active.name)
-    summary = PrefillSummary(active.name, total=len(tasks), already=len(tasks) - len(missing))
+    already = sum(1 for t in tasks if _has_version(t, active.name))
+    summary = PrefillSummary(
+        active.name,
+        total=len(tasks),
+        already=already,
+        finished=len(tasks) - already - len(missing),
+    )
     if limit is not None:
         missing = missing[:limit]
     if on_start is not None:
@@ -136,4 +159,33 @@ def prefill(
     if missing:
         drafter.draft_many(missing, active, on_done=done)
     flush()
+    summary.shown_before = show_version(client, project_id, active.name)
     return summary
+
+
+def _has_version(task: Mapping[str, Any], model_version: str) -> bool:
+    return any(p.get("model_version") == model_version for p in task.get("predictions") or [])
+
+
+def show_version(client: LabelStudio, project_id: int, model_version: str) -> str | None:
+    """Make a project without an ML backend show `model_version`'s drafts to annotators.
+
+    Label Studio pre-fills the editor only with predictions of the project's `model_version`.
+    With the backend connected that field names the backend (which reports the active
+    version itself), so it is left alone; otherwise, after a promotion it still names the old
+    version and new tasks would open with no draft. Returns the replaced version, if any.
+    """
+    try:
+        shown = client.projects.get(project_id).model_version
+        backends = {b.title for b in client.ml.list(project=project_id)}
+        if shown == model_version or (shown and shown in backends):
+            return None
+        client.projects.update(project_id, model_version=model_version)
+    except ApiError as exc:
+        raise LabelStudioError(
+            f"Label Studio refused to set project {project_id}'s model_version to "
+            f"{model_version!r} (HTTP {exc.status_code}) — annotators may see old drafts; "
+            "re-run `redraft init` for the project"
+        ) from None
+    logger.info("project %s now shows %r drafts (was %r)", project_id, model_version, shown)
+    return shown or ""

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from redraft.label_config import FEEDBACK, OBJECT, RATING
+import openai
+
+from redraft.errors import RedraftError
+from redraft.exporters.records import pick_prediction
+from redraft.label_config import DRAFT, FEEDBACK, FINAL, OBJECT, RATING
 from redraft.prompting import Message, PromptTemplate, build_messages
 from redraft.report.errors import JudgeError
 
@@ -37,6 +41,91 @@ class JudgeScore:
     task_id: int
     score: int
     reason: str
+
+
+@dataclass(frozen=True)
+class JudgeFailure:
+    """A draft the judge could not score, and why."""
+
+    task_id: int
+    reason: str
+
+
+JUDGE_PREFIX = "judge:"
+
+# One item to judge: (task id, task data, draft text).
+JudgeItem = tuple[int, Mapping[str, Any], str]
+
+
+@dataclass
+class JudgePlan:
+    """What a judge run has to do for a project's tasks."""
+
+    items: list[JudgeItem] = field(default_factory=list)
+    total: int = 0
+    already: int = 0
+    no_draft: int = 0
+
+
+def judge_version(judge_model: str) -> str:
+    """The `model_version` judge scores of `judge_model` are stored under.
+
+    >>> judge_version("gpt-4o")
+    'judge:gpt-4o'
+    """
+    return f"{JUDGE_PREFIX}{judge_model}"
+
+
+def plan_judging(tasks: Sequence[Mapping[str, Any]], judge_model: str) -> JudgePlan:
+    """The tasks still to judge, each with the draft people rated (or will see) (pure).
+
+    A task is done once it has a prediction with `judge:<model>`. The draft is the one the
+    task's first annotation edited, else the newest draft prediction.
+
+    >>> draft = {"id": 9, "model_version": "v1",
+    ...          "result": [{"from_name": "draft", "value": {"text": ["Hi"]}}]}
+    >>> plan = plan_judging([{"id": 1, "data": {"brief": "b"}, "predictions": [draft]},
+    ...                      {"id": 2, "data": {"brief": "c"}, "predictions": []},
+    ...                      {"id": 3, "data": {}, "predictions": [{"model_version": "judge:m"}]}],
+    ...                     "m")
+    >>> plan.items, plan.total, plan.already, plan.no_draft
+    ([(1, {'brief': 'b'}, 'Hi')], 3, 1, 1)
+    """
+    plan = JudgePlan(total=len(tasks))
+    done_version = judge_version(judge_model)
+    for task in tasks:
+        predictions = [p for p in task.get("predictions") or [] if isinstance(p, Mapping)]
+        if any(p.get("model_version") == done_version for p in predictions):
+            plan.already += 1
+            continue
+        drafts = [
+            p for p in predictions if not str(p.get("model_version") or "").startswith(JUDGE_PREFIX)
+        ]
+        annotations = [a for a in task.get("annotations") or [] if isinstance(a, Mapping)]
+        chosen, _ = pick_prediction(annotations[0] if annotations else {}, drafts)
+        text = draft_text(chosen) if chosen is not None else None
+        if text is None:
+            plan.no_draft += 1
+            continue
+        plan.items.append((int(task["id"]), dict(task.get("data") or {}), text))
+    return plan
+
+
+def draft_text(prediction: Mapping[str, Any]) -> str | None:
+    """The draft a prediction holds (its `draft` text, else its `final` text).
+
+    >>> draft_text({"result": [{"from_name": "final", "value": {"text": ["Hi", "there"]}}]})
+    'Hi\\nthere'
+    """
+    for name in (DRAFT, FINAL):
+        for entry in prediction.get("result") or []:
+            if isinstance(entry, Mapping) and entry.get("from_name") == name:
+                text = (entry.get("value") or {}).get("text")
+                parts = [text] if isinstance(text, str) else text or []
+                joined = "\n".join(str(t) for t in parts if t is not None).strip()
+                if joined:
+                    return joined
+    return None
 
 
 def judge_messages(data: Mapping[str, Any], draft: str, template: PromptTemplate) -> list[Message]:
@@ -107,34 +196,79 @@ def judge_prediction(score: JudgeScore, judge_model: str) -> dict[str, Any]:
         )
     return {
         "task": score.task_id,
-        "model_version": f"judge:{judge_model}",
+        "model_version": judge_version(judge_model),
         "score": score.score / 5,
         "result": result,
     }
 
 
+def judge_one(
+    client: Any, judge_model: str, item: JudgeItem, template: PromptTemplate
+) -> JudgeScore:
+    """Score one (task id, task data, draft) item with an OpenAI-compatible client."""
+    task_id, data, draft = item
+    reply = client.chat.completions.create(
+        model=judge_model,
+        messages=judge_messages(data, draft, template),
+        response_format={"type": "json_object"},
+        temperature=0,
+    )
+    score, reason = parse_judgement(reply.choices[0].message.content or "")
+    return JudgeScore(task_id, score, reason)
+
+
 def judge_drafts(
     client: Any,
     judge_model: str,
-    items: Sequence[tuple[int, Mapping[str, Any], str]],
+    items: Sequence[JudgeItem],
     template: PromptTemplate,
     max_workers: int = 8,
 ) -> list[JudgeScore]:
     """Score (task id, task data, draft) items concurrently with an OpenAI-compatible client."""
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        return list(pool.map(lambda item: judge_one(client, judge_model, item, template), items))
 
-    def one(item: tuple[int, Mapping[str, Any], str]) -> JudgeScore:
-        task_id, data, draft = item
-        reply = client.chat.completions.create(
-            model=judge_model,
-            messages=judge_messages(data, draft, template),
-            response_format={"type": "json_object"},
-            temperature=0,
-        )
-        score, reason = parse_judgement(reply.choices[0].message.content or "")
-        return JudgeScore(task_id, score, reason)
+
+def judge_each(
+    client: Any,
+    judge_model: str,
+    items: Sequence[JudgeItem],
+    template: PromptTemplate,
+    max_workers: int = 8,
+    on_done: Callable[[JudgeScore | JudgeFailure], None] | None = None,
+) -> tuple[list[JudgeScore], list[JudgeFailure]]:
+    """Like `judge_drafts`, but one item's failure is recorded instead of failing the rest."""
+
+    def one(item: JudgeItem) -> JudgeScore | JudgeFailure:
+        outcome: JudgeScore | JudgeFailure
+        try:
+            outcome = judge_one(client, judge_model, item, template)
+        except (RedraftError, openai.OpenAIError) as exc:
+            outcome = JudgeFailure(item[0], failure_reason(exc))
+            logger.warning("task %s: not judged (%s)", item[0], outcome.reason)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
 
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        return list(pool.map(one, items))
+        outcomes = list(pool.map(one, items))
+    scores = [o for o in outcomes if isinstance(o, JudgeScore)]
+    return scores, [o for o in outcomes if isinstance(o, JudgeFailure)]
+
+
+def failure_reason(exc: Exception) -> str:
+    """One short line for a failed judgement (no request bodies, no keys).
+
+    >>> failure_reason(JudgeError("the judge's score 7 is outside 1-5"))
+    "the judge's score 7 is outside 1-5"
+    """
+    if isinstance(exc, openai.APIStatusError):
+        return f"the judge endpoint answered HTTP {exc.status_code}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "the judge endpoint timed out (REDRAFT_REQUEST_TIMEOUT)"
+    if isinstance(exc, openai.APIConnectionError):
+        return "cannot reach the judge endpoint — check --base-url / OPENAI_BASE_URL"
+    return str(exc) or type(exc).__name__
 
 
 def store_judgements(ls_client: Any, scores: Sequence[JudgeScore], judge_model: str) -> int:

@@ -282,7 +282,10 @@ def follow_job(
     while True:
         job = client.fine_tuning.jobs.retrieve(job_id)
         events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
-        for event in sorted((e for e in events if e.id not in seen), key=lambda e: e.created_at):
+        # The API lists newest first and stamps whole seconds: reverse, then a stable sort
+        # keeps events of the same second in the order they happened.
+        fresh = [e for e in reversed(events) if e.id not in seen]
+        for event in sorted(fresh, key=lambda e: e.created_at):
             seen.add(event.id)
             report(f"  {event.message}")
         if job.status != status:

@@ -1,0 +1,142 @@
+"""`redraft judge`: pre-rate a project's drafts with an LLM judge, stored beside the drafts."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from redraft.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Scores are written to Label Studio after every batch, so an interrupted run loses at most one.
+WRITE_BATCH = 50
+SHOW_FAILURES = 20
+
+
+@click.command("judge")
+@click.option("--project", "project_id", type=int, required=True, help="Label Studio project id.")
+@click.option("--model", help="Judge model id (default: REDRAFT_MODEL).")
+@click.option("--base-url", help="OpenAI-compatible endpoint of the judge (env OPENAI_BASE_URL).")
+@click.option("--limit", type=int, help="Judge at most this many drafts this run.")
+@click.option("--dry-run", is_flag=True, help="Count what would be judged; call no model.")
+@click.pass_obj
+def judge(
+    settings: Settings,
+    project_id: int,
+    model: str | None,
+    base_url: str | None,
+    limit: int | None,
+    dry_run: bool,
+) -> None:
+    """Score every draft 1-5 against the client's style notes with a judge model.
+
+    Each score is stored as its own prediction (model_version "judge:<model>") beside the
+    draft, never over it; `redraft report` then shows how well the judge agrees with people.
+    Tasks that already have a score from this judge are skipped, so a re-run continues where
+    the last one stopped. A draft the judge fails on is listed and left for the next run.
+
+    \b
+    Example:
+      redraft judge --project 3 --model gpt-4.1-mini --dry-run
+      redraft judge --project 3 --model llama3.1:70b --base-url http://localhost:11434/v1
+    """
+    from redraft.labelstudio.client import session_from_settings
+    from redraft.labelstudio.project import resolve_project
+    from redraft.report.ab_run import project_tasks
+    from redraft.report.judge import judge_version, plan_judging
+
+    judge_model = model or settings.model
+    version = judge_version(judge_model)
+    with session_from_settings(settings) as client:
+        resolve_project(client, project_id)
+        plan = plan_judging(project_tasks(client, project_id), judge_model)
+        items = plan.items if limit is None else plan.items[: max(limit, 0)]
+        later = len(plan.items) - len(items)
+        extra = _extra(plan.no_draft, later)
+        if dry_run:
+            calls = _n(len(items), "model call")
+            if settings.max_retries and items:
+                calls += f", up to {len(items) * (1 + settings.max_retries):,} with retries"
+            click.echo(
+                f"dry run: would judge {_n(len(items), 'draft')} with {version!r} ({calls}); "
+                f"{plan.already:,} already judged{extra}",
+                err=True,
+            )
+            return
+        judged, failures = _judge_and_store(client, settings, judge_model, base_url, items)
+    for task_id, reason in failures[:SHOW_FAILURES]:
+        click.echo(f"task {task_id}: not judged — {reason}", err=True)
+    if len(failures) > SHOW_FAILURES:
+        click.echo(f"… and {len(failures) - SHOW_FAILURES:,} more (see the log)", err=True)
+    line = (
+        f"judged {_n(judged, 'draft')} with {version!r}, skipped {plan.already:,} already "
+        f"judged, failed {len(failures):,}{extra}"
+    )
+    click.echo(line + ("; re-run to retry the failed ones" if failures else ""), err=True)
+    if failures:
+        sys.exit(1)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _extra(no_draft: int, later: int) -> str:
+    text = f"; {_n(no_draft, 'task')} without a draft" if no_draft else ""
+    return text + (f"; {later:,} left for a later run (--limit)" if later else "")
+
+
+def _judge_and_store(
+    ls_client: Any,
+    settings: Settings,
+    judge_model: str,
+    base_url: str | None,
+    items: list[Any],
+) -> tuple[int, list[tuple[int, str]]]:
+    """Judge items in batches, storing each batch's scores before the next; return counts."""
+    from label_studio_sdk.core.api_error import ApiError
+    from tqdm import tqdm
+
+    from redraft.backend.versions import ActiveModel
+    from redraft.errors import LabelStudioError
+    from redraft.labelstudio.tasks import batches
+    from redraft.prompting import load_template
+    from redraft.report.ab_run import openai_client
+    from redraft.report.judge import judge_each, judge_version, store_judgements
+
+    template = load_template(settings.template_path)
+    endpoint = ActiveModel(
+        judge_version(judge_model),
+        judge_model,
+        base_url or settings.openai_base_url,
+        settings.openai_api_key,
+    )
+    model_client = openai_client(endpoint, settings)
+    stored = 0
+    failures: list[tuple[int, str]] = []
+    try:
+        with tqdm(total=len(items), desc="judging", unit="draft", file=sys.stderr) as bar:
+            for batch in batches(items, WRITE_BATCH):
+                scores, failed = judge_each(
+                    model_client,
+                    judge_model,
+                    batch,
+                    template,
+                    max_workers=settings.max_concurrency,
+                    on_done=lambda _outcome: bar.update(1),
+                )
+                failures.extend((f.task_id, f.reason) for f in failed)
+                try:
+                    stored += store_judgements(ls_client, scores, judge_model)
+                except ApiError as exc:
+                    raise LabelStudioError(
+                        f"Label Studio refused a judge prediction (HTTP {exc.status_code}); "
+                        f"{stored:,} scores of earlier batches are stored — re-run to continue"
+                    ) from None
+    finally:
+        model_client.close()
+    return stored, failures

@@ -1,0 +1,185 @@
+"""`redraft judge` against the real Label Studio, with the stand-in as the judge model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from redraft.backend.results import build_prediction
+from redraft.label_config import read_label_config
+from redraft.prompting import load_template
+from redraft.report.judge import judge_messages
+from redraft.standin import FaultRule
+from redraft.standin.chat import build_completion
+
+REDRAFT = str(Path(sys.executable).parent / "redraft")
+JUDGE = "stand-in"
+
+
+def _briefs() -> list[dict[str, str]]:
+    return [
+        {"brief": f"Invite {name} to the spring product webinar.", "company": name}
+        for name in ("Acme", "Globex", "Initech", "Umbrella", "Hooli")
+    ]
+
+
+def _expected(data: dict[str, str], draft: str) -> dict[str, object]:
+    """What the stand-in answers the judge for one draft, as the stored prediction holds it."""
+    body = {
+        "model": JUDGE,
+        "messages": judge_messages(data, draft, load_template(None)),
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
+    }
+    answer = json.loads(build_completion(body, "id", 0)["choices"][0]["message"]["content"])
+    return {
+        "model_version": f"judge:{JUDGE}",
+        "score": answer["score"] / 5,
+        "result": [
+            {
+                "from_name": "rating",
+                "to_name": "brief",
+                "type": "rating",
+                "value": {"rating": answer["score"]},
+            },
+            {
+                "from_name": "feedback",
+                "to_name": "brief",
+                "type": "textarea",
+                "value": {"text": [answer["text"]]},
+            },
+        ],
+    }
+
+
+def _judge_predictions(ls_client, project_id: int) -> dict[int, list[dict[str, object]]]:
+    stored: dict[int, list[dict[str, object]]] = {}
+    for task in ls_client.tasks.list(project=project_id, fields="all"):
+        for p in task.model_dump(mode="json")["predictions"]:
+            if str(p["model_version"]).startswith("judge:"):
+                stored.setdefault(task.id, []).append(
+                    {k: p[k] for k in ("model_version", "score", "result")}
+                )
+    return stored
+
+
+@pytest.mark.e2e
+def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
+    project = ls_client.projects.create(title="judge e2e", label_config=read_label_config())
+    briefs = _briefs()
+    drafts = [f"Subject: Spring webinar\n\nHi {b['company']} team, join us." for b in briefs]
+    tasks = [
+        {"data": b, "predictions": [build_prediction(d, "v1")]}
+        for b, d in zip(briefs, drafts, strict=True)
+    ]
+    tasks.append({"data": {"brief": "A brief nobody drafted yet."}})
+    ls_client.projects.import_tasks(id=project.id, request=tasks)
+    ids = sorted(t.id for t in ls_client.tasks.list(project=project.id))
+    drafted = dict(zip(ids, zip(briefs, drafts, strict=True), strict=False))
+    failing = ids[2]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env |= {
+        "REDRAFT_HOME": str(redraft_home),
+        "REDRAFT_MAX_RETRIES": "0",
+        "REDRAFT_MAX_CONCURRENCY": "2",
+        "OPENAI_BASE_URL": standin.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.login.token,
+    }
+
+    def judge(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = [REDRAFT, "judge", "--project", str(project.id), "--model", JUDGE, *extra]
+        return subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+
+    # One draft's judgement fails (HTTP 500 on every try); the other four are stored.
+    standin.add_fault(FaultRule(kind="500", match=briefs[2]["brief"]))
+    first = judge()
+    assert first.returncode == 1, first.stderr
+    lines = first.stderr.splitlines()
+    assert f"task {failing}: not judged — the judge endpoint answered HTTP 500" in lines
+    assert lines[-1] == (
+        "judged 4 drafts with 'judge:stand-in', skipped 0 already judged, failed 1; "
+        "1 task without a draft; re-run to retry the failed ones"
+    )
+    assert standin.request_count() == 5
+    expected = {tid: [_expected(*drafted[tid])] for tid in ids[:5] if tid != failing}
+    assert _judge_predictions(ls_client, project.id) == expected
+
+    # A dry run reads Label Studio only: no model call.
+    dry = judge("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stderr.splitlines()[-1] == (
+        "dry run: would judge 1 draft with 'judge:stand-in' (1 model call); "
+        "4 already judged; 1 task without a draft"
+    )
+    assert standin.request_count() == 5
+
+    # The fault is gone: the re-run judges only the failed draft.
+    standin.clear_faults()
+    second = judge()
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.splitlines()[-1] == (
+        "judged 1 draft with 'judge:stand-in', skipped 4 already judged, failed 0; "
+        "1 task without a draft"
+    )
+    assert standin.request_count() == 6
+    expected[failing] = [_expected(*drafted[failing])]
+    assert _judge_predictions(ls_client, project.id) == expected
+
+    # Everything is judged: a third run calls nothing and stores nothing.
+    third = judge()
+    assert third.returncode == 0, third.stderr
+    assert third.stderr.splitlines()[-1] == (
+        "judged 0 drafts with 'judge:stand-in', skipped 5 already judged, failed 0; "
+        "1 task without a draft"
+    )
+    assert standin.request_count() == 6
+    assert _judge_predictions(ls_client, project.id) == expected
+
+
+@pytest.mark.e2e
+def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, standin):
+    project = ls_client.projects.create(title="judge limit", label_config=read_label_config())
+    tasks = [
+        {"data": b, "predictions": [build_prediction(f"Hi {b['company']}", "v1")]}
+        for b in _briefs()
+    ]
+    ls_client.projects.import_tasks(id=project.id, request=tasks)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env |= {
+        "REDRAFT_HOME": str(redraft_home),
+        "OPENAI_BASE_URL": standin.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.login.token,
+    }
+    base = [REDRAFT, "judge", "--model", JUDGE]
+    done = subprocess.run(
+        [*base, "--project", str(project.id), "--limit", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "judged 2 drafts with 'judge:stand-in', skipped 0 already judged, failed 0; "
+        "3 left for a later run (--limit)"
+    )
+    assert standin.request_count() == 2
+    assert sum(len(v) for v in _judge_predictions(ls_client, project.id).values()) == 2
+
+    missing = subprocess.run(
+        [*base, "--project", "999999"], capture_output=True, text=True, env=env, check=False
+    )
+    assert (missing.returncode, missing.stderr.splitlines()[-1]) == (
+        1,
+        "error: project 999999 does not exist — run redraft init first",
+    )
