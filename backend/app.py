@@ -10,13 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import BadRequest, HTTPException
+
 from redraft.backend.drafting import Drafter
 from redraft.backend.metrics import Metrics
 from redraft.backend.model import RedraftModel
 from redraft.backend.results import build_results
 from redraft.backend.versions import ModelSource, SettingsModelSource
-from werkzeug.exceptions import BadRequest, HTTPException
-
 from redraft.errors import RedraftError
 from redraft.settings import Settings
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+
 from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.versions import ActiveModel
-
 from redraft.errors import ConfigError, TaskDataError
 from redraft.prompting import Message, PromptTemplate, build_messages, load_template
 from redraft.settings import Settings

@@ -8,8 +8,9 @@ from typing import Any
 
 import waitress
 from flask import Flask
-from redraft.backend.app import backend_state
 from waitress import wasyncore
+
+from redraft.backend.app import backend_state
 
 logger = logging.getLogger(__name__)
 

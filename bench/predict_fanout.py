@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from redraft.backend.app import create_app
 from redraft.backend.server import BackgroundServer
-
 from redraft.settings import Settings
 from redraft.standin.server import StandinConfig, StandinServer
 

@@ -12,10 +12,10 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+
 from redraft.backend.app import backend_state, create_app
 from redraft.backend.results import build_prediction
 from redraft.backend.versions import ActiveModel
-
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from tests.test_backend_drafting import make_tasks, stand_in_draft

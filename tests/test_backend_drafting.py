@@ -7,9 +7,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.versions import SettingsModelSource
-
 from redraft.prompting import build_messages, load_template
 from redraft.settings import Settings
 from redraft.standin.chat import build_completion

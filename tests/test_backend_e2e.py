@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 from label_studio_sdk import LabelStudio
-from redraft.label_config import read_label_config
 
+from redraft.label_config import read_label_config
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 

@@ -508,3 +508,27 @@ def test_validate_passes_an_exported_file(
     result = run(["validate", str(path)], redraft_home)
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "0 errors, 0 warnings"
+
+
+def test_over_long_task_is_flagged(tmp_path: Path, template_file: Path, redraft_home: Path) -> None:
+    long_brief = "Mention every feature. " * 400
+    many = [
+        task(
+            i,
+            brief=long_brief if i == 3 else f"Brief {i}",
+            predictions=[prediction(i, "Hi.")],
+            annotations=[annotation(i, final=f"A much longer and better email {i}.", parent=i)],
+        )
+        for i in range(1, 13)
+    ]
+    source = write_json(tmp_path / "long.json", many)
+    out = tmp_path / "out"
+    flags = ["--context-limit", "1000"]
+    assert export(source, template_file, out, redraft_home, *flags).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    sft_file = manifest["files"]["openai_sft.train.jsonl"]["validation"]
+    assert (sft_file["over_context_limit"], sft_file["ok"], manifest["ready"]) == (1, False, False)
+    assert manifest["datasets"]["openai_sft"]["problems"] == [
+        "openai_sft.train.jsonl:3: error: 1,631 tokens, over the 1,000-token context limit"
+        " — shorten this example or drop it"
+    ]
