@@ -1,5 +1,6 @@
 """Drafting: task → messages → (cache or model) → text, fanned out over a bounded thread pool.
 
+Every model call, from any request, holds one of `max_concurrency` slots while in flight.
 Independent of Flask: `redraft prefill` reuses `Drafter.draft_many` with the same outcomes.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import openai
 
 from redraft.backend.cache import DraftCache, cache_key
+from redraft.backend.slots import Slots
 from redraft.backend.versions import ActiveModel
 from redraft.errors import ConfigError, TaskDataError
 from redraft.prompting import Message, PromptTemplate, build_messages, load_template
@@ -35,7 +37,7 @@ class DraftOutcome:
     text: str | None
     error: str | None = None
     cached: bool = False
-    error_kind: str | None = None  # timeout, rate_limit, server_error, http_error, ...
+    error_kind: str | None = None  # timeout, deadline, rate_limit, server_error, ...
 
     @property
     def ok(self) -> bool:
@@ -69,8 +71,15 @@ class Drafter:
         self.cache = cache
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._clients_lock = threading.Lock()
+        # The slots bound model calls; the pools only supply threads. Single-task requests (an
+        # annotator opening a task) get their own pool so they never queue behind a bulk
+        # retrieve's backlog, only behind the next free slot.
+        self.slots = Slots(settings.max_concurrency)
         self._pool = ThreadPoolExecutor(
             max_workers=settings.max_concurrency, thread_name_prefix="redraft-draft"
+        )
+        self._single_pool = ThreadPoolExecutor(
+            max_workers=settings.max_concurrency, thread_name_prefix="redraft-draft-one"
         )
 
     @classmethod
@@ -106,12 +115,15 @@ class Drafter:
         active: ActiveModel,
         *,
         on_done: OnDone | None = None,
+        deadline: float | None = None,
     ) -> list[DraftOutcome]:
         """Draft Label Studio tasks ({"id", "data"}); one outcome per task, in task order.
 
-        Cache hits and bad tasks are answered at once; the rest go to the model at most
-        `max_concurrency` at a time. A failing task never stops the others. `on_done` is
-        called in the caller's thread as each outcome is ready (for progress bars).
+        Cache hits and bad tasks are answered at once; the rest go to the model, at most
+        `max_concurrency` calls in flight across all callers. A failing task never stops the
+        others. With `deadline` (seconds), tasks still drafting by then fail with "deadline
+        exceeded"; their calls run on and store the draft in the cache for the next request.
+        `on_done` is called in the caller's thread as each outcome is ready (progress bars).
         """
         outcomes: list[DraftOutcome | None] = [None] * len(tasks)
         jobs: list[_Job] = []
@@ -139,21 +151,39 @@ class Drafter:
 
         if jobs:
             client = self.client_for(active)
-            if len(jobs) == 1:
-                # One task (an annotator opening it) runs inline: it never queues behind a bulk
-                # retrieve that fills the shared pool.
-                finish(jobs[0].index, self._draft_job(client, active, jobs[0]))
-            else:
-                futures: dict[Future[DraftOutcome], _Job] = {
-                    self._pool.submit(self._draft_job, client, active, job): job for job in jobs
-                }
-                for future in as_completed(futures):
+            pool = self._single_pool if len(jobs) == 1 else self._pool
+            futures: dict[Future[DraftOutcome], _Job] = {
+                pool.submit(self._draft_job, client, active, job): job for job in jobs
+            }
+            try:
+                for future in as_completed(futures, timeout=deadline):
                     finish(futures[future].index, future.result())
-        return [o for o in outcomes if o is not None]
+            except TimeoutError:
+                late = [job for job in jobs if outcomes[job.index] is None]
+                logger.warning(
+                    "%d task(s) without a draft — deadline exceeded (%gs); their drafts go to "
+                    "the cache when they finish: tasks %s",
+                    len(late),
+                    deadline,
+                    ", ".join(str(job.task_id) for job in late[:20]) + (" …" if late[20:] else ""),
+                )
+                reason = f"deadline exceeded: no draft within the {deadline:g}s request deadline"
+                for job in late:
+                    finish(
+                        job.index, DraftOutcome(job.task_id, None, reason, error_kind="deadline")
+                    )
+        assert all(o is not None for o in outcomes), "every task gets exactly one outcome"
+        return outcomes  # type: ignore[return-value]
 
     def _draft_job(self, client: openai.OpenAI, active: ActiveModel, job: _Job) -> DraftOutcome:
+        if self.cache is not None:
+            # An earlier request (one past its deadline, say) may have drafted it meanwhile.
+            text = self.cache.get(job.key)
+            if text is not None:
+                return DraftOutcome(job.task_id, text, cached=True)
         try:
-            text = self._complete(client, active, job.messages)
+            with self.slots.hold():
+                text = self._complete(client, active, job.messages)
         except openai.APITimeoutError:
             return self._failed(
                 job.task_id, f"no answer within {self.settings.request_timeout:g}s", "timeout"
@@ -204,7 +234,8 @@ class Drafter:
         return DraftOutcome(task_id, None, reason, error_kind=kind)
 
     def close(self) -> None:
-        """Stop the pool, close the HTTP clients and the cache."""
+        """Stop the pools (waiting for calls in flight), close the HTTP clients and the cache."""
+        self._single_pool.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._clients_lock:
             for client in self._clients.values():

@@ -129,9 +129,10 @@ class RedraftModel:
         return names if active in names else [active, *names]
 
     def draft(self, tasks: Sequence[Mapping[str, Any]]) -> tuple[ActiveModel, list[DraftOutcome]]:
-        """Draft tasks with the version active now; the same version names all predictions."""
+        """Draft tasks with the version active now, within the request deadline."""
         active = self.model_source.active()
-        return active, self.drafter.draft_many(tasks, active)
+        deadline = self.drafter.settings.predict_deadline
+        return active, self.drafter.draft_many(tasks, active, deadline=deadline)
 
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], context: Any = None, **kwargs: Any

@@ -6,6 +6,7 @@ new task for a person to approve instead of straight into the datasets.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from redraft.prompting import Message
 logger = logging.getLogger(__name__)
 
 GOLDEN_PREFIX = "golden:"
+GOLDEN_OF_ANNOTATION = "golden_of_annotation"  # review task data: the annotation it rewrites
 REWRITE_SYSTEM = (
     "You are a senior editor at a lead-generation agency. Rewrite the draft email so that it"
     " fixes every point in the reviewer's feedback, keeps to the writing instructions below,"
@@ -112,7 +114,7 @@ def review_task(record: FeedbackRecord, text: str, model: str) -> dict[str, Any]
     data = {
         **record.data,
         "golden_of_task": record.task_id,
-        "golden_of_annotation": record.annotation_id,
+        GOLDEN_OF_ANNOTATION: record.annotation_id,
         "golden_feedback": record.feedback or "",
     }
     data.pop("golden_model", None)
@@ -157,6 +159,37 @@ class GoldenWriter:
             raise GoldenError(f"golden rewrite for {where}: the model returned no text — retry")
         logger.debug("golden rewrite for %s: %s", where, text)
         return text
+
+
+def reviewed_annotations(client: Any, project_id: int) -> set[int]:
+    """Annotation ids that already have a golden review task in a project (`golden_of_annotation`).
+
+    Label Studio is asked for tasks where that data field is set; each one is checked here too.
+    """
+    query = {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": f"filter:tasks:data.{GOLDEN_OF_ANNOTATION}",
+                    "operator": "empty",
+                    "type": "String",
+                    "value": False,
+                }
+            ],
+        }
+    }
+    found: set[int] = set()
+    tasks = client.tasks.list(
+        project=project_id, fields="task_only", query=json.dumps(query), page_size=1000
+    )
+    for item in tasks:
+        data = getattr(item, "data", None) or {}
+        value = data.get(GOLDEN_OF_ANNOTATION) if isinstance(data, dict) else None
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            found.add(int(value))
+    logger.info("project %s: %s annotations already sent for golden review", project_id, len(found))
+    return found
 
 
 def import_review_tasks(client: Any, project_id: int, tasks: list[dict[str, Any]]) -> int:

@@ -146,12 +146,38 @@ def read_project_tasks(
     timeout: float = 600.0,
     poll: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    keep_snapshot: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Stream tasks of a live project from a snapshot export with full predictions (SDK 2.x)."""
+    """Stream tasks of a live project from a snapshot export with full predictions (SDK 2.x).
+
+    The snapshot is deleted from the server once read (or when reading stops), unless
+    `keep_snapshot`, so repeated exports do not pile up there.
+    """
     exports = client.projects.exports
     snapshot = exports.create(
         project_id, title="redraft export", serialization_options=SNAPSHOT_OPTIONS
     )
+    try:
+        snapshot = _wait_for(exports, project_id, snapshot, timeout, poll, sleep)
+        logger.info("project %s: downloading export snapshot %s", project_id, snapshot.id)
+        chunks = exports.download(
+            project_id, snapshot.id, export_type="JSON", request_options={"chunk_size": CHUNK}
+        )
+        source = f"project {project_id} export {snapshot.id}"
+        yield from iter_tasks(iter_json_values(chunks, source), source)
+    finally:
+        if not keep_snapshot:
+            _delete_snapshot(exports, project_id, snapshot.id)
+
+
+def _wait_for(
+    exports: Any,
+    project_id: int,
+    snapshot: Any,
+    timeout: float,
+    poll: float,
+    sleep: Callable[[float], None],
+) -> Any:
     waited = 0.0
     while str(getattr(snapshot, "status", "completed")) != "completed":
         if str(snapshot.status) == "failed":
@@ -167,9 +193,23 @@ def read_project_tasks(
         sleep(poll)
         waited += poll
         snapshot = exports.get(project_id, snapshot.id)
-    logger.info("project %s: downloading export snapshot %s", project_id, snapshot.id)
-    chunks = exports.download(
-        project_id, snapshot.id, export_type="JSON", request_options={"chunk_size": CHUNK}
-    )
-    source = f"project {project_id} export {snapshot.id}"
-    yield from iter_tasks(iter_json_values(chunks, source), source)
+    return snapshot
+
+
+def _delete_snapshot(exports: Any, project_id: int, snapshot_id: int) -> None:
+    """Delete a snapshot export; a failure is only logged (the datasets are already read)."""
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        exports.delete(project_id, snapshot_id)
+    except (ApiError, httpx.HTTPError) as exc:
+        logger.warning(
+            "project %s: could not delete export snapshot %s (%s) — delete it in the"
+            " project's Export page",
+            project_id,
+            snapshot_id,
+            getattr(exc, "status_code", None) or type(exc).__name__,
+        )
+    else:
+        logger.info("project %s: deleted export snapshot %s", project_id, snapshot_id)

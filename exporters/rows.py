@@ -18,6 +18,7 @@ from redraft.prompting import Message
 
 FORMATS = ("openai_sft", "openai_dpo", "trl_sft", "trl_dpo", "trl_kto")
 Row = dict[str, Any]
+STRETCH_DIFF_LIMIT = 400  # longer changed stretches count their longer side (no character diff)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class RowPolicy:
 
     min_rating_sft: int = 3  # an accepted-as-is draft needs at least this rating to be SFT
     min_edit_chars: int = 10  # a (final, draft) pair needs at least this many changed chars
-    min_edit_ratio: float = 0.0  # ... and at least this share of both texts changed (0-1)
+    min_edit_ratio: float = 0.0  # ... and at least this share of the longer text changed (0-1)
     include_accepted: bool = True
     kto_threshold: int = 4  # a rated draft is a desirable KTO example at or above this
     low_rating: int = 2  # "low rating": golden-sample candidates are rated at or below this
@@ -96,20 +97,43 @@ def trl_kto(messages: list[Message], completion: str, label: bool) -> Row:
 
 
 def edit_size(draft: str, final: str) -> tuple[int, float]:
-    """Characters changed between two texts (word-level diff) and their share of both texts.
+    """Characters changed from draft to final, and their share of the longer text (0-1).
 
-    Whitespace-only changes count as none; the share runs from 0 (same) to 1 (nothing kept).
+    Close to the edit distance between the texts with whitespace runs collapsed: a word-level
+    diff finds the changed stretches, and each stretch counts the characters a character-level
+    diff of it changes, inserted and deleted counted once (a replaced character is one).
 
     >>> edit_size("Hi Ada, want a demo?", "Hi Ada, want a short demo?")
-    (6, 0.12)
+    (6, 0.23)
+    >>> edit_size("Keep it short", "Keep it short!")
+    (1, 0.07)
     """
     a, b = draft.split(), final.split()
     changed = 0
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag != "equal":
-            changed += sum(len(w) + 1 for w in a[i1:i2]) + sum(len(w) + 1 for w in b[j1:j2])
-    total = sum(len(w) + 1 for w in a) + sum(len(w) + 1 for w in b)
-    return changed, round(changed / total, 2) if total else 0.0
+            changed += _stretch(" ".join(a[i1:i2]), " ".join(b[j1:j2]), bool(a and b))
+    longest = max(len(" ".join(a)), len(" ".join(b)))
+    return changed, min(1.0, round(changed / longest, 2)) if longest else 0.0
+
+
+def _stretch(old: str, new: str, joined: bool) -> int:
+    """Characters changed in one differing stretch of words.
+
+    A stretch only inserted or only deleted also adds or drops the space that joins it to the
+    rest (`joined`); a long stretch on both sides counts its longer side, which a character
+    diff would rarely beat by much and would take long to find.
+    """
+    if not old or not new:
+        return len(old or new) + (1 if joined else 0)
+    if len(old) + len(new) > STRETCH_DIFF_LIMIT:
+        return max(len(old), len(new))
+    changed = 0
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            changed += max(i2 - i1, j2 - j1)
+    return min(changed, max(len(old), len(new)))
 
 
 def classify(record: FeedbackRecord, policy: RowPolicy) -> str:
@@ -187,8 +211,8 @@ def _pair(rows: dict[str, list[Row]], messages: list[Message], chosen: str, reje
 
 def _big_enough(draft: str, final: str, policy: RowPolicy) -> bool:
     if policy.min_edit_ratio <= 0:
-        # The word-length difference is a lower bound on the edit: skip the diff when it suffices.
-        lower = abs(sum(len(w) + 1 for w in draft.split()) - sum(len(w) + 1 for w in final.split()))
+        # The length difference is a lower bound on the edit: skip the diff when it suffices.
+        lower = abs(len(" ".join(draft.split())) - len(" ".join(final.split())))
         if lower >= policy.min_edit_chars:
             return True
     chars, ratio = edit_size(draft, final)

@@ -37,6 +37,25 @@ def detect_format(row: Any, filename: str = "") -> str | None:
     return None
 
 
+def undetected(row: Any) -> str:
+    """Why a row matches no format: its keys, and the keys each format needs.
+
+    >>> undetected({"text": "Hi", "label": True})
+    'cannot tell the format from keys `label`, `text`: openai-sft and trl-sft need `messages`; \
+openai-dpo needs `input`, `non_preferred_output`, `preferred_output`; trl-dpo needs `chosen`, \
+`prompt`, `rejected`; trl-kto needs `completion`, `label`, `prompt` — pass --format'
+    """
+    if not isinstance(row, Mapping):
+        return f"cannot tell the format from a JSON {type(row).__name__} — expected an object"
+    keys = ", ".join(f"`{k}`" for k in sorted(map(str, row))) or "(none)"
+    needs = []
+    for fmt in ("openai-sft", "openai-dpo", "trl-dpo", "trl-kto"):
+        required = ", ".join(f"`{k}`" for k in sorted(_TOP_KEYS[fmt][0]))
+        name = "openai-sft and trl-sft need" if fmt == "openai-sft" else f"{fmt} needs"
+        needs.append(f"{name} {required}")
+    return f"cannot tell the format from keys {keys}: {'; '.join(needs)} — pass --format"
+
+
 def row_problems(fmt: str, row: Mapping[str, Any]) -> list[str]:
     """What is wrong with one row of a format; empty when nothing is.
 
@@ -48,7 +67,7 @@ def row_problems(fmt: str, row: Mapping[str, Any]) -> list[str]:
     unknown = set(row) - required - optional
     if unknown:
         problems.append(f"unknown key(s) {', '.join(sorted(unknown))} — remove them")
-    if problems:
+    if required - set(row):
         return problems
     if fmt in ("openai-sft", "trl-sft"):
         problems += _messages(row["messages"], "messages")

@@ -58,10 +58,11 @@ class JsonlSink:
     def write(self, row: dict[str, Any], machine_written: bool = False) -> None:
         """Append one row (a JSON object on one line)."""
         assert self._handle is not None, "open() first"
-        self._handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        text = json.dumps(row, ensure_ascii=False)
+        self._handle.write(text + "\n")
         self.rows += 1
         if self.validator is not None:
-            self.validator.add(self.rows, row)
+            self.validator.add(self.rows, row, text)
         if machine_written:
             self.machine_written_lines.append(self.rows)
 

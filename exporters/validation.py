@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redraft.exporters.schema import detect_format, row_problems
+from redraft.exporters.schema import detect_format, row_problems, undetected
 from redraft.exporters.tokens import TokenCounter
 
 VALIDATION_FORMATS = ("openai-sft", "openai-dpo", "trl-sft", "trl-dpo", "trl-kto")
@@ -132,15 +132,19 @@ class RowValidator:
         if len(report.problems) < MAX_LISTED:
             report.problems.append(Problem(severity, message, line))
 
-    def add(self, line: int, row: Any) -> None:
-        """Check one parsed row (a dict from one JSONL line)."""
+    def add(self, line: int, row: Any, text: str | None = None) -> None:
+        """Check one parsed row (a dict from one JSONL line).
+
+        `text` is the row as written, when its keys always come in one order (the exporter's
+        own rows): duplicates are then found from it without serialising the row again.
+        """
         self.report.rows += 1
         if not isinstance(row, Mapping):
             self._add("error", f"expected a JSON object, got {type(row).__name__}", line)
             return
-        digest = hashlib.blake2b(
-            json.dumps(row, sort_keys=True, ensure_ascii=False).encode(), digest_size=8
-        ).digest()
+        if text is None:
+            text = json.dumps(row, sort_keys=True, ensure_ascii=False)
+        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
         first = self._seen.setdefault(digest, line)
         if first != line:
             self.report.duplicates += 1
@@ -166,8 +170,12 @@ class RowValidator:
 
     def add_unparsable(self, line: int, reason: str) -> None:
         """Record a line that is not JSON."""
+        self.add_invalid(line, f"not valid JSON ({reason})")
+
+    def add_invalid(self, line: int, message: str) -> None:
+        """Record a line that cannot be checked as a row, with why."""
         self.report.rows += 1
-        self._add("error", f"not valid JSON ({reason})", line)
+        self._add("error", message, line)
 
     def finish(self) -> ValidationReport:
         """Whole-file checks (minimum size) and the cost estimate; returns the report."""
@@ -176,7 +184,7 @@ class RowValidator:
             if report.rows < MIN_EXAMPLES:
                 self._add(
                     "error",
-                    f"{report.rows} examples: fine-tuning needs at least {MIN_EXAMPLES}"
+                    f"{_examples(report.rows)}: fine-tuning needs at least {MIN_EXAMPLES}"
                     f" — aim for {GOOD_EXAMPLES}+ for a clear improvement",
                     None,
                 )
@@ -206,9 +214,15 @@ def validate_file(
     epochs: int = DEFAULT_EPOCHS,
     check_minimum: bool = True,
 ) -> ValidationReport:
-    """Validate a JSONL file line by line; `fmt` "auto" detects it from the first row."""
-    validator: RowValidator | None = None
-    pending: list[tuple[int, str]] = []  # unparsable lines seen before the format is known
+    """Validate a JSONL file line by line; `fmt` "auto" detects it from the first row it can.
+
+    Lines read before the format is known (not JSON, or keys that match no format) are errors
+    naming why; a file where no line matches any format has the format "unknown".
+    """
+    validator = None
+    if fmt != "auto":
+        validator = RowValidator(fmt, counter, context_limit, check_minimum, model, epochs)
+    pending: list[tuple[int, str]] = []  # errors on lines read before the format is known
     with open(path, encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -217,25 +231,41 @@ def validate_file(
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
                 if validator is None:
-                    pending.append((number, exc.msg))
+                    pending.append((number, f"not valid JSON ({exc.msg})"))
                 else:
-                    validator.add_unparsable(number, exc.msg)
+                    validator.add_invalid(number, f"not valid JSON ({exc.msg})")
                 continue
             if validator is None:
-                chosen = detect_format(row, path.name) if fmt == "auto" else fmt
+                chosen = detect_format(row, path.name)
+                if chosen is None:
+                    pending.append((number, undetected(row)))
+                    continue
                 validator = RowValidator(
-                    chosen or "openai-sft", counter, context_limit, check_minimum, model, epochs
+                    chosen, counter, context_limit, check_minimum, model, epochs
                 )
-                for line, reason in pending:
-                    validator.add_unparsable(line, reason)
+                for line, message in pending:
+                    validator.add_invalid(line, message)
             validator.add(number, row)
     if validator is None:
-        validator = RowValidator(
-            "openai-sft" if fmt == "auto" else fmt, counter, context_limit, check_minimum, model
-        )
-        for line, reason in pending:
-            validator.add_unparsable(line, reason)
+        return _unknown_format(pending, counter, context_limit)
     return validator.finish()
+
+
+def _unknown_format(
+    pending: list[tuple[int, str]], counter: TokenCounter, context_limit: int
+) -> ValidationReport:
+    """The report for a file in which no line matched a format."""
+    problems = [Problem("error", message, line) for line, message in pending]
+    if not pending:
+        problems.append(Problem("error", "no rows — the file is empty", None))
+    return ValidationReport(
+        "unknown",
+        rows=len(pending),
+        errors=len(problems),
+        problems=problems[:MAX_LISTED],
+        token_note=counter.note,
+        context_limit=context_limit,
+    )
 
 
 def _tokens(fmt: str, row: Mapping[str, Any], counter: TokenCounter) -> tuple[int, int]:
@@ -257,3 +287,8 @@ def _tokens(fmt: str, row: Mapping[str, Any], counter: TokenCounter) -> tuple[in
     with_good = counter.count_messages([*prompt, *good])
     with_bad = counter.count_messages([*prompt, *bad])
     return max(with_good, with_bad), with_good + counter.count_messages(bad)
+
+
+def _examples(count: int) -> str:
+    """`1 example`, `2 examples`."""
+    return f"{count:,} example" + ("" if count == 1 else "s")

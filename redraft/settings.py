@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -45,6 +45,19 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean — use true or false")
 
 
+# Field -> (its variable, the rule in words, the test, an example value) for validated().
+_RANGES: dict[str, tuple[str, str, Callable[[float], bool], float]] = {
+    "port": ("REDRAFT_PORT", "between 1 and 65535", lambda v: 1 <= v <= 65535, 9090),
+    "threads": ("REDRAFT_THREADS", "at least 1", lambda v: v >= 1, 32),
+    "temperature": ("REDRAFT_TEMPERATURE", "between 0 and 2", lambda v: 0 <= v <= 2, 0.7),
+    "max_tokens": ("REDRAFT_MAX_TOKENS", "at least 1", lambda v: v >= 1, 600),
+    "request_timeout": ("REDRAFT_REQUEST_TIMEOUT", "> 0", lambda v: v > 0, 25),
+    "max_retries": ("REDRAFT_MAX_RETRIES", "0 or more", lambda v: v >= 0, 2),
+    "max_concurrency": ("REDRAFT_MAX_CONCURRENCY", "at least 1", lambda v: v >= 1, 16),
+    "predict_deadline": ("REDRAFT_PREDICT_DEADLINE", "> 0", lambda v: v > 0, 80),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything redraft reads from its environment; flags override with `with_overrides`."""
@@ -58,9 +71,12 @@ class Settings:
     model_version: str | None = None
     temperature: float = 0.7
     max_tokens: int = 600
-    request_timeout: float = 60.0
+    # One call may take request_timeout x (max_retries + 1) plus back-off; that fits inside
+    # predict_deadline, which fits inside Label Studio's ML_TIMEOUT_PREDICT (100 s).
+    request_timeout: float = 25.0
     max_retries: int = 2
     max_concurrency: int = 16
+    predict_deadline: float = 80.0
     template_path: Path | None = None
     cache_enabled: bool = True
     # Label Studio.
@@ -96,6 +112,7 @@ class Settings:
             request_timeout=_float(env, "REDRAFT_REQUEST_TIMEOUT", cls.request_timeout),
             max_retries=_int(env, "REDRAFT_MAX_RETRIES", cls.max_retries),
             max_concurrency=_int(env, "REDRAFT_MAX_CONCURRENCY", cls.max_concurrency),
+            predict_deadline=_float(env, "REDRAFT_PREDICT_DEADLINE", cls.predict_deadline),
             template_path=Path(template).expanduser() if template else None,
             cache_enabled=_bool(env, "REDRAFT_CACHE", cls.cache_enabled),
             label_studio_url=(env.get("LABEL_STUDIO_URL") or cls.label_studio_url).rstrip("/"),
@@ -127,9 +144,11 @@ class Settings:
         return replace(self, **given).validated()
 
     def validated(self) -> Settings:
-        """Check cross-field rules; raise ConfigError naming the variable and the fix."""
-        if self.max_concurrency < 1:
-            raise ConfigError("REDRAFT_MAX_CONCURRENCY must be at least 1 — e.g. 16")
+        """Check ranges and cross-field rules; raise ConfigError naming the variable and the fix."""
+        for name, (variable, rule, ok, example) in _RANGES.items():
+            value = getattr(self, name)
+            if not ok(value):
+                raise ConfigError(f"{variable}={value} must be {rule} — set it to e.g. {example}")
         if (self.basic_auth_user is None) != (self.basic_auth_password is None):
             raise ConfigError(
                 "basic auth needs both REDRAFT_BASIC_AUTH_USER and REDRAFT_BASIC_AUTH_PASSWORD"

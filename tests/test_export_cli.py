@@ -198,6 +198,7 @@ def test_every_task_is_accounted_for(
         "rejects": 4,
         "machine_written_records": 0,
         "golden_review_tasks": 0,
+        "golden_review_already_sent": 0,
         "cases": {"accepted": 2, "low_no_rewrite": 1, "rewritten": 3},
     }
 
@@ -232,6 +233,7 @@ def test_manifest_hashes_counts_and_readiness(
             "openai_sft.train.jsonl: error: 5 examples: fine-tuning needs at least 10"
             " — aim for 50+ for a clear improvement"
         ],
+        "warnings": [],
     }
     assert result.stderr.splitlines()[-1] == (
         "exported 5 SFT rows, 3 preference pairs from 5 of 9 tasks; rejected 4 tasks"
@@ -415,7 +417,7 @@ def test_golden_rewrites_through_the_standin(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "Error: give exactly one of --project ID or --from-file FILE"),
+        ([], "Error: give exactly one of --project ID|TITLE or --from-file FILE"),
         (["--golden", "--golden-review"], "Error: use --golden or --golden-review, not both"),
         (["--golden-review"], "Error: --golden-review with --from-file needs --review-project ID"),
     ],
@@ -488,7 +490,7 @@ def test_validate_names_lines_and_fails(tmp_path: Path, redraft_home: Path) -> N
         "estimated training cost: $0.00 for gpt-4o-mini-2024-07-18, 2 epochs (260 billed tokens)"
         " — an estimate, check current prices"
     )
-    assert lines[13] == "1 errors, 10 warnings"
+    assert lines[13] == "1 error, 10 warnings"
 
 
 def test_validate_passes_an_exported_file(

@@ -193,9 +193,16 @@ def test_rows_for_each_case(
         ("same text", "same text", (0, 0.0)),
         ("", "", (0, 0.0)),
         ("same   text\n", "same text", (0, 0.0)),
-        ("Hi Ada", "Hi Bob", (8, 0.57)),
-        ("", "New email", (10, 1.0)),
-        ("Grüße, Zoë", "Grüße, Zoë! 🎉", (11, 0.44)),
+        ("Hi Ada", "Hi Bob", (3, 0.5)),
+        ("", "New email", (9, 1.0)),
+        ("New email", "", (9, 1.0)),
+        ("Grüße, Zoë", "Grüße, Zoë! 🎉", (3, 0.23)),
+        # One character added is one character changed, not both words counted.
+        ("short", "short!", (1, 0.17)),
+        ("a b", "a x b", (2, 0.4)),
+        ("a b c", "a c", (2, 0.4)),
+        # A long rewritten stretch counts its longer side once.
+        ("x" * 300 + " end", "y" * 350 + " end", (350, 0.99)),
     ],
 )
 def test_edit_size(draft: str, final: str, size: tuple[int, float]) -> None:
@@ -214,3 +221,19 @@ def test_pair_decision_matches_the_full_diff() -> None:
         changed, _ = edit_size(draft, final or "x")
         pair_expected = changed >= policy.min_edit_chars and changed > 0
         assert bool(rows["openai_dpo"]) == pair_expected, (draft, final, policy)
+
+
+def test_a_trivial_edit_is_no_pair_by_default() -> None:
+    record = rec(draft="Thanks, short and clear", final="Thanks, short and clear!", rating=4)
+    rows, reason = record_rows(record, RowPolicy())
+    assert (rows["openai_dpo"], rows["trl_dpo"], reason) == ([], [], "")
+    assert rows["openai_sft"] == [sft("Thanks, short and clear!")]
+
+
+@pytest.mark.parametrize(("ratio", "paired"), [(0.5, True), (0.6, False)])
+def test_min_edit_ratio_is_a_share_of_the_longer_text(ratio: float, paired: bool) -> None:
+    # "demo Thursday" -> "call tomorrow": 13 of 24 characters, 0.54 of the longer text.
+    record = rec(draft="Hello Ada, demo Thursday", final="Hello Ada, call tomorrow", rating=3)
+    assert edit_size(record.draft or "", record.final) == (13, 0.54)
+    rows, _ = record_rows(record, RowPolicy(min_edit_chars=1, min_edit_ratio=ratio))
+    assert bool(rows["openai_dpo"]) is paired

@@ -180,3 +180,65 @@ def test_unknown_model_has_no_estimate() -> None:
 )
 def test_detect_format(row: dict, name: str, fmt: str | None) -> None:
     assert detect_format(row, name) == fmt
+
+
+NEEDS = (
+    "openai-sft and trl-sft need `messages`; openai-dpo needs `input`, `non_preferred_output`,"
+    " `preferred_output`; trl-dpo needs `chosen`, `prompt`, `rejected`; trl-kto needs"
+    " `completion`, `label`, `prompt` — pass --format"
+)
+
+
+def test_unknown_key_does_not_hide_the_other_errors(tmp_path: Path) -> None:
+    row = {
+        "messages": [{"role": "user", "content": ""}, {"role": "robot", "content": "x"}],
+        "weight": 1,
+    }
+    path = write_lines(tmp_path / "openai_sft.jsonl", [row])
+    report = validate_file(path, "auto", CHARS, check_minimum=False)
+    assert [p.text("f") for p in report.problems] == [
+        "f:1: error: unknown key(s) weight — remove them",
+        "f:1: error: messages[0] (user) has empty content",
+        "f:1: error: messages[1] has an unknown role 'robot'",
+    ]
+
+
+def test_a_file_in_no_known_format_says_what_was_tried(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "data.jsonl", [{"text": "Hi", "label": True}, "{oops", [1]])
+    report = validate_file(path, "auto", CHARS)
+    assert report.format == "unknown"
+    assert [p.text("f") for p in report.problems] == [
+        f"f:1: error: cannot tell the format from keys `label`, `text`: {NEEDS}",
+        "f:2: error: not valid JSON (Expecting property name enclosed in double quotes)",
+        "f:3: error: cannot tell the format from a JSON list — expected an object",
+    ]
+    assert (report.rows, report.errors, report.ok) == (3, 3, False)
+
+
+def test_the_format_comes_from_the_first_row_that_has_one(tmp_path: Path) -> None:
+    rows = [{"foo": 1}, *[sft(str(i)) for i in range(10)]]
+    path = write_lines(tmp_path / "data.jsonl", rows)
+    report = validate_file(path, "auto", CHARS)
+    assert report.format == "openai-sft"
+    assert [p.text("f") for p in report.problems] == [
+        f"f:1: error: cannot tell the format from keys `foo`: {NEEDS}",
+        "f: warning: 11 examples: enough to start, 50+ usually needed for a clear improvement",
+    ]
+
+
+def test_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n")
+    report = validate_file(path, "auto", CHARS)
+    assert (report.format, [p.text("f") for p in report.problems]) == (
+        "unknown",
+        ["f: error: no rows — the file is empty"],
+    )
+
+
+def test_one_example_is_singular() -> None:
+    validator = RowValidator("trl-sft", CHARS)
+    validator.add(1, sft())
+    assert [p.text("f") for p in validator.finish().problems] == [
+        "f: error: 1 example: fine-tuning needs at least 10 — aim for 50+ for a clear improvement"
+    ]

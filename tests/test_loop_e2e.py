@@ -462,7 +462,11 @@ def table_row(
 # transformers 5 deprecates names that peft/trl still read; not ours to fix.
 @pytest.mark.filterwarnings("ignore:.*is deprecated and will be removed in v6:FutureWarning")
 def test_a_real_export_trains_with_trl(
-    ls_client: LabelStudio, loop_settings: Settings, tiny_model: Path, tmp_path: Path
+    ls_client: LabelStudio,
+    loop_settings: Settings,
+    standin: StandinServer,
+    tiny_model: Path,
+    tmp_path: Path,
 ) -> None:
     project_id = int(ok(["init", "--title", "loop trl", "--no-backend"], loop_settings).stdout)
     briefs = write_briefs(tmp_path / "briefs.jsonl", "T", 12)
@@ -486,6 +490,8 @@ def test_a_real_export_trains_with_trl(
             "2",
             "--lora-r",
             "4",
+            "--serve-url",
+            standin.base_url,
         ],
         loop_settings,
     )
@@ -519,3 +525,20 @@ def test_a_real_export_trains_with_trl(
     adapter = loop_settings.home / "adapters" / "v1" / "adapter"
     assert (adapter / "adapter_config.json").is_file()
     assert json.loads((adapter / "redraft.json").read_text())["base_model"] == str(tiny_model)
+
+    # Served as vLLM would serve the adapter (`--lora-modules v1=ADAPTER`): the stand-in plays
+    # that server and answers for model "v1". Promoted, it drafts the next briefs.
+    standin.state.apply_config({"models": [*standin.state.models, "v1"]})
+    ok(["models", "promote", "v1"], loop_settings)
+    more = write_briefs(tmp_path / "more.jsonl", "T", 2, start=13)
+    ok(["import", str(more), "--project", str(project_id)], loop_settings)
+    before = len(chat_models(standin))
+    prefilled = ok(["prefill", "--project", str(project_id)], loop_settings)
+    assert prefilled.stderr.splitlines()[-1] == (
+        "prefilled 2 of 14 tasks with 'v1' (0 from cache); 0 already had a draft; "
+        "12 finished task(s) left alone"
+    )
+    assert chat_models(standin)[before:] == ["v1", "v1"]
+    assert versions_by_ref(ls_client, project_id) == (
+        {f"T-{i}": [VERSION_A] for i in range(1, 13)} | {"T-13": ["v1"], "T-14": ["v1"]}
+    )

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from redraft.labelstudio.client import session
-from redraft.labelstudio.demo import DEMO_TITLE, run_demo
+from redraft.labelstudio.demo import DEMO_TITLE, ENV_FILE, run_demo, sample_path
 from redraft.labelstudio.project import resolve_project
-from redraft.labelstudio.server import Login, ensure_template, find_binary, prepare_data_dir
+from redraft.labelstudio.server import (
+    LOGIN_FILE,
+    ensure_template,
+    find_binary,
+    load_login,
+    prepare_data_dir,
+)
 from redraft.settings import Settings
 from tests.fixtures.common import free_port
 from tests.fixtures.labelstudio import CACHE, DEFAULT_BIN, LabelStudioInstance
@@ -24,18 +30,19 @@ def port_open(port: int) -> bool:
 
 
 def test_demo_brings_up_a_prefilled_project_and_stops_it(
-    label_studio: LabelStudioInstance, tmp_path: Path
+    label_studio: LabelStudioInstance, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = tmp_path / "home"
     # A copied, initialised data dir: the demo's first-run `label-studio init` is skipped.
     template = ensure_template(find_binary(default=DEFAULT_BIN), CACHE)
-    prepare_data_dir(template, home / "labelstudio")
+    data_dir = prepare_data_dir(template, home / "labelstudio")
+    login = load_login(data_dir)
     settings = Settings.from_env({"REDRAFT_HOME": str(home)})  # no OpenAI key: the stand-in
     ls_port, backend_port = free_port(), free_port()
     seen: dict[str, object] = {}
 
     def inspect() -> None:
-        with session(f"http://127.0.0.1:{ls_port}", Login().token) as client:
+        with session(f"http://127.0.0.1:{ls_port}", login.token) as client:
             project_id = resolve_project(client, DEMO_TITLE)
             tasks = [t.model_dump() for t in client.tasks.list(project=project_id, fields="all")]
             seen["versions"] = sorted({p["model_version"] for t in tasks for p in t["predictions"]})
@@ -45,6 +52,7 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         seen["backend_up"] = port_open(backend_port)
 
     run_demo(settings, ls_port=ls_port, backend_port=backend_port, wait=inspect)
+    out = capsys.readouterr().err
     assert seen == {
         "versions": ["standin-demo"],
         "tasks": 20,
@@ -53,3 +61,23 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         "backend_up": True,
     }
     assert (port_open(ls_port), port_open(backend_port)) == (False, False)
+    # The login is printed, the API token never; both live in 0600 files under labelstudio/.
+    assert f"login:        {login.username}  /  {login.password}" in out.splitlines()
+    assert login.token not in out
+    env_file = data_dir / ENV_FILE
+    assert {oct(p.stat().st_mode & 0o777) for p in (env_file, data_dir / LOGIN_FILE)} == {"0o600"}
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in env_file.read_text().splitlines()
+        if line.startswith("export ")
+    )
+    assert exports == {
+        "REDRAFT_HOME": str(home),
+        "LABEL_STUDIO_URL": f"http://127.0.0.1:{ls_port}",
+        "LABEL_STUDIO_API_KEY": login.token,
+        "REDRAFT_TEMPLATE": str(sample_path("demo_template.toml")),
+        "OPENAI_BASE_URL": exports["OPENAI_BASE_URL"],  # the stand-in's port changes per run
+        "OPENAI_API_KEY": "sk-standin-demo",
+        "REDRAFT_MODEL_VERSION": "standin-demo",
+    }
+    assert f"source {env_file}" in out

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from label_studio_sdk import LabelStudio
 
 from redraft.backend.results import build_prediction, textarea_result
-from redraft.cli.main import cli
 from redraft.label_config import read_label_config
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.client import session
@@ -20,7 +18,7 @@ from redraft.labelstudio.project import BACKEND_TITLE, PROJECT_SETTINGS, Project
 from redraft.labelstudio.tasks import feedback_results
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
-from tests.fixtures.labelstudio import LabelStudioInstance
+from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -43,20 +41,6 @@ def briefs(n: int, prefix: str) -> list[dict[str, str]]:
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
-
-
-def run_cli(args: list[str], settings: Settings) -> Any:
-    """Invoke the real `redraft` entry point with the test's environment."""
-    env = {
-        "REDRAFT_HOME": str(settings.home),
-        "LABEL_STUDIO_URL": settings.label_studio_url,
-        "LABEL_STUDIO_API_KEY": settings.label_studio_api_key or "",
-        "OPENAI_API_KEY": "sk-test-key",
-        "OPENAI_BASE_URL": settings.openai_base_url or "",
-        "REDRAFT_MODEL_VERSION": settings.model_version or "",
-        "REDRAFT_LOG_LEVEL": "WARNING",
-    }
-    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
 
 
 def task_predictions(client: LabelStudio, project_id: int) -> dict[str, list[str]]:

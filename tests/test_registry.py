@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -195,3 +196,45 @@ def test_models_cli_errors_are_one_line(settings: Settings) -> None:
     result = _invoke(settings, "models", "rollback")
     assert result.exit_code == 1
     assert result.stderr == "error: no active version to roll back — see `redraft models list`\n"
+
+
+def test_trl_serve_instructions_name_a_promote_command_that_stores_the_endpoint(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from redraft.training.trl_trainer import TrlParams, serve_instructions
+
+    registry = Registry(settings.registry_path)
+    registry.add(ModelVersion(name="v1", model_id="v1", trainer="trl", base_model="tiny"))
+    env = {"REDRAFT_HOME": str(settings.home), "OPENAI_BASE_URL": ""}
+    refused = CliRunner().invoke(cli, ["models", "promote", "v1"], env=env)
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "error: cannot promote v1: it is a LoRA adapter with no endpoint, so the backend would "
+        "send it to the OpenAI API — serve it (vLLM --lora-modules v1=ADAPTER), then "
+        "`redraft models promote v1 --base-url http://HOST:8000/v1`\n"
+    )
+    assert registry.active() is None
+
+    params = TrlParams(base_model="tiny", output_dir=tmp_path, lora_r=4)
+    lines = serve_instructions("v1", params, tmp_path / "adapter")
+    assert lines[2] == (
+        "  then: redraft models promote v1 --base-url http://HOST:8000/v1   (model id 'v1')"
+    )
+    command = lines[2].split("then: redraft ")[1].split("   (")[0]
+    args = command.replace("HOST", "127.0.0.1").split()
+    promoted = CliRunner().invoke(cli, args, env=env)
+    assert promoted.exit_code == 0, promoted.output
+    assert promoted.stderr == "promoted v1 (v1)\n"
+    version = registry.get("v1")
+    assert (version.status, version.base_url) == ("active", "http://127.0.0.1:8000/v1")
+    active = RegistryModelSource(settings).active()
+    assert (active.name, active.model_id, active.base_url) == (
+        "v1",
+        "v1",
+        "http://127.0.0.1:8000/v1",
+    )
+
+    with_url = serve_instructions("v2", params, tmp_path / "a2", "http://gpu:8000/v1")
+    assert with_url[2] == (
+        "  then: redraft models promote v2   (model id 'v2', endpoint http://gpu:8000/v1)"
+    )

@@ -148,6 +148,65 @@ def test_compare_versions_names_missing_data():
     assert diffs[2].sentence == ("edit distance: not enough data to compare v2 with v1 (n=3 vs 1)")
 
 
+def _repeated(records, times):
+    """Each record `times` times, as annotations of the same task by different people."""
+    return [
+        record(r.task_id, r.model_version, r.draft, r.final, r.rating,
+               annotation_id=100 * r.task_id + k, machine_written=r.machine_written)
+        for r in records
+        for k in range(times)
+    ]  # fmt: skip
+
+
+def test_compare_versions_counts_tasks_not_annotations():
+    once = [*_records(), record(6, "v2", "abcd", "abce", 5), record(7, "v2", DRAFT, DRAFT, 3)]
+    thrice = _repeated(once, 3)
+    assert len(thrice) == 21
+    # Three identical annotations per task are one observation each: n and every figure agree.
+    assert [d.as_row() for d in compare_versions(thrice, "v1", "v2")] == [
+        d.as_row() for d in compare_versions(once, "v1", "v2")
+    ]
+    assert [(d.n_a, d.n_b) for d in compare_versions(thrice, "v1", "v2")] == [
+        (3, 4),  # rating: 3 v1 tasks, 4 v2 tasks
+        (3, 3),  # accepted: the machine-written task 4 is left out
+        (3, 3),
+    ]
+
+
+def test_compare_versions_averages_a_tasks_annotations_first():
+    records = [
+        record(1, "v1", DRAFT, DRAFT, 2, annotation_id=11),
+        record(1, "v1", DRAFT, "Hello Anna", 4, annotation_id=12),
+        record(2, "v1", DRAFT, DRAFT, 3),
+        record(3, "v1", "abcd", "wxyz", 5, annotation_id=31),
+        record(3, "v1", DRAFT, "Hello Anna", 3, annotation_id=32),
+        *[record(4, "v2", DRAFT, DRAFT, 4, annotation_id=40 + k) for k in range(3)],
+        record(5, "v2", DRAFT, DRAFT, 5),
+        record(6, "v2", DRAFT, DRAFT, 3, annotation_id=61),
+        record(6, "v2", DRAFT, "Hello Anna", 5, annotation_id=62),
+        record(7, "v2", DRAFT, "Hello Anna", 5),
+    ]
+    rating, accepted, distance = compare_versions(records, "v1", "v2")
+    # Task means: v1 [3, 3, 4] (mean 3.333333, var 1/3), v2 [4, 5, 4, 5] (mean 4.5, var 1/3).
+    # Welch: se^2 = 1/9 + 1/12 = 0.194444, se 0.440959, t = 1.166667 / se = 2.645751,
+    # df = 0.037809 / (0.006173 + 0.002315) = 4.454545 -> p 0.0513, CI -0.0099 .. 2.3432
+    # (scipy.stats.ttest_ind(equal_var=False) on the task means gives the same).
+    assert (rating.n_a, rating.n_b) == (3, 4)
+    assert (round(rating.estimate, 6), round(rating.low, 4), round(rating.high, 4)) == (
+        1.166667,
+        -0.0099,
+        2.3432,
+    )
+    assert round(rating.p_value, 4) == 0.0513
+    # Shares accepted per task: v1 [0.5, 1, 0] = 1.5 of 3, v2 [1, 1, 0.5, 0] = 2.5 of 4.
+    # z-test: pooled 4/7, se sqrt(4/7 * 3/7 * 7/12) = 0.377964, z = 0.125 / se = 0.330719
+    assert (accepted.n_a, accepted.n_b, accepted.value_a, accepted.value_b) == (3, 4, 0.5, 0.625)
+    assert round(accepted.p_value, 4) == 0.7409
+    # Edit distance per task: v1 [0.05, 0, 0.55] (mean 0.2), v2 [0, 0, 0.05, 0.1] (0.0375).
+    assert (distance.n_a, distance.n_b) == (3, 4)
+    assert (round(distance.value_a, 6), round(distance.value_b, 6)) == (0.2, 0.0375)
+
+
 def test_annotator_agreement_on_shared_tasks():
     shared = [
         record(1, "v1", "a", "a", 4, annotation_id=11),

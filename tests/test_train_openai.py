@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -364,3 +365,72 @@ def test_a_dataset_the_exporter_marked_not_ready_is_refused(
         "jsonl: 3 rows, fewer than the 10 the API needs — fix it and re-export (see "
         "`redraft validate`)"
     )
+
+
+def test_two_concurrent_runs_of_the_same_spec_create_one_job(
+    settings: Settings, fast_standin: StandinServer, export_folder: Path
+) -> None:
+    """Run A is held inside its first upload while run B, another process, starts the same."""
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    uploading, release = threading.Event(), threading.Event()
+
+    def hold_upload(request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path == "/v1/files" and not uploading.is_set():
+            uploading.set()
+            release.wait(60)
+
+    registry = Registry(settings.registry_path)
+    spec = _spec(export_folder, registry)
+    client = openai.OpenAI(
+        base_url=fast_standin.base_url,
+        api_key="sk-test",
+        max_retries=0,
+        http_client=httpx.Client(event_hooks={"request": [hold_upload]}),
+    )
+    outcome: dict[str, object] = {}
+
+    def run_a() -> None:
+        try:
+            outcome["a"] = train_openai(
+                client, registry, spec, today=BEFORE, report=lambda _: None, poll_interval=0.02
+            )
+        except BaseException as exc:  # reported by the assert below
+            outcome["a"] = exc
+
+    thread = threading.Thread(target=run_a)
+    thread.start()
+    try:
+        assert uploading.wait(30), "run A never reached its upload"
+        env = {
+            **os.environ,
+            "REDRAFT_HOME": str(settings.home),
+            "OPENAI_API_KEY": "sk-test-key",
+            "OPENAI_BASE_URL": fast_standin.base_url,
+        }
+        redraft = Path(sys.executable).parent / "redraft"
+        b = subprocess.run(
+            [str(redraft), "train", "openai", str(export_folder), "--poll-interval", "0.02"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        release.set()
+        thread.join(60)
+    assert b.returncode == 1, b.stderr
+    assert b.stderr.splitlines()[-1] == (
+        f"error: v1 is being started by process {os.getpid()} (uploading, no job id yet) — "
+        "wait a minute and re-run the same command to follow its job"
+    )
+    assert b.stdout == ""
+    version = outcome["a"]
+    assert isinstance(version, ModelVersion), version
+    assert (version.name, version.status, version.pid) == ("v1", "candidate", None)
+    assert _posts(fast_standin) == ["/v1/files", "/v1/files", "/v1/fine_tuning/jobs"]

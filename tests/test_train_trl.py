@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,21 +74,62 @@ def test_lora_sft_then_dpo_registers_a_candidate(
     assert (metrics["device"], metrics["lora_r"], metrics["adapter"]) == ("cpu", 4, str(adapter))
     assert (metrics["sft"]["rows"], metrics["sft"]["steps"]) == (12, 2)
     assert (metrics["dpo"]["rows"], metrics["dpo"]["steps"]) == (12, 2)
-    assert {"adapter_config.json", "adapter_model.safetensors", "redraft.json"} <= {
-        p.name for p in adapter.iterdir()
-    }
+    assert (metrics["dpo"]["reference"], metrics["dpo"]["first_rewards_margin"]) == (
+        "sft-adapter",
+        0.0,
+    )
+    names = {p.name for p in adapter.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "redraft.json"} <= names
+    assert "ref" not in names, "DPO's frozen reference copy is not part of the adapter"
+    _assert_adapter_trained_and_loads(tiny_model, adapter)
     provenance = json.loads((adapter / "redraft.json").read_text())
     assert provenance["manifest_sha256"] == export.manifest_sha256
     params = TrlParams(base_model=str(tiny_model), output_dir=output, lora_r=4)
     stderr = result.stderr.splitlines()
-    for line in serve_instructions("v1", params, adapter):
+    for line in serve_instructions("v1", params, adapter, "http://127.0.0.1:8000/v1"):
         assert line in stderr
-    assert stderr[-1] == "done: v1 is a candidate — SFT 2 steps, DPO 2 steps on cpu"
-    # The figure the issue asks for: CPU seconds per step (printed, never asserted).
-    print(
-        f"\nCPU s/step: SFT {metrics['sft']['seconds_per_step']}, "
-        f"DPO {metrics['dpo']['seconds_per_step']}"
+    assert (
+        "  then: redraft models promote v1   (model id 'v1', endpoint http://127.0.0.1:8000/v1)"
+        in (stderr)
     )
+    assert stderr[-1] == "done: v1 is a candidate — SFT 2 steps, DPO 2 steps on cpu"
+    # The figure the issue asks for: CPU seconds per step of the training loop only, setup
+    # excluded (printed, never asserted); the first step apart, as it warms up.
+    for phase in ("sft", "dpo"):
+        assert set(metrics[phase]) >= {"seconds", "seconds_per_step", "first_step_seconds"}
+    print(
+        f"\nCPU s/step (loop only): SFT {metrics['sft']['seconds_per_step']} "
+        f"(first {metrics['sft']['first_step_seconds']}), "
+        f"DPO {metrics['dpo']['seconds_per_step']} (first {metrics['dpo']['first_step_seconds']})"
+    )
+
+
+def _assert_adapter_trained_and_loads(base: Path, adapter: Path) -> None:
+    """Some LoRA B matrix moved from its zero init; peft loads it onto the base; it generates."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    lora_b = {name: w for name, w in weights.items() if "lora_B" in name}
+    assert lora_b, sorted(weights)
+    assert any(bool(w.abs().sum() > 0) for w in lora_b.values()), "no LoRA B weight was trained"
+
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base)), str(adapter))
+    model.eval()
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Offer Dana a demo"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        out = model.generate(
+            **prompt, max_new_tokens=3, min_new_tokens=3, do_sample=False, pad_token_id=0
+        )
+    assert out.shape[1] == prompt["input_ids"].shape[1] + 3
 
 
 def test_skip_dpo_trains_sft_only(
@@ -134,3 +176,77 @@ def test_a_dead_trl_run_does_not_block_the_next(
     assert (version.name, version.status) == ("v2", "candidate")
     assert lines[0] == "marked v1 failed: its training process is gone"
     assert registry.get("v1").error == "interrupted (process ended)"
+
+
+def _tiny(tiny_model: Path) -> tuple[object, object]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(str(tiny_model)), AutoTokenizer.from_pretrained(
+        str(tiny_model)
+    )
+
+
+def _lora() -> object:
+    from peft import LoraConfig
+
+    return LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def test_sft_loss_covers_the_reply_only(
+    tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    from redraft.training.exportdir import read_jsonl
+    from redraft.training.trl_lora import build_sft_trainer
+
+    model, tokenizer = _tiny(tiny_model)
+    rows = read_jsonl(export_folder / "trl_sft.train.jsonl")
+    params = TrlParams(base_model=str(tiny_model), output_dir=tmp_path, max_steps=1)
+    trainer = build_sft_trainer(model, tokenizer, rows, params, _lora())
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    ids, labels = batch["input_ids"][0], batch["labels"][0]
+    learned = [int(i) for i, label in zip(ids, labels, strict=True) if label != -100]
+    reply = rows[0]["messages"][-1]["content"]
+    assert learned == tokenizer(f"{reply} </s>", add_special_tokens=False)["input_ids"]
+    assert len(learned) < len(ids) // 2, "the system prompt and brief carry no loss"
+
+
+def test_dpo_reference_is_the_sft_adapter_not_the_base(
+    tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """SFT moves the model away from the base; DPO's first step still has zero rewards."""
+    import torch
+
+    from redraft.training.exportdir import read_jsonl
+    from redraft.training.trl_lora import build_dpo_trainer, build_sft_trainer
+
+    model, tokenizer = _tiny(tiny_model)
+    params = TrlParams(
+        base_model=str(tiny_model),
+        output_dir=tmp_path,
+        max_steps=2,
+        batch_size=2,
+        learning_rate=5e-2,
+    )
+    sft_rows = read_jsonl(export_folder / "trl_sft.train.jsonl")
+    sft = build_sft_trainer(model, tokenizer, sft_rows, params, _lora())
+    sft.train()
+    policy = sft.model
+    text = tokenizer.apply_chat_template(sft_rows[0]["messages"], tokenize=False)
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    policy.eval()
+    with torch.no_grad():
+        sft_loss = float(policy(input_ids=ids, labels=ids).loss)
+        with policy.disable_adapter():
+            base_loss = float(policy(input_ids=ids, labels=ids).loss)
+    assert abs(sft_loss - base_loss) > 1e-3, "SFT must have moved the model for this test"
+
+    dpo_rows = read_jsonl(export_folder / "trl_dpo.train.jsonl")
+    dpo = build_dpo_trainer(policy, tokenizer, dpo_rows, replace(params, max_steps=1))
+    dpo.train()
+    first = next(entry for entry in dpo.state.log_history if "rewards/margins" in entry)
+    # rewards = beta * (log p_policy - log p_ref); the policy at step 1 is the SFT model.
+    assert (first["rewards/chosen"], first["rewards/rejected"], first["rewards/margins"]) == (
+        0.0,
+        0.0,
+        0.0,
+    )

@@ -6,6 +6,7 @@ import json
 import logging
 import random
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import click
 from tqdm import tqdm
 
 from redraft.prompting import load_template
-from redraft.report.ab import build_ab_tasks, preference_rows
+from redraft.report.ab import build_ab_tasks
 from redraft.report.ab_run import (
     analyze_project,
     create_project,
@@ -22,7 +23,6 @@ from redraft.report.ab_run import (
     read_sidecar,
     resolve_model,
     sidecar_path,
-    write_jsonl,
     write_sidecar,
 )
 from redraft.report.errors import ABError
@@ -48,9 +48,9 @@ def _label_studio(settings: Settings) -> AbstractContextManager[Any]:
     return session_from_settings(settings)
 
 
-def _briefs(settings: Settings, briefs: Path | None, from_project: int | None) -> list[dict]:
+def _briefs(settings: Settings, briefs: Path | None, from_project: str | None) -> list[dict]:
     if (briefs is None) == (from_project is None):
-        raise ABError("name one source of briefs: --briefs FILE or --from-project ID")
+        raise ABError("name one source of briefs: --briefs FILE or --from-project ID|TITLE")
     if briefs is not None:
         from redraft.labelstudio.briefs import read_records, validate_records
 
@@ -59,16 +59,18 @@ def _briefs(settings: Settings, briefs: Path | None, from_project: int | None) -
             raise ABError(f"{briefs}: {parsed.errors[0]} — fix the file and retry")
         return [row.data for row in parsed.rows]
     from redraft.labelstudio.prefill import list_tasks
+    from redraft.labelstudio.project import resolve_project
 
     assert from_project is not None
     with _label_studio(settings) as client:
-        return [dict(t["data"] or {}) for t in list_tasks(client, from_project)]
+        project_id = resolve_project(client, from_project)
+        return [dict(t["data"] or {}) for t in list_tasks(client, project_id)]
 
 
 @ab.command("create")
 @click.option("--versions", nargs=2, required=True, metavar="A B", help="The two versions.")
 @click.option("--briefs", type=click.Path(path_type=Path, dir_okay=False), help="CSV/JSONL.")
-@click.option("--from-project", type=int, help="Take briefs from this project's tasks.")
+@click.option("--from-project", help="Take briefs from this project's tasks (id or title).")
 @click.option("--n", "count", default=50, show_default=True, help="Briefs to sample.")
 @click.option("--seed", default=0, show_default=True, help="Seed for sampling and sides.")
 @click.option("--model-a", help="Model id for version A (default: from the registry).")
@@ -81,7 +83,7 @@ def create(
     settings: Settings,
     versions: tuple[str, str],
     briefs: Path | None,
-    from_project: int | None,
+    from_project: str | None,
     count: int,
     seed: int,
     model_a: str | None,
@@ -98,7 +100,8 @@ def create(
     \b
     Example:
       redraft ab create --versions v2 v3 --briefs briefs.csv --n 50
-      redraft ab create --versions old new --model-a ft:old --model-b ft:new --from-project 3
+      redraft ab create --versions old new --model-a ft:old --model-b ft:new \
+        --from-project "Acme outreach"
     """
     version_a, version_b = versions
     if version_a == version_b:
@@ -137,52 +140,90 @@ def create(
 
 
 @ab.command("analyze")
-@click.option("--project", "project_id", type=int, required=True, help="The A/B project id.")
+@click.option("--project", "project_ref", required=True, help="The A/B project (id or title).")
 @click.option("--mapping", type=click.Path(path_type=Path, dir_okay=False), help="Sidecar file.")
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for preference data (default REDRAFT_HOME/ab/project-<id>/).",
+    help="New or empty folder for the export (default REDRAFT_HOME/ab/project-<id>/<time>).",
+)
+@click.option(
+    "--validation-ratio",
+    type=click.FloatRange(0, 0.5),
+    default=0.1,
+    show_default=True,
+    help="Share of tasks in the validation split (hashed per task, as in export).",
 )
 @click.pass_obj
-def analyze(settings: Settings, project_id: int, mapping: Path | None, output: Path | None) -> None:
-    """Win rate with its 95% interval, and the decided pairs as DPO preference data.
+def analyze(
+    settings: Settings,
+    project_ref: str,
+    mapping: Path | None,
+    output: Path | None,
+    validation_ratio: float,
+) -> None:
+    """Win rate with its 95% interval; the decided pairs as an export folder for training.
 
-    Every annotation is one judgment; ties are left out of the win rate (and shown).
-    A task's pair is decided when its judgments favour one side; the winner's draft is
-    `chosen` in openai_dpo.jsonl and trl_dpo.jsonl.
+    Each task counts once: its judgments vote, the side with more votes wins the task, equal
+    votes make it a tie. Ties are left out of the win rate (and shown). The folder has the
+    layout of `redraft export` (manifest.json, openai_dpo/trl_dpo/trl_sft train and
+    validation files, rejects.jsonl), with the winner's draft as `chosen`, so it can go
+    straight to `redraft train openai DIR --method dpo` or `redraft train trl DIR`.
 
     \b
     Example:
       redraft ab analyze --project 7 -o out/ab7
+      redraft train openai out/ab7 --method dpo
     """
-    sidecar = read_sidecar(mapping or sidecar_path(settings, project_id))
+    from redraft.exporters.tokens import load_counter
+    from redraft.labelstudio.project import resolve_project
+    from redraft.report.ab_export import write_ab_export
+
     with _label_studio(settings) as client:
+        project_id = resolve_project(client, project_ref)
+        sidecar = read_sidecar(mapping or sidecar_path(settings, project_id))
         result = analyze_project(client, project_id, sidecar)
-    out_dir = output or settings.home / "ab" / f"project-{project_id}"
-    rows = preference_rows(result, load_template(settings.template_path))
-    for name, items in rows.items():
-        write_jsonl(out_dir / f"{name}.jsonl", items)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = output or settings.home / "ab" / f"project-{project_id}" / stamp
+    source = {
+        "kind": "ab",
+        "project_id": project_id,
+        "label_studio_url": settings.label_studio_url,
+        "version_a": result.version_a,
+        "version_b": result.version_b,
+    }
+    manifest = write_ab_export(
+        result,
+        out_dir,
+        load_template(settings.template_path),
+        load_counter(),
+        source,
+        validation_ratio,
+    )
     rate = result.win_rate_b
+    pairs = manifest["counts"]["tasks_exported"]
     summary = {
         "version_a": result.version_a,
         "version_b": result.version_b,
         "wins_a": result.wins_a,
         "wins_b": result.wins_b,
         "ties": result.ties,
+        "judgments": result.judgments,
         "win_rate_b": rate.value,
         "win_rate_b_low": rate.low,
         "win_rate_b_high": rate.high,
         "win_rate_b_ties_half": result.win_rate_b_ties_half,
         "p_value": result.p_value,
         "sentence": result.sentence(),
-        "preference_pairs": len(rows["trl_dpo"]),
+        "preference_pairs": pairs,
     }
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     click.echo(result.sentence())
+    ready = "ready" if manifest["datasets"]["openai_dpo"]["ready"] else "not ready for training"
     click.echo(
-        f"{result.decided + result.ties} judgments ({result.ties} ties, {result.unmatched} "
-        f"unmatched); wrote {len(rows['trl_dpo'])} preference pairs to {out_dir}",
+        f"{result.decided + result.ties} tasks judged ({result.judgments} judgments; "
+        f"{result.ties} tied, {result.unmatched} unmatched); wrote {pairs} preference pairs "
+        f"({ready}) to {out_dir}",
         err=True,
     )

@@ -12,11 +12,12 @@ from typing import Any
 
 import click
 
-from redraft.exporters.golden import GoldenWriter, import_review_tasks
-from redraft.exporters.pipeline import ExportOptions, run_export
+from redraft.cli.export_options import build_options, export_options
+from redraft.exporters.golden import GoldenWriter, import_review_tasks, reviewed_annotations
+from redraft.exporters.pipeline import run_export
 from redraft.exporters.reading import read_file_tasks, read_project_tasks
-from redraft.exporters.rows import FORMATS, RowPolicy
-from redraft.exporters.selection import ANNOTATOR_POLICIES
+from redraft.exporters.rows import FORMATS
+from redraft.exporters.split import TaskSource
 from redraft.exporters.tokens import load_counter
 from redraft.exporters.validation import (
     DEFAULT_CONTEXT_LIMIT,
@@ -31,121 +32,11 @@ logger = logging.getLogger(__name__)
 
 
 @click.command("export")
-@click.option("--project", "project_id", type=int, help="Label Studio project id to export.")
-@click.option(
-    "--from-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A Label Studio JSON export (or JSONL of tasks) instead of a live project.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Export folder (default REDRAFT_HOME/exports/<UTC time>); must be new or empty.",
-)
-@click.option("--validation-ratio", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
-@click.option(
-    "--annotators",
-    type=click.Choice(ANNOTATOR_POLICIES),
-    default="all",
-    show_default=True,
-    help="Several annotations on one task: keep all, the best-rated, or the latest.",
-)
-@click.option(
-    "--min-rating-sft",
-    type=int,
-    default=3,
-    show_default=True,
-    help="An accepted-as-is draft becomes an SFT row only at this rating or above.",
-)
-@click.option(
-    "--min-edit-chars",
-    type=int,
-    default=10,
-    show_default=True,
-    help="Characters changed between draft and final for a preference pair.",
-)
-@click.option(
-    "--min-edit-ratio",
-    type=float,
-    default=0.0,
-    show_default=True,
-    help="Share of the longer text changed for a preference pair (0-1).",
-)
-@click.option(
-    "--include-accepted/--exclude-accepted",
-    default=True,
-    show_default=True,
-    help="Whether drafts sent unchanged become rows.",
-)
-@click.option(
-    "--kto-threshold",
-    type=int,
-    default=4,
-    show_default=True,
-    help="A rated draft is a desirable KTO example at this rating or above.",
-)
-@click.option(
-    "--low-rating",
-    type=int,
-    default=2,
-    show_default=True,
-    help="Ratings at or below this are 'low' (golden-sample candidates).",
-)
-@click.option("--golden", is_flag=True, help="Rewrite low-rated, unrewritten drafts with an LLM.")
-@click.option(
-    "--golden-review",
-    is_flag=True,
-    help="Send golden rewrites to Label Studio for approval instead of the datasets.",
-)
-@click.option(
-    "--golden-model", default=None, help="Model for golden rewrites (default REDRAFT_MODEL)."
-)
-@click.option(
-    "--base-url", default=None, help="OpenAI-compatible URL for --golden (env OPENAI_BASE_URL)."
-)
-@click.option(
-    "--review-project",
-    type=int,
-    default=None,
-    help="Project for --golden-review tasks (default --project).",
-)
-@click.option("--mask-pii", is_flag=True, help="Mask email addresses and phone numbers.")
-@click.option(
-    "--records-format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True
-)
-@click.option(
-    "--model-version",
-    default=None,
-    help="Prediction version to use when an annotation names none (default: latest).",
-)
-@click.option(
-    "--template",
-    "template_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Prompt template (env REDRAFT_TEMPLATE; default: built-in).",
-)
-@click.option(
-    "--model",
-    "training_model",
-    default=None,
-    help="Model whose price and limit the estimate uses (default gpt-4o-mini-2024-07-18).",
-)
-@click.option("--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True)
-@click.option(
-    "--context-limit",
-    type=int,
-    default=DEFAULT_CONTEXT_LIMIT,
-    show_default=True,
-    help="Tokens one example may hold.",
-)
-@click.option("--url", default=None, help="Label Studio URL (env LABEL_STUDIO_URL).")
-@click.option("--api-key", default=None, help="Label Studio token (env LABEL_STUDIO_API_KEY).")
+@export_options
 @click.pass_context
 def export(
     ctx: click.Context,
-    project_id: int | None,
+    project_ref: str | None,
     from_file: Path | None,
     output: Path | None,
     **opts: Any,
@@ -158,13 +49,17 @@ def export(
 
     \b
     Example:
-      redraft export --project 3 --golden --mask-pii
+      redraft export --project "Acme outreach" --golden --mask-pii
+      redraft export --project 3 --golden-review
       redraft export --from-file project-3-at-2026-11-22.json -o exports/nov
     """
-    if (project_id is None) == (from_file is None):
-        raise click.UsageError("give exactly one of --project ID or --from-file FILE")
+    if (project_ref is None) == (from_file is None):
+        raise click.UsageError("give exactly one of --project ID|TITLE or --from-file FILE")
     if opts["golden"] and opts["golden_review"]:
         raise click.UsageError("use --golden or --golden-review, not both")
+    golden_mode = "rewrite" if opts["golden"] else "review" if opts["golden_review"] else "off"
+    if golden_mode == "review" and (opts["review_ref"] or project_ref) is None:
+        raise click.UsageError("--golden-review with --from-file needs --review-project ID")
     settings: Settings = ctx.obj
     settings = settings.with_overrides(
         label_studio_url=opts["url"],
@@ -172,50 +67,37 @@ def export(
         openai_base_url=opts["base_url"],
         template_path=opts["template_path"],
     )
-    golden_mode = "rewrite" if opts["golden"] else "review" if opts["golden_review"] else "off"
-    review_project = opts["review_project"] or project_id
-    if golden_mode == "review" and review_project is None:
-        raise click.UsageError("--golden-review with --from-file needs --review-project ID")
     template = load_template(settings.template_path)
     counter = load_counter()
     golden_writer = _golden_writer(settings, opts["golden_model"]) if golden_mode != "off" else None
-    options = ExportOptions(
-        policy=RowPolicy(
-            min_rating_sft=opts["min_rating_sft"],
-            min_edit_chars=opts["min_edit_chars"],
-            min_edit_ratio=opts["min_edit_ratio"],
-            include_accepted=opts["include_accepted"],
-            kto_threshold=opts["kto_threshold"],
-            low_rating=opts["low_rating"],
-        ),
-        annotators=opts["annotators"],
-        validation_ratio=opts["validation_ratio"],
-        mask_pii=opts["mask_pii"],
-        records_format=opts["records_format"],
-        golden=golden_mode,
-        golden_model=golden_writer.model if golden_writer else None,
-        model_version=opts["model_version"],
-        project_id=project_id,
-        context_limit=opts["context_limit"],
-        training_model=opts["training_model"],
-        epochs=opts["epochs"],
-    )
     out_dir = output or settings.exports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with ExitStack() as stack:
         ls_client = None
-        if project_id is not None or golden_mode == "review":
+        if project_ref is not None or golden_mode == "review":
             from redraft.labelstudio.client import session_from_settings
 
             ls_client = stack.enter_context(session_from_settings(settings))
-        review_sink = None
+        project_id = _resolve(ls_client, project_ref)
+        golden_model = golden_writer.model if golden_writer else None
+        options = build_options(opts, golden_mode, golden_model, project_id)
+        review_sink, reviewed = None, set()
         if golden_mode == "review":
+            review_project = _resolve(ls_client, opts["review_ref"]) or project_id
             assert review_project is not None
+            reviewed = reviewed_annotations(ls_client, review_project)
 
             def review_sink(tasks: list[dict[str, Any]]) -> int:
                 return import_review_tasks(ls_client, review_project, tasks)
 
         if project_id is not None:
-            tasks: Iterator[dict[str, Any]] = read_project_tasks(ls_client, project_id)
+            tasks: TaskSource = _progress(
+                read_project_tasks(
+                    ls_client,
+                    project_id,
+                    timeout=opts["timeout"],
+                    keep_snapshot=opts["keep_snapshot"],
+                )
+            )
             source: dict[str, Any] = {
                 "kind": "project",
                 "project_id": project_id,
@@ -223,10 +105,14 @@ def export(
             }
         else:
             assert from_file is not None
-            tasks = read_file_tasks(from_file)
+            path = from_file
+
+            def tasks() -> Iterator[dict[str, Any]]:
+                return _progress(read_file_tasks(path))
+
             source = {"kind": "file", "path": str(from_file.resolve())}
         manifest = run_export(
-            _progress(tasks),
+            tasks,
             out_dir,
             template,
             counter,
@@ -234,8 +120,18 @@ def export(
             source,
             golden_writer,
             review_sink,
+            reviewed=reviewed,
         )
     _print_summary(manifest, out_dir)
+
+
+def _resolve(client: Any, ref: str | None) -> int | None:
+    """A project id from an id or a title (None stays None)."""
+    if ref is None:
+        return None
+    from redraft.labelstudio.project import resolve_project
+
+    return resolve_project(client, ref)
 
 
 def _golden_writer(settings: Settings, model: str | None) -> GoldenWriter:
@@ -273,8 +169,10 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
             f"{entry['validation_rows']:,} validation ({state})",
             err=True,
         )
-        for problem in entry["problems"][:5]:
+        for problem in [*entry["problems"][:5], *entry.get("warnings", [])]:
             click.echo(f"  {problem}", err=True)
+    for warning in manifest["split"].get("warnings", [])[:5]:
+        click.echo(f"split: {warning}", err=True)
     click.echo(manifest["token_counts"], err=True)
     estimate = manifest["files"]["openai_sft.train.jsonl"]["validation"]["estimate"]
     if estimate:
@@ -295,7 +193,12 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
         if counts["golden_review_tasks"]
         else ""
     )
+    if counts.get("golden_review_already_sent"):
+        review += f" ({counts['golden_review_already_sent']:,} already sent, skipped)"
     ready = "ready" if manifest["ready"] else "NOT ready"
+    warnings = len(manifest.get("warnings", [])) + len(manifest["split"].get("warnings", []))
+    if warnings:
+        ready += f" with {_plural(warnings, 'warning')} (see manifest.json)"
     click.echo(
         f"exported {sft:,} SFT rows, {pairs:,} preference pairs from "
         f"{counts['tasks_exported']:,} of {counts['tasks_read']:,} tasks{golden}{review}; "
@@ -318,7 +221,7 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
 @click.option(
     "--model",
     default=None,
-    help="Price and limit for the estimate (default gpt-4o-mini-2024-07-18).",
+    help="Model whose training price the cost estimate uses (default gpt-4o-mini-2024-07-18).",
 )
 @click.option("--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True)
 @click.option("--context-limit", type=int, default=DEFAULT_CONTEXT_LIMIT, show_default=True)
@@ -339,7 +242,7 @@ def validate(file: Path, fmt: str, model: str | None, epochs: int, context_limit
         click.echo(f"... {report.errors + report.warnings - len(report.problems):,} more problems")
     mean = report.tokens_total / report.rows if report.rows else 0
     click.echo(
-        f"{report.format}: {report.rows:,} examples, {report.tokens_total:,} tokens "
+        f"{report.format}: {_plural(report.rows, 'example')}, {report.tokens_total:,} tokens "
         f"(max {report.tokens_max:,}, mean {mean:,.0f}); {counter.note}"
     )
     if report.estimated_cost_usd is not None:
@@ -349,6 +252,11 @@ def validate(file: Path, fmt: str, model: str | None, epochs: int, context_limit
             f"({report.billed_tokens * (report.epochs or 1):,} billed tokens)"
             " — an estimate, check current prices"
         )
-    click.echo(f"{report.errors} errors, {report.warnings} warnings")
+    click.echo(f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')}")
     if not report.ok:
         raise SystemExit(1)
+
+
+def _plural(count: int, noun: str) -> str:
+    """`1 error`, `2 errors`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

@@ -18,7 +18,7 @@ SHOW_FAILURES = 20
 
 
 @click.command("judge")
-@click.option("--project", "project_id", type=int, required=True, help="Label Studio project id.")
+@click.option("--project", "project_ref", required=True, help="Label Studio project (id or title).")
 @click.option("--model", help="Judge model id (default: REDRAFT_MODEL).")
 @click.option("--base-url", help="OpenAI-compatible endpoint of the judge (env OPENAI_BASE_URL).")
 @click.option("--limit", type=int, help="Judge at most this many drafts this run.")
@@ -26,7 +26,7 @@ SHOW_FAILURES = 20
 @click.pass_obj
 def judge(
     settings: Settings,
-    project_id: int,
+    project_ref: str,
     model: str | None,
     base_url: str | None,
     limit: int | None,
@@ -42,7 +42,8 @@ def judge(
     \b
     Example:
       redraft judge --project 3 --model gpt-4.1-mini --dry-run
-      redraft judge --project 3 --model llama3.1:70b --base-url http://localhost:11434/v1
+      redraft judge --project "Acme outreach" --model llama3.1:70b \
+        --base-url http://localhost:11434/v1
     """
     from redraft.labelstudio.client import session_from_settings
     from redraft.labelstudio.project import resolve_project
@@ -52,7 +53,7 @@ def judge(
     judge_model = model or settings.model
     version = judge_version(judge_model)
     with session_from_settings(settings) as client:
-        resolve_project(client, project_id)
+        project_id = resolve_project(client, project_ref)
         plan = plan_judging(project_tasks(client, project_id), judge_model)
         items = plan.items if limit is None else plan.items[: max(limit, 0)]
         later = len(plan.items) - len(items)

@@ -82,7 +82,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     )
     if settings.log_level != "DEBUG":
         # One INFO line per HTTP request from the client libraries would bury progress bars.
-        for noisy in ("httpx", "httpcore", "openai", "urllib3", "waitress.queue"):
+        for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = settings
 

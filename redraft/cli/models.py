@@ -99,15 +99,34 @@ def add(
 
 @models.command("promote")
 @click.argument("name")
+@click.option(
+    "--base-url",
+    default=None,
+    help="Store the OpenAI-compatible endpoint that serves NAME (e.g. a vLLM server) first.",
+)
 @click.pass_obj
-def promote(settings: Settings, name: str) -> None:
+def promote(settings: Settings, name: str, base_url: str | None) -> None:
     """Make NAME the active version; the backend drafts with it from its next request.
+
+    A `train trl` adapter has no endpoint until you serve it: pass --base-url (or train
+    with --serve-url), else promote refuses.
 
     \b
     Example:
       redraft models promote v3
+      redraft models promote v4 --base-url http://gpu:8000/v1
     """
     registry = _registry(settings)
+    version = registry.find(name)  # None: promote() below says the name is unknown
+    if version is not None and base_url:
+        version = registry.set_base_url(name, base_url)
+    if version is not None and version.trainer == "trl" and not version.base_url:
+        raise RegistryError(
+            f"cannot promote {name}: it is a LoRA adapter with no endpoint, so the backend would "
+            f"send it to {settings.openai_base_url or 'the OpenAI API'} — serve it (vLLM "
+            f"--lora-modules {name}=ADAPTER), then `redraft models promote {name} --base-url "
+            "http://HOST:8000/v1`"
+        )
     before = registry.active()
     version = registry.promote(name)
     click.echo(_line(version))

@@ -24,14 +24,14 @@ logger = logging.getLogger(__name__)
 
 
 def load_input(
-    settings: Settings, project: int | None, export: Path | None, from_file: Path | None
+    settings: Settings, project: str | None, export: Path | None, from_file: Path | None
 ) -> ReportInput:
     """Read the one source the user named."""
     sources = {"--project": project, "--export": export, "--from-file": from_file}
     given = [name for name, value in sources.items() if value is not None]
     if len(given) != 1:
         raise ReportInputError(
-            "name exactly one source: --project ID, --export DIR or --from-file EXPORT.json"
+            "name exactly one source: --project ID|TITLE, --export DIR or --from-file EXPORT.json"
             + (f" (got {' and '.join(given)})" if given else "")
         )
     template = load_template(settings.template_path)
@@ -41,13 +41,14 @@ def load_input(
         return from_export_dir(export)
     assert project is not None
     from redraft.labelstudio.client import session_from_settings
+    from redraft.labelstudio.project import resolve_project
 
     with session_from_settings(settings) as client:
-        return from_project(client, project, template)
+        return from_project(client, resolve_project(client, project), template)
 
 
 @click.command("report")
-@click.option("--project", type=int, help="Label Studio project id to read.")
+@click.option("--project", help="Label Studio project to read (id or title).")
 @click.option(
     "--export",
     "export",
@@ -75,7 +76,7 @@ def load_input(
 @click.pass_obj
 def report(
     settings: Settings,
-    project: int | None,
+    project: str | None,
     export: Path | None,
     from_file: Path | None,
     output: Path | None,
@@ -90,6 +91,7 @@ def report(
     \b
     Example:
       redraft report --project 3 -o out/report --compare v2 v3
+      redraft report --project "Acme outreach"
       redraft report --from-file export.json
     """
     data = load_input(settings, project, export, from_file)

@@ -15,8 +15,18 @@ logger = logging.getLogger(__name__)
 
 @click.command()
 @click.option("--host", default=None, help="Interface to listen on (env REDRAFT_HOST).")
-@click.option("--port", type=int, default=None, help="Port (env REDRAFT_PORT, default 9090).")
-@click.option("--threads", type=int, default=None, help="HTTP worker threads (REDRAFT_THREADS).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port (env REDRAFT_PORT, default 9090).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="HTTP worker threads (env REDRAFT_THREADS, default 32).",
+)
 @click.option("--base-url", default=None, help="OpenAI-compatible endpoint (OPENAI_BASE_URL).")
 @click.option("--model", default=None, help="Model id to draft with (env REDRAFT_MODEL).")
 @click.option(
@@ -30,9 +40,17 @@ logger = logging.getLogger(__name__)
 )
 @click.option(
     "--max-concurrency",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
-    help="Model calls in flight at once (env REDRAFT_MAX_CONCURRENCY, default 16).",
+    help="Model calls in flight at once, all requests together (env REDRAFT_MAX_CONCURRENCY, "
+    "default 16).",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds a /predict may take; tasks not drafted by then come back empty and are "
+    "drafted on the next retrieve (env REDRAFT_PREDICT_DEADLINE, default 80).",
 )
 @click.pass_obj
 def serve(
@@ -45,6 +63,7 @@ def serve(
     model_version: str | None,
     template: Path | None,
     max_concurrency: int | None,
+    deadline: float | None,
 ) -> None:
     """Run the ML backend that pre-fills each brief's draft in Label Studio.
 
@@ -53,10 +72,9 @@ def serve(
       OPENAI_API_KEY=sk-... redraft serve --port 9090 --model gpt-4o-mini
       # then in Label Studio: Project → Settings → Model → Connect Model → http://HOST:9090
     """
-    from redraft.backend.app import backend_state, create_app
+    from redraft.backend.app import backend_state
+    from redraft.backend.compose import compose_backend
     from redraft.backend.server import serve_forever
-    from redraft.training.auto import build_auto_trainer
-    from redraft.training.source import RegistryModelSource
 
     settings = settings.with_overrides(
         host=host,
@@ -67,24 +85,22 @@ def serve(
         model_version=model_version,
         template_path=template,
         max_concurrency=max_concurrency,
+        predict_deadline=deadline,
     )
-    # The registry decides the active version (settings are the fallback), so `redraft models
-    # promote` switches drafting without a restart; auto mode hooks into the webhooks.
-    model_source = RegistryModelSource(settings)
-    auto_trainer = build_auto_trainer(settings)
-    app = create_app(settings, model_source=model_source, on_event=auto_trainer)
+    app = compose_backend(settings)
+    state = backend_state(app)
     try:
         # Fail at start-up, not on the first task, when no API key is configured.
-        state = backend_state(app)
         state.model.drafter.client_for(state.model.model_source.active())
     except RedraftError:
         state.close()
         raise
     click.echo(
         f"redraft backend on http://{settings.host}:{settings.port} — model version "
-        f"{model_source.active().name!r}, {settings.max_concurrency} concurrent drafts, "
+        f"{state.model.model_version!r}, {settings.max_concurrency} concurrent drafts, "
+        f"deadline {settings.predict_deadline:g}s, "
         f"cache {'on' if settings.cache_enabled else 'off'}, "
-        f"auto-train {'on' if auto_trainer else 'off'}",
+        f"auto-train {'on' if state.model.on_event else 'off'}",
         err=True,
     )
     serve_forever(app, host=settings.host, port=settings.port, threads=settings.threads)

@@ -17,8 +17,20 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=int, default=8800, show_default=True, help="Port (0 = any free).")
-@click.option("--latency-ms", type=int, default=0, show_default=True, help="Delay per completion.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8800,
+    show_default=True,
+    help="Port (0 = any free).",
+)
+@click.option(
+    "--latency-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Delay per completion.",
+)
 @click.option(
     "--fault",
     "faults",
@@ -30,14 +42,21 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     "--fault-match", default=None, help="Only fault requests whose last user message contains this."
 )
 @click.option(
-    "--fault-times", type=int, default=None, help="Fault only the first N matching requests."
+    "--fault-times",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Fault only the first N matching requests.",
 )
 @click.option(
-    "--hang-seconds", type=float, default=30.0, show_default=True, help="How long a hang lasts."
+    "--hang-seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="How long a hang lasts.",
 )
 @click.option(
     "--job-step-seconds",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.2,
     show_default=True,
     help="Seconds per fine-tuning step (jobs finish after ~20 steps).",
@@ -94,4 +113,4 @@ def standin(
         pass
     finally:
         server.stop()
-        click.echo(f"stand-in stopped after {len(server.requests)} request(s)", err=True)
+        click.echo(f"stand-in stopped after {server.total_requests()} request(s)", err=True)

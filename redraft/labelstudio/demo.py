@@ -7,6 +7,7 @@ Everything runs on 127.0.0.1 and lives under REDRAFT_HOME: Label Studio's SQLite
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import signal
 import sys
@@ -23,11 +24,14 @@ from redraft.errors import LabelStudioError
 from redraft.label_config import read_label_config
 from redraft.labelstudio.client import session
 from redraft.labelstudio.server import (
+    LOGIN_FILE,
     TEMPLATE_MARKER,
     LabelStudioServer,
     Login,
     find_binary,
     init_data_dir,
+    load_login,
+    write_private,
 )
 from redraft.settings import Settings
 
@@ -35,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_TITLE = "redraft demo"
 DEFAULT_BIN = Path(".cache/ls-venv/bin/label-studio")
+ENV_FILE = "demo.env"  # mode 0600, rewritten on each start: `source` it in another shell
 
 
 def sample_path(name: str) -> Path:
@@ -57,13 +62,14 @@ def run_demo(
 ) -> None:
     """Start everything, set up and prefill the demo project, print the login, then wait."""
     binary = find_binary(default=DEFAULT_BIN.resolve())
-    login = Login()
     data_dir = settings.home / "labelstudio"
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     if not (data_dir / TEMPLATE_MARKER).is_file():
         say(f"initialising Label Studio in {data_dir} (first run only, about a minute)…")
-        init_data_dir(binary, data_dir, login)
+        init_data_dir(binary, data_dir, Login.generate())
+    login = load_login(data_dir)
+    env_settings = settings
     with ExitStack() as stack:
         settings = _start_model(settings, stack)
         if settings.template_path is None:
@@ -73,15 +79,56 @@ def run_demo(
         stack.enter_context(server.start())
         backend_url = _start_backend(settings, backend_port, stack)
         project_id = _setup_project(settings, server.url, login, backend_url)
+        env_file = data_dir / ENV_FILE
+        write_private(
+            env_file, demo_env(settings, server.url, login.token, needs_standin(env_settings))
+        )
         say("")
         say(f"Label Studio: {server.url}/projects/{project_id}/data")
         say(f"login:        {login.username}  /  {login.password}")
-        say(f"API token:    {login.token}")
         say(f"ML backend:   {backend_url}")
+        say(f"(login and API token are stored in {data_dir / LOGIN_FILE}, readable by you only)")
+        say("redraft commands in another shell (export, train, prefill…) need this demo's setup")
+        say(f"(its URL, API token and prompt template): source {shlex.quote(str(env_file))}")
         say("open a task: the draft is filled in — rate it, tick issues, edit the final email.")
         say("Ctrl-C stops everything the demo started.")
         (wait or _wait_for_interrupt)()
     say("demo stopped")
+
+
+def demo_env(settings: Settings, url: str, token: str, standin: bool) -> str:
+    """The shell lines that point redraft commands in another shell at the running demo.
+
+    The demo overrides settings in its own process (template, stand-in model and version); a
+    second shell must use the same ones, or its prompts and version names would differ. The
+    text holds the API token: it is written to a 0600 file, never printed.
+
+    >>> s = Settings(home=Path("/h"), template_path=Path("/t.toml"), model_version="d",
+    ...              openai_base_url="http://127.0.0.1:5/v1", openai_api_key="sk-standin-demo")
+    >>> print(demo_env(s, "http://127.0.0.1:8080", "tok", standin=False), end="")
+    # written by `redraft demo`; load it with: source <this file>
+    export REDRAFT_HOME=/h
+    export LABEL_STUDIO_URL=http://127.0.0.1:8080
+    export LABEL_STUDIO_API_KEY=tok
+    export REDRAFT_TEMPLATE=/t.toml
+    >>> demo_env(s, "http://127.0.0.1:8080", "tok", standin=True).splitlines()[5:]
+    ['export OPENAI_BASE_URL=http://127.0.0.1:5/v1', 'export OPENAI_API_KEY=sk-standin-demo', \
+'export REDRAFT_MODEL_VERSION=d']
+    """
+    values = {
+        "REDRAFT_HOME": str(settings.home),
+        "LABEL_STUDIO_URL": url,
+        "LABEL_STUDIO_API_KEY": token,
+        "REDRAFT_TEMPLATE": str(settings.template_path or ""),
+    }
+    if standin:  # the stand-in's key is not a secret; a real OPENAI_API_KEY is never written
+        values |= {
+            "OPENAI_BASE_URL": settings.openai_base_url or "",
+            "OPENAI_API_KEY": settings.openai_api_key or "",
+            "REDRAFT_MODEL_VERSION": settings.model_version or "",
+        }
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items() if v]
+    return "\n".join(["# written by `redraft demo`; load it with: source <this file>", *lines, ""])
 
 
 def _start_model(settings: Settings, stack: ExitStack) -> Settings:
@@ -100,11 +147,10 @@ def _start_model(settings: Settings, stack: ExitStack) -> Settings:
 
 
 def _start_backend(settings: Settings, port: int, stack: ExitStack) -> str:
-    from redraft.backend.app import create_app
+    from redraft.backend.compose import compose_backend
     from redraft.backend.server import BackgroundServer
-    from redraft.cli.labelstudio import model_source
 
-    app = create_app(settings, model_source=model_source(settings))
+    app = compose_backend(settings)
     backend = BackgroundServer(app, port=_free_or_fail(port, "--backend-port"), threads=16)
     stack.enter_context(backend)
     say(f"ML backend on {backend.url}")
@@ -112,13 +158,13 @@ def _start_backend(settings: Settings, port: int, stack: ExitStack) -> str:
 
 
 def _setup_project(settings: Settings, url: str, login: Login, backend_url: str) -> int:
+    from redraft.backend.compose import model_source_for
     from redraft.backend.drafting import Drafter
-    from redraft.cli.labelstudio import model_source
     from redraft.labelstudio.importer import check_file, import_briefs
     from redraft.labelstudio.prefill import prefill
     from redraft.labelstudio.project import ProjectSpec, init_project
 
-    active = model_source(settings).active()
+    active = model_source_for(settings).active()
     spec = ProjectSpec(DEMO_TITLE, read_label_config(), active.name, backend_url=backend_url)
     with session(url, login.token) as client:
         plan = init_project(client, spec)

@@ -99,10 +99,12 @@ def import_briefs(
                 id=project_id, request=items, return_task_ids=True
             )
         except ApiError as exc:
-            raise LabelStudioError(
+            refused = (
                 f"Label Studio refused rows {batch[0].row}-{batch[-1].row} "
-                f"(HTTP {exc.status_code}: {str(exc.body)[:300]}); "
-                f"{summary.imported:,} tasks were imported before this batch"
+                f"(HTTP {exc.status_code}: {str(exc.body)[:300]})"
+            )
+            raise LabelStudioError(
+                f"{refused}; {rollback(client, project_id, summary.task_ids)}"
             ) from None
         summary.imported += len(batch)
         summary.with_feedback += sum(1 for row in batch if row.feedback is not None)
@@ -110,3 +112,23 @@ def import_briefs(
         if on_batch is not None:
             on_batch(len(batch))
     return summary
+
+
+def rollback(client: LabelStudio, project_id: int, task_ids: list[int]) -> str:
+    """Delete the tasks an import made before a refused batch; say what happened."""
+    if not task_ids:
+        return "nothing was imported"
+    try:
+        client.actions.create(
+            id="delete_tasks",
+            project=project_id,
+            selected_items={"all": False, "included": list(task_ids)},
+        )
+    except ApiError as exc:
+        return (
+            f"{len(task_ids):,} tasks of earlier batches were imported and could not be deleted "
+            f"(HTTP {exc.status_code}) — delete tasks {min(task_ids)}-{max(task_ids)} in the "
+            "Data Manager before importing again"
+        )
+    logger.info("rolled back %d tasks of project %s", len(task_ids), project_id)
+    return f"rolled back the {len(task_ids):,} tasks of earlier batches; nothing was imported"

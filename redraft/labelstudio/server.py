@@ -7,8 +7,10 @@ later start copies it (`prepare_data_dir`) and is up in seconds.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 BIN_ENV = "REDRAFT_LABEL_STUDIO_BIN"
 TEMPLATE_MARKER = "redraft-template.ok"
+LOGIN_FILE = "redraft-login.json"  # mode 0600: the admin password and API token
+ADMIN_EMAIL = "admin@redraft.local"
+# Bumped when what a template holds changes (2: a generated login stored in LOGIN_FILE).
+TEMPLATE_LAYOUT = 2
 
 # Environment Label Studio needs so that it accepts a local ML backend and legacy tokens.
 SERVER_ENV = {
@@ -53,11 +59,48 @@ _LS_READS = {
 
 @dataclass(frozen=True)
 class Login:
-    """The admin user baked into a data dir: email, password and legacy API token."""
+    """The admin user of a data dir: email, password and legacy API token."""
 
-    username: str = "admin@redraft.local"
-    password: str = field(default="redraft-demo", repr=False)
-    token: str = field(default="redraft-local-legacy-token-0001", repr=False)
+    username: str
+    password: str = field(repr=False)
+    token: str = field(repr=False)
+
+    @classmethod
+    def generate(cls, username: str = ADMIN_EMAIL) -> Login:
+        """A login with a fresh random password and token (made once per data dir)."""
+        return cls(username, secrets.token_urlsafe(12), secrets.token_hex(20))
+
+
+def save_login(data_dir: Path, login: Login) -> Path:
+    """Store the login in data_dir/LOGIN_FILE, readable by its owner only (mode 0600)."""
+    path = data_dir / LOGIN_FILE
+    text = json.dumps(
+        {"username": login.username, "password": login.password, "token": login.token}
+    )
+    write_private(path, text + "\n")
+    return path
+
+
+def load_login(data_dir: Path) -> Login:
+    """The login `init_data_dir` stored in data_dir; raise with the fix when it is missing."""
+    path = data_dir / LOGIN_FILE
+    try:
+        stored = json.loads(path.read_text())
+        return Login(stored["username"], stored["password"], stored["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise LabelStudioError(
+            f"{path} is missing or unreadable, so the Label Studio login of {data_dir} is "
+            "unknown — start from a new data dir (redraft demo --fresh)"
+        ) from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write text to path with mode 0600 (created so; an existing file is narrowed first)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def find_binary(env: Mapping[str, str] | None = None, default: Path | None = None) -> Path:
@@ -105,28 +148,26 @@ def server_env(data_dir: Path, base: Mapping[str, str] | None = None) -> dict[st
 
 
 def init_data_dir(binary: Path, data_dir: Path, login: Login, timeout: float = 600) -> None:
-    """Create and migrate a Label Studio data dir with the admin user and legacy token."""
+    """Create and migrate a Label Studio data dir with the admin user and legacy token.
+
+    The password and token go to `label-studio init` through its environment, not its argv
+    (which `ps` shows to every user), and are stored in data_dir/LOGIN_FILE (mode 0600).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(binary),
-        "init",
-        "--quiet",
-        "--no-browser",
-        "--username",
-        login.username,
-        "--password",
-        login.password,
-        "--user-token",
-        login.token,
-        "--enable-legacy-api-token",
-    ]
+    save_login(data_dir, login)
+    command = [str(binary), "init", "--quiet", "--no-browser", "--enable-legacy-api-token"]
+    env = server_env(data_dir) | {
+        "LABEL_STUDIO_USERNAME": login.username,
+        "LABEL_STUDIO_PASSWORD": login.password,
+        "LABEL_STUDIO_USER_TOKEN": login.token,
+    }
     logger.info("initialising Label Studio data in %s (one-time, about a minute)", data_dir)
     log_path = data_dir / "init.log"
     with log_path.open("w") as log:
         try:
             done = subprocess.run(
                 command,
-                env=server_env(data_dir),
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -144,10 +185,13 @@ def init_data_dir(binary: Path, data_dir: Path, login: Login, timeout: float = 6
     (data_dir / TEMPLATE_MARKER).write_text(login.username + "\n")
 
 
-def ensure_template(binary: Path, cache_dir: Path, login: Login | None = None) -> Path:
-    """An initialised data dir for this Label Studio version under cache_dir, made once."""
-    login = login or Login()
-    target = cache_dir / f"ls-template-{binary_version(binary)}"
+def ensure_template(binary: Path, cache_dir: Path) -> Path:
+    """An initialised data dir for this Label Studio version under cache_dir, made once.
+
+    Its login (generated when it is made) is in LOGIN_FILE: read it with `load_login`.
+    """
+    login = Login.generate()
+    target = cache_dir / f"ls-template-{binary_version(binary)}-{TEMPLATE_LAYOUT}"
     if (target / TEMPLATE_MARKER).is_file():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)

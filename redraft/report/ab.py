@@ -3,6 +3,11 @@
 Each brief is drafted by both versions; a seeded shuffle puts version A on the left for exactly
 half of the briefs. The left/right -> version mapping lives in a sidecar file, not in the task
 data, so annotators (who can see every data field in Label Studio's data manager) stay blind.
+
+The unit is the task (one brief's pair), not the annotation: several judgments of one pair are
+not independent, so each task's judgments are a vote, the side with more votes wins the task,
+and equal votes (or only "about the same") make the task a tie. Win rate, interval and sign
+test count tasks.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ from typing import Any
 
 from scipy import stats
 
-from redraft.exporters.rows import openai_dpo, trl_dpo
-from redraft.prompting import PromptTemplate, build_messages
 from redraft.report.errors import ABError
 from redraft.report.stats import Estimate, format_p, wilson_interval
 
@@ -118,7 +121,7 @@ def preference_of(annotation: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class ABResult:
-    """The tally of an A/B project; every annotation is one judgment."""
+    """The tally of an A/B project, one outcome per judged task (its judgments vote)."""
 
     version_a: str
     version_b: str
@@ -127,15 +130,17 @@ class ABResult:
     ties: int
     unmatched: int = 0
     decided_pairs: list[dict[str, Any]] = field(default_factory=list)
+    judgments: int = 0
+    tied_tasks: list[Any] = field(default_factory=list)
 
     @property
     def decided(self) -> int:
-        """Judgments that preferred one side (ties left out)."""
+        """Tasks won by one side (ties left out)."""
         return self.wins_a + self.wins_b
 
     @property
     def win_rate_b(self) -> Estimate:
-        """B's share of decided judgments, Wilson 95% interval."""
+        """B's share of decided tasks, Wilson 95% interval."""
         return wilson_interval(self.wins_b, self.decided)
 
     @property
@@ -155,7 +160,7 @@ class ABResult:
         """The result in plain words, with the interval, the ties and the test."""
         a, b = self.version_a, self.version_b
         if not self.decided:
-            return f"no decided comparison between {b} and {a} yet ({self.ties} ties)"
+            return f"no decided task between {b} and {a} yet ({self.ties} ties)"
         rate = self.win_rate_b
         assert rate.value is not None and rate.low is not None and rate.high is not None
         p = self.p_value
@@ -167,22 +172,20 @@ class ABResult:
         if p is not None and p < 0.05:
             winner, loser = (b, a) if self.wins_b > self.wins_a else (a, b)
             wins = max(self.wins_a, self.wins_b)
-            return (
-                f"{winner} beat {loser} in {wins} of {self.decided} decided comparisons ({detail})"
-            )
+            return f"{winner} beat {loser} in {wins} of {self.decided} decided tasks ({detail})"
         return (
             f"no significant preference between {b} and {a}: {b} won {self.wins_b} of "
-            f"{self.decided} decided comparisons ({detail})"
+            f"{self.decided} decided tasks ({detail})"
         )
 
 
 def tally(tasks: Iterable[Mapping[str, Any]], sidecar: Mapping[str, Any]) -> ABResult:
-    """Count judgments per version; a task whose judgments agree on a winner is a decided pair."""
+    """One outcome per judged task: the side with more votes wins it, equal votes tie it."""
     version_a, version_b = sidecar["version_a"], sidecar["version_b"]
     pairs = sidecar["pairs"]
     counts: Counter[str] = Counter()
-    unmatched = 0
-    decided_pairs = []
+    unmatched = judgments = 0
+    decided_pairs, tied_tasks = [], []
     for task in tasks:
         data = task.get("data") or {}
         mapping = pairs.get(data.get("pair_id"))
@@ -190,16 +193,17 @@ def tally(tasks: Iterable[Mapping[str, Any]], sidecar: Mapping[str, Any]) -> ABR
         if not prefs:
             continue
         if mapping is None:
-            unmatched += len(prefs)
+            unmatched += 1
             continue
-        task_votes: Counter[str] = Counter()
-        for pref in prefs:
-            winner = TIE if pref == TIE else mapping[pref]
-            counts[winner] += 1
-            task_votes[winner] += 1
+        judgments += len(prefs)
+        task_votes: Counter[str] = Counter(TIE if p == TIE else mapping[p] for p in prefs)
         sides = {v: task_votes[v] for v in (version_a, version_b)}
-        if sides[version_a] != sides[version_b]:
+        if sides[version_a] == sides[version_b]:
+            counts[TIE] += 1
+            tied_tasks.append(task.get("id"))
+        else:
             winner = max(sides, key=lambda v: sides[v])
+            counts[winner] += 1
             win_side = LEFT if mapping[LEFT] == winner else RIGHT
             lose_side = RIGHT if win_side == LEFT else LEFT
             decided_pairs.append(
@@ -220,16 +224,19 @@ def tally(tasks: Iterable[Mapping[str, Any]], sidecar: Mapping[str, Any]) -> ABR
         counts[TIE],
         unmatched,
         decided_pairs,
+        judgments,
+        tied_tasks,
     )
 
 
-def preference_rows(result: ABResult, template: PromptTemplate) -> dict[str, list[dict[str, Any]]]:
-    """OpenAI DPO and TRL DPO rows from decided pairs: the winner's draft is chosen."""
-    rows: dict[str, list[dict[str, Any]]] = {"openai_dpo": [], "trl_dpo": []}
-    for pair in result.decided_pairs:
-        if not pair["chosen"] or not pair["rejected"] or pair["chosen"] == pair["rejected"]:
-            continue
-        messages = build_messages(pair["data"], template)
-        rows["openai_dpo"].append(openai_dpo(messages, pair["chosen"], pair["rejected"]))
-        rows["trl_dpo"].append(trl_dpo(messages, pair["chosen"], pair["rejected"]))
-    return rows
+def pair_problem(pair: Mapping[str, Any]) -> str | None:
+    """Why a decided pair cannot be a preference row (a draft is empty, or both are the same).
+
+    >>> pair_problem({"chosen": "Hi", "rejected": "Hi"})
+    'both drafts are the same — no preference pair'
+    """
+    if not pair.get("chosen") or not pair.get("rejected"):
+        return "a draft of the pair is empty — no preference pair"
+    if pair["chosen"] == pair["rejected"]:
+        return "both drafts are the same — no preference pair"
+    return None

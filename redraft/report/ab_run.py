@@ -140,11 +140,3 @@ def read_sidecar(path: Path) -> dict[str, Any]:
 def analyze_project(client: Any, project_id: int, sidecar: Mapping[str, Any]) -> ABResult:
     """Tally a project's judgments with its mapping."""
     return tally(project_tasks(client, project_id), sidecar)
-
-
-def write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """One JSON object per line (UTF-8, no ASCII escaping)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -5,7 +5,10 @@
   (built from the two Wilson intervals) and the pooled two-proportion z-test;
 - edit distance: relative change of the mean (B / A - 1), percentile bootstrap interval with a
   fixed seed, and a two-sided permutation test with the same seed.
-A difference is called significant when p < 0.05. Fewer than 30 per side draws a warning.
+The unit is the task, not the annotation: several annotations of one draft are not independent,
+so each task's annotations are averaged into one value per version first (its mean rating, its
+share accepted as is, its mean edit distance), and every n below counts tasks.
+A difference is called significant when p < 0.05. Fewer than 30 tasks per side draws a warning.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from redraft.exporters.records import FeedbackRecord
-from redraft.report.metrics import edit_distance_of, version_of
+from redraft.report.metrics import task_accepted, task_distances, task_ratings, version_of
 from redraft.report.stats import CONFIDENCE, format_p, t_critical, wilson_interval
 
 ALPHA = 0.05
@@ -72,18 +75,18 @@ class Difference:
 def compare_versions(
     records: Sequence[FeedbackRecord], a: str, b: str, seed: int = 0, resamples: int = RESAMPLES
 ) -> list[Difference]:
-    """Compare version `b` against version `a` on rating, accepted-as-is and edit distance."""
+    """Compare version `b` against version `a` on rating, accepted-as-is and edit distance.
+
+    Each task is one observation: its annotations are averaged first (see the module notes).
+    """
     rec_a = [r for r in records if version_of(r) == a]
     rec_b = [r for r in records if version_of(r) == b]
-    ratings_a = [float(r.rating) for r in rec_a if r.rating is not None]
-    ratings_b = [float(r.rating) for r in rec_b if r.rating is not None]
-    dist_a = [d for d in map(edit_distance_of, rec_a) if d is not None]
-    dist_b = [d for d in map(edit_distance_of, rec_b) if d is not None]
-    acc_a = [r.accepted_as_is for r in rec_a if r.draft is not None and not r.machine_written]
-    acc_b = [r.accepted_as_is for r in rec_b if r.draft is not None and not r.machine_written]
+    ratings_a, ratings_b = task_ratings(rec_a), task_ratings(rec_b)
+    dist_a, dist_b = task_distances(rec_a), task_distances(rec_b)
+    acc_a, acc_b = task_accepted(rec_a), task_accepted(rec_b)
     return [
         compare_ratings(ratings_a, ratings_b, a, b),
-        compare_proportions(sum(acc_a), len(acc_a), sum(acc_b), len(acc_b), a, b),
+        compare_proportions(math.fsum(acc_a), len(acc_a), math.fsum(acc_b), len(acc_b), a, b),
         compare_edit_distance(dist_a, dist_b, a, b, seed=seed, resamples=resamples),
     ]
 
@@ -153,7 +156,7 @@ def compare_ratings(
 
 
 def newcombe_interval(
-    x_a: int, n_a: int, x_b: int, n_b: int, confidence: float = CONFIDENCE
+    x_a: float, n_a: int, x_b: float, n_b: int, confidence: float = CONFIDENCE
 ) -> tuple[float, float]:
     """Interval for p_b - p_a by Newcombe's hybrid score method (from two Wilson intervals).
 
@@ -169,8 +172,11 @@ def newcombe_interval(
     return low, high
 
 
-def compare_proportions(x_a: int, n_a: int, x_b: int, n_b: int, a: str, b: str) -> Difference:
-    """Accepted-as-is rate difference B - A (percentage points), Newcombe interval, z-test."""
+def compare_proportions(x_a: float, n_a: int, x_b: float, n_b: int, a: str, b: str) -> Difference:
+    """Accepted-as-is rate difference B - A (percentage points), Newcombe interval, z-test.
+
+    `x` may be fractional: the sum of per-task shares when a task has several annotations.
+    """
     if n_a == 0 or n_b == 0:
         return _missing("accepted", a, b, n_a, n_b, "accepted as is")
     p_a, p_b = x_a / n_a, x_b / n_b

@@ -6,6 +6,8 @@ Definitions (docs/report.md repeats them for readers of the report):
 - rating: mean 1-5 rating with a 95% Student t-interval;
 - accepted: share of annotations sent unchanged (whitespace aside), 95% Wilson interval;
 - edit distance: character Levenshtein(draft, final) / longer length, mean with t-interval;
+  for these three the unit is the task: a task's annotations are averaged into one value
+  first (they are not independent), so each interval's n counts tasks;
 - issues: share of annotations that ticked each issue tag;
 - feedback: annotations with a written critique, and their share;
 - lead time: median seconds an annotator spent on the task.
@@ -16,6 +18,7 @@ no person edited that text.
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ from typing import Any
 
 from redraft.exporters.records import FeedbackRecord
 from redraft.report.editdistance import normalised_edit_distance
-from redraft.report.stats import Estimate, mean_interval, median, wilson_interval
+from redraft.report.stats import Estimate, mean_interval, median, unit_means, wilson_interval
 
 UNKNOWN_VERSION = "(unknown)"
 NO_CLIENT = "(none)"
@@ -126,20 +129,34 @@ def _distance(draft: str, final: str) -> float:
     return normalised_edit_distance(draft, final)
 
 
+def task_ratings(records: Sequence[FeedbackRecord]) -> list[float]:
+    """Mean rating per task."""
+    return unit_means((r.task_id, float(r.rating)) for r in records if r.rating is not None)
+
+
+def task_distances(records: Sequence[FeedbackRecord]) -> list[float]:
+    """Mean normalised edit distance per task (person-edited drafts only)."""
+    pairs = ((r.task_id, edit_distance_of(r)) for r in records)
+    return unit_means((task, d) for task, d in pairs if d is not None)
+
+
+def task_accepted(records: Sequence[FeedbackRecord]) -> list[float]:
+    """Share of each task's person-edited annotations that sent the draft unchanged."""
+    human = (r for r in records if r.draft is not None and not r.machine_written)
+    return unit_means((r.task_id, float(r.accepted_as_is)) for r in human)
+
+
 def group_metrics(
     records: Sequence[FeedbackRecord],
     drafts: int,
     model_version: str = ALL,
     client: str = ALL,
     week: str = ALL,
-    distances: Sequence[float | None] | None = None,
 ) -> GroupMetrics:
-    """All figures for one group of records; `distances` may pass precomputed edit distances."""
-    if distances is None:
-        distances = [edit_distance_of(r) for r in records]
-    ratings = [float(r.rating) for r in records if r.rating is not None]
-    human = [r for r in records if r.draft is not None and not r.machine_written]
-    measured = [d for d in distances if d is not None]
+    """All figures for one group of records; rating, accepted and edit distance per task."""
+    ratings = task_ratings(records)
+    accepted = task_accepted(records)
+    measured = task_distances(records)
     issues: Counter[str] = Counter(tag for r in records for tag in set(r.issues))
     leads = [r.lead_time for r in records if r.lead_time is not None]
     return GroupMetrics(
@@ -149,7 +166,7 @@ def group_metrics(
         drafts=drafts,
         annotations=len(records),
         rating=mean_interval(ratings, bounds=(1.0, 5.0)),
-        accepted=wilson_interval(sum(r.accepted_as_is for r in human), len(human)),
+        accepted=wilson_interval(math.fsum(accepted), len(accepted)),
         edit_distance=mean_interval(measured, bounds=(0.0, 1.0)),
         edit_distance_median=median(measured),
         issue_counts=dict(sorted(issues.items())),

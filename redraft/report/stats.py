@@ -8,7 +8,8 @@ which stays inside [0, 1] and behaves at 0% and 100%.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from scipy import stats
@@ -74,8 +75,8 @@ def mean_interval(
     return Estimate(mean, low, high, n)
 
 
-def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> Estimate:
-    """Proportion with its Wilson score interval.
+def wilson_interval(successes: float, n: int, confidence: float = CONFIDENCE) -> Estimate:
+    """Proportion with its Wilson score interval (`successes` may be a sum of task shares).
 
     >>> e = wilson_interval(8, 10)
     >>> round(e.value, 3), round(e.low, 4), round(e.high, 4)
@@ -104,6 +105,22 @@ def median(values: Sequence[float]) -> float | None:
     if len(ordered) % 2:
         return float(ordered[mid])
     return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def unit_means(values: Iterable[tuple[Hashable, float]]) -> list[float]:
+    """One mean per unit (a task) from (unit, value) pairs, in first-seen order.
+
+    Several annotations of one task are not independent observations; tests and intervals
+    that compare versions use one value per task instead.
+
+    >>> unit_means([(1, 4.0), (2, 3.0), (1, 2.0)])
+    [3.0, 3.0]
+    """
+    grouped: dict[Hashable, list[float]] = defaultdict(list)
+    for unit, value in values:
+        grouped[unit].append(float(value))
+    # Shifted by the first value, so a task whose annotations agree keeps that exact value.
+    return [v[0] + math.fsum(x - v[0] for x in v) / len(v) for v in grouped.values()]
 
 
 def format_p(p: float | None) -> str:

@@ -61,6 +61,14 @@ def _wait(state: StandinState, seconds: float) -> None:
 
 
 def _chat(state: StandinState) -> Response:
+    state.chat_started()
+    try:
+        return _answer_chat(state)
+    finally:
+        state.chat_finished()
+
+
+def _answer_chat(state: StandinState) -> Response:
     body = request.get_json(silent=True)
     validate_chat_request(body, state.has_model)
     fault = state.take_fault(last_user_text(body["messages"]), CHAT_FAULT_KINDS)
@@ -153,11 +161,22 @@ def create_app(state: StandinState) -> Flask:
 
     @app.get("/_standin/requests")
     def get_requests() -> Response:
-        counts: dict[str, int] = {}
-        for entry in state.request_log():
-            key = f"{entry['method']} {entry['path']}"
-            counts[key] = counts.get(key, 0) + 1
-        return jsonify({"total": sum(counts.values()), "counts": counts})
+        with state.lock:
+            counts = {f"{m} {p}": n for (m, p), n in state.request_counts.items()}
+            in_flight, peak = state.chat_in_flight, state.chat_peak_in_flight
+        return jsonify(
+            {
+                "total": sum(counts.values()),
+                "counts": counts,
+                "chat_in_flight": in_flight,
+                "chat_peak_in_flight": peak,
+            }
+        )
+
+    @app.delete("/_standin/requests")
+    def clear_requests() -> Response:
+        state.clear_requests()
+        return get_requests()
 
     register_fine_tuning(app, state)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
@@ -10,6 +11,7 @@ from typing import Any, Literal
 FaultKind = Literal["429", "500", "hang", "empty", "job_fail"]
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "hang", "empty", "job_fail")
 CHAT_FAULT_KINDS: frozenset[str] = frozenset({"429", "500", "hang", "empty"})
+REQUEST_LOG_KEEP = 10_000  # request bodies kept for tests; counts are kept exactly forever
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini",
@@ -63,6 +65,7 @@ class StandinConfig:
     hang_seconds: float = 30.0
     api_key: str | None = None  # None = accept any non-empty bearer token
     job_step_seconds: float = 0.2
+    request_log_keep: int = REQUEST_LOG_KEEP  # request bodies kept; counts stay exact
 
 
 class StandinState:
@@ -80,7 +83,10 @@ class StandinState:
         self.fine_tuned_models: list[str] = []
         # Each fault with how many requests it has hit so far.
         self.faults: list[list[Any]] = [[rule, 0] for rule in config.faults]
-        self.requests: list[dict[str, Any]] = []
+        self.requests: deque[dict[str, Any]] = deque(maxlen=config.request_log_keep)
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        self.chat_in_flight = 0
+        self.chat_peak_in_flight = 0
         # Fine-tuning objects, filled by redraft.standin.finetune.
         self.files: dict[str, dict[str, Any]] = {}
         self.file_bytes: dict[str, bytes] = {}
@@ -89,19 +95,50 @@ class StandinState:
     # -- request log -------------------------------------------------------------------
 
     def log_request(self, method: str, path: str, body: Any) -> None:
-        """Append one request to the log."""
+        """Count one request and keep it in the log (the most recent request_log_keep only)."""
         with self.lock:
             self.requests.append({"method": method, "path": path, "json": body})
+            self.request_counts[method, path] += 1
 
     def request_log(self) -> list[dict[str, Any]]:
-        """A copy of the request log."""
+        """A copy of the request log: the most recent requests (request_log_keep), oldest first."""
         with self.lock:
             return [dict(entry) for entry in self.requests]
 
     def request_count(self, path: str) -> int:
-        """How many requests reached `path`."""
+        """How many requests reached `path` (exact, however long the server ran)."""
         with self.lock:
-            return sum(1 for entry in self.requests if entry["path"] == path)
+            return sum(n for (_, p), n in self.request_counts.items() if p == path)
+
+    def total_requests(self) -> int:
+        """How many logged requests arrived in all (control routes are not logged)."""
+        with self.lock:
+            return sum(self.request_counts.values())
+
+    def clear_requests(self) -> None:
+        """Forget the request log and its counts; restart the peak from what is in flight."""
+        with self.lock:
+            self.requests.clear()
+            self.request_counts.clear()
+            self.chat_peak_in_flight = self.chat_in_flight
+
+    # -- chat requests in flight ---------------------------------------------------------
+
+    def chat_started(self) -> None:
+        """Count a chat completion in flight; raise the peak if needed."""
+        with self.lock:
+            self.chat_in_flight += 1
+            self.chat_peak_in_flight = max(self.chat_peak_in_flight, self.chat_in_flight)
+
+    def chat_finished(self) -> None:
+        """A chat completion answered (or failed)."""
+        with self.lock:
+            self.chat_in_flight -= 1
+
+    def reset_peak_in_flight(self) -> None:
+        """Restart the peak from the number in flight now."""
+        with self.lock:
+            self.chat_peak_in_flight = self.chat_in_flight
 
     # -- models ------------------------------------------------------------------------
 

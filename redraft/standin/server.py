@@ -141,5 +141,18 @@ class StandinServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """A copy of the request log: {"method", "path", "json"} per request."""
+        """A copy of the request log, {"method", "path", "json"} each: the last 10,000."""
         return self.state.request_log()
+
+    def total_requests(self) -> int:
+        """How many requests arrived in all (exact, unlike the bounded log)."""
+        return self.state.total_requests()
+
+    def peak_in_flight(self) -> int:
+        """The most chat completions that were in flight at once (since start or reset)."""
+        with self.state.lock:
+            return self.state.chat_peak_in_flight
+
+    def reset_peak_in_flight(self) -> None:
+        """Restart the in-flight peak from the number in flight now."""
+        self.state.reset_peak_in_flight()

@@ -7,12 +7,10 @@ the registry row keeps its job id, so re-running the same command re-attaches to
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,131 +19,50 @@ import openai
 
 from redraft.training import deadline
 from redraft.training.errors import (
-    ExportFolderError,
     FineTuningUnavailableError,
     TrainingFailedError,
+    TrainingInProgressError,
 )
-from redraft.training.exportdir import ExportFolder
+from redraft.training.modelversion import process_alive
+from redraft.training.openai_jobs import (
+    KEY_FIELD,
+    TERMINAL,
+    Report,
+    checkpoint_metrics,
+    find_remote_job,
+    finish,
+    follow_job,
+)
+from redraft.training.openai_plan import (
+    METHODS,
+    OpenAIJobSpec,
+    describe,
+    idempotency_key,
+    plan_openai_job,
+)
 from redraft.training.registry import ModelVersion, Registry
 
+__all__ = [
+    "KEY_FIELD",
+    "METHODS",
+    "TERMINAL",
+    "OpenAIJobSpec",
+    "checkpoint_metrics",
+    "describe",
+    "find_remote_job",
+    "finish",
+    "follow_job",
+    "idempotency_key",
+    "plan_openai_job",
+    "train_openai",
+]
+
 logger = logging.getLogger(__name__)
-
-METHODS: dict[str, str] = {"supervised": "openai_sft", "dpo": "openai_dpo"}
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-KEY_FIELD = "redraft_key"
-Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class OpenAIJobSpec:
-    """Everything that defines one fine-tuning job; `key` identifies it across re-runs."""
-
-    export: ExportFolder
-    method: str
-    base_model: str
-    parent: str | None
-    epochs: int | None
-    suffix: str | None
-    training_file: Path
-    validation_file: Path | None
-    key: str
-
-
-def idempotency_key(
-    manifest_sha256: str, method: str, base_model: str, epochs: int | None, suffix: str | None
-) -> str:
-    """sha256 of the dataset's manifest hash and the job parameters.
-
-    >>> idempotency_key("m", "dpo", "gpt-4o-mini", 2, None)[:12]
-    '08dc78e2d8ee'
-    """
-    blob = json.dumps(
-        {
-            "manifest": manifest_sha256,
-            "method": method,
-            "base_model": base_model,
-            "epochs": epochs,
-            "suffix": suffix,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def plan_openai_job(
-    export: ExportFolder,
-    *,
-    method: str,
-    base_model: str | None,
-    active: ModelVersion | None,
-    fallback_model: str,
-    epochs: int | None = None,
-    suffix: str | None = None,
-) -> OpenAIJobSpec:
-    """Pick files and the model to start from: --base-model, else the active OpenAI fine-tune."""
-    if method not in METHODS:
-        raise ExportFolderError(f"--method {method!r} is not one of {', '.join(METHODS)}")
-    dataset = METHODS[method]
-    training_file = export.dataset(dataset, "train")
-    if training_file is None:
-        other = "dpo" if method == "supervised" else "supervised"
-        raise ExportFolderError(
-            f"{export.path} has no rows in {dataset}.train.jsonl — annotate more tasks and "
-            f"re-export, or try --method {other}"
-        )
-    entry = (export.manifest.get("datasets") or {}).get(dataset)
-    if isinstance(entry, dict) and entry.get("ready") is False:
-        problems = entry.get("problems") or ["see datasets in manifest.json"]
-        raise ExportFolderError(
-            f"{dataset} in {export.path} is not ready for OpenAI fine-tuning: {problems[0]} — "
-            "fix it and re-export (see `redraft validate`)"
-        )
-    parent = None
-    if base_model is None:
-        if active is not None and active.model_id.startswith("ft:"):
-            base_model, parent = active.model_id, active.name
-        else:
-            base_model = fallback_model
-    elif active is not None and active.model_id == base_model:
-        parent = active.name
-    return OpenAIJobSpec(
-        export=export,
-        method=method,
-        base_model=base_model,
-        parent=parent,
-        epochs=epochs,
-        suffix=suffix,
-        training_file=training_file,
-        validation_file=export.dataset(dataset, "validation"),
-        key=idempotency_key(export.manifest_sha256, method, base_model, epochs, suffix),
-    )
-
-
-def describe(spec: OpenAIJobSpec) -> list[str]:
-    """Human lines for --dry-run and the start of a run."""
-    lines = [
-        f"method {spec.method} from {spec.base_model}"
-        + (f" (continues {spec.parent})" if spec.parent else ""),
-        f"training file {spec.training_file.name}: {spec.export.rows(METHODS[spec.method])} rows",
-    ]
-    if spec.validation_file is not None:
-        rows = spec.export.rows(METHODS[spec.method], "validation")
-        lines.append(f"validation file {spec.validation_file.name}: {rows} rows")
-    lines.append(f"idempotency key {spec.key[:16]}…")
-    return lines
 
 
 def _method_param(spec: OpenAIJobSpec) -> dict[str, Any]:
     hyper: dict[str, Any] = {"n_epochs": spec.epochs} if spec.epochs else {}
     return {"type": spec.method, spec.method: {"hyperparameters": hyper}}
-
-
-def find_remote_job(client: openai.OpenAI, key: str) -> Any | None:
-    """A job carrying this idempotency key that has not failed or been cancelled, or None."""
-    for job in client.fine_tuning.jobs.list(metadata={KEY_FIELD: key}, limit=20).data:
-        if (job.metadata or {}).get(KEY_FIELD) == key and job.status not in ("failed", "cancelled"):
-            return job
-    return None
 
 
 def train_openai(
@@ -169,6 +86,13 @@ def train_openai(
         return existing
     row = existing if existing is not None and existing.status == "training" else None
     if row is not None and row.job_id is None:
+        if process_alive(row.pid):
+            # Another run reserved this spec and is still uploading or creating the job:
+            # starting one here too would pay twice.
+            raise TrainingInProgressError(
+                f"{row.name} is being started by process {row.pid} (uploading, no job id yet) — "
+                "wait a minute and re-run the same command to follow its job"
+            )
         remote = find_remote_job(client, spec.key)
         if remote is None:
             registry.delete(row.name)  # reserved, but no job was ever created
@@ -210,6 +134,7 @@ def _reserve(
             status="training",
             metrics={"method": spec.method},
             export_dir=str(spec.export.path),
+            pid=os.getpid(),
         )
     )
 
@@ -266,69 +191,3 @@ def _api_message(exc: openai.APIStatusError) -> str:
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return error["message"]
     return exc.message
-
-
-def follow_job(
-    client: openai.OpenAI,
-    job_id: str,
-    *,
-    report: Report,
-    poll_interval: float,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Any:
-    """Poll a job until it ends, reporting status changes and new events; returns the job."""
-    seen: set[str] = set()
-    status = None
-    while True:
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        events = client.fine_tuning.jobs.list_events(job_id, limit=100).data
-        # The API lists newest first and stamps whole seconds: reverse, then a stable sort
-        # keeps events of the same second in the order they happened.
-        fresh = [e for e in reversed(events) if e.id not in seen]
-        for event in sorted(fresh, key=lambda e: e.created_at):
-            seen.add(event.id)
-            report(f"  {event.message}")
-        if job.status != status:
-            status = job.status
-            report(f"job {job_id}: {status}")
-        if job.status in TERMINAL:
-            return job
-        sleep(poll_interval)
-
-
-def checkpoint_metrics(client: openai.OpenAI, job_id: str) -> list[dict[str, Any]]:
-    """Each checkpoint's step and metrics, oldest first ([] if the API has none)."""
-    try:
-        page = client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)
-    except openai.NotFoundError:
-        return []
-    rows = [
-        {"step": c.step_number, "model": c.fine_tuned_model_checkpoint}
-        | c.metrics.model_dump(exclude_none=True)
-        for c in page.data
-    ]
-    return sorted(rows, key=lambda row: row["step"])
-
-
-def finish(
-    client: openai.OpenAI, registry: Registry, row: ModelVersion, job: Any, report: Report
-) -> ModelVersion:
-    """Register the outcome: a candidate on success; `failed` with the reason otherwise."""
-    if job.status != "succeeded" or not job.fine_tuned_model:
-        reason = job.error.message if job.error is not None else job.status
-        registry.update(row.name, status="failed", error=reason)
-        raise TrainingFailedError(
-            f"fine-tuning job {job.id} {job.status}: {reason} — no candidate registered; "
-            f"{row.name} is marked failed. Fix the data and re-run `redraft train openai`"
-        )
-    metrics = dict(row.metrics)
-    metrics["trained_tokens"] = job.trained_tokens
-    metrics["checkpoints"] = checkpoint_metrics(client, job.id)
-    version = registry.update(
-        row.name, status="candidate", model_id=job.fine_tuned_model, metrics=metrics
-    )
-    report(
-        f"registered {version.name} ({version.model_id}) as a candidate — review it, then "
-        f"`redraft models promote {version.name}`"
-    )
-    return version

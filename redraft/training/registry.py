@@ -9,122 +9,36 @@ stack, so `rollback` re-activates the version that was active before the current
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from redraft.training.errors import RegistryError, TrainingInProgressError
+from redraft.training.modelversion import (
+    COLUMNS,
+    PROMOTABLE,
+    STATUSES,
+    TRAINERS,
+    ModelVersion,
+    process_alive,
+    row_to_version,
+    utc_now,
+)
+from redraft.training.store import SqliteStore
 
-STATUSES: tuple[str, ...] = ("training", "candidate", "active", "retired", "failed")
-TRAINERS: tuple[str, ...] = ("openai", "trl", "manual")
-PROMOTABLE: frozenset[str] = frozenset({"candidate", "retired", "active"})
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS versions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE,
-    model_id TEXT NOT NULL,
-    base_url TEXT,
-    base_model TEXT,
-    parent TEXT,
-    trainer TEXT NOT NULL,
-    manifest_sha256 TEXT,
-    template_sha256 TEXT,
-    job_id TEXT,
-    idempotency_key TEXT,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    metrics TEXT NOT NULL DEFAULT '{}',
-    export_dir TEXT,
-    error TEXT,
-    pid INTEGER
-);
-CREATE UNIQUE INDEX IF NOT EXISTS one_active ON versions(status) WHERE status = 'active';
-CREATE UNIQUE INDEX IF NOT EXISTS one_training ON versions(status) WHERE status = 'training';
-CREATE TABLE IF NOT EXISTS activations (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    activated_at TEXT NOT NULL,
-    rolled_back INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+__all__ = [
+    "PROMOTABLE",
+    "STATUSES",
+    "TRAINERS",
+    "ModelVersion",
+    "Registry",
+    "process_alive",
+    "utc_now",
+]
 
 
-def utc_now() -> str:
-    """The current UTC time as ISO 8601 with seconds, the registry's time format."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One model version: where it is served, what it was trained from, and its state."""
-
-    name: str
-    model_id: str
-    base_url: str | None = None
-    base_model: str | None = None
-    parent: str | None = None
-    trainer: str = "manual"
-    manifest_sha256: str | None = None
-    template_sha256: str | None = None
-    job_id: str | None = None
-    idempotency_key: str | None = None
-    status: str = "candidate"
-    created_at: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-    export_dir: str | None = None
-    error: str | None = None
-    pid: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The version as a JSON-ready dict (what `models list --json` prints)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-_COLUMNS = [f.name for f in fields(ModelVersion)]
-
-
-def _row_to_version(row: sqlite3.Row) -> ModelVersion:
-    values = {name: row[name] for name in _COLUMNS}
-    values["metrics"] = json.loads(values["metrics"] or "{}")
-    return ModelVersion(**values)
-
-
-class Registry:
+class Registry(SqliteStore):
     """The SQLite model registry at `path`; opens a short connection per operation."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            yield db
-        finally:
-            db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -132,13 +46,13 @@ class Registry:
         """Every version, oldest first."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM versions ORDER BY id").fetchall()
-        return [_row_to_version(row) for row in rows]
+        return [row_to_version(row) for row in rows]
 
     def find(self, name: str) -> ModelVersion | None:
         """The version called `name`, or None."""
         with self._connect() as db:
             row = db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
-        return _row_to_version(row) if row else None
+        return row_to_version(row) if row else None
 
     def get(self, name: str) -> ModelVersion:
         """The version called `name`; RegistryError naming the known ones if there is none."""
@@ -171,7 +85,7 @@ class Registry:
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> ModelVersion | None:
         with self._connect() as db:
             row = db.execute(sql, params).fetchone()
-        return _row_to_version(row) if row else None
+        return row_to_version(row) if row else None
 
     def next_name(self, prefix: str = "v") -> str:
         """A fresh version name: v1, v2, … (one past the highest id so far)."""
@@ -197,12 +111,12 @@ class Registry:
         stored = replace(version, created_at=version.created_at or utc_now())
         values = stored.as_dict()
         values["metrics"] = json.dumps(stored.metrics, sort_keys=True)
-        placeholders = ", ".join("?" for _ in _COLUMNS)
+        placeholders = ", ".join("?" for _ in COLUMNS)
         try:
             with self._write() as db:
                 db.execute(
-                    f"INSERT INTO versions ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    [values[name] for name in _COLUMNS],
+                    f"INSERT INTO versions ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                    [values[name] for name in COLUMNS],
                 )
         except sqlite3.IntegrityError:
             if self.find(version.name) is not None:
@@ -220,7 +134,7 @@ class Registry:
 
     def update(self, name: str, **changes: Any) -> ModelVersion:
         """Change fields of a training/candidate version (job id, model id, metrics, status)."""
-        allowed = set(_COLUMNS) - {"name", "created_at"}
+        allowed = set(COLUMNS) - {"name", "created_at"}
         unknown = set(changes) - allowed
         if unknown:
             raise TypeError(f"cannot update {sorted(unknown)}")
@@ -236,6 +150,16 @@ class Registry:
             )
         return self.get(name)
 
+    def set_base_url(self, name: str, base_url: str) -> ModelVersion:
+        """Record the OpenAI-compatible endpoint that serves `name` (e.g. a vLLM server)."""
+        version = self.get(name)
+        if version.status in ("training", "failed"):
+            raise RegistryError(
+                f"{name} is {version.status}: only a finished version gets an endpoint — "
+                "see `redraft models list`"
+            )
+        return self.update(name, base_url=base_url)
+
     def delete(self, name: str) -> None:
         """Remove a version that never produced a model (a reservation whose job never began)."""
         with self._write() as db:
@@ -247,7 +171,7 @@ class Registry:
             row = db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise RegistryError(f"no model version named {name!r} — see `redraft models list`")
-            version = _row_to_version(row)
+            version = row_to_version(row)
             if version.status not in PROMOTABLE:
                 why = {
                     "training": "its training has not finished (see `redraft status`)",
@@ -299,45 +223,3 @@ class Registry:
                 "AND status != 'failed'"
             ).fetchone()
         return row[0] if row else None
-
-    # -- small counters (auto mode) --------------------------------------------------------
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        """A stored meta value, or default."""
-        with self._connect() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a meta value."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
-    def add_to_counter(self, key: str, amount: int) -> int:
-        """Add to an integer meta counter atomically; returns the new value."""
-        with self._write() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            value = (int(row[0]) if row else 0) + amount
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, str(value)),
-            )
-        return value
-
-
-def process_alive(pid: int | None) -> bool:
-    """Whether a process with this id runs on this machine (for stale `training` rows)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

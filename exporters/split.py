@@ -1,0 +1,168 @@
+"""The train/validation split, stratified by client, planned before any row is written.
+
+A first pass over the tasks keeps only a 64-bit hash and the id of each task that can yield
+rows, per client (16 bytes a task). Each client's tasks are ordered by hash and the first
+`validation_count(n, ratio)` go to validation, so every client with two or more tasks gets at
+least one validation task and the choice depends on the task ids alone. The second pass writes
+rows as before, one task at a time. A source that can be read only once (a live snapshot
+stream) is spooled to a temporary JSONL file during the first pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import tempfile
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redraft.exporters.reading import read_file_tasks
+
+SPLIT_SALT = "redraft-split-v2"
+Task = Mapping[str, Any]
+# Tasks to export: an iterable read once, or a function that opens the source again per call.
+TaskSource = Iterable[Task] | Callable[[], Iterable[Task]]
+
+
+def task_hash(task_id: int) -> int:
+    """The 64-bit hash that orders a client's tasks for the split.
+
+    >>> task_hash(1) == task_hash(1) != task_hash(2)
+    True
+    """
+    key = f"{SPLIT_SALT}\x00{task_id}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+def validation_count(tasks: int, ratio: float) -> int:
+    """How many of a client's tasks go to validation: about the ratio, at least 1 from 2 tasks.
+
+    A lone task always trains, and so does at least one task of every client.
+
+    >>> [validation_count(n, 0.1) for n in (1, 2, 9, 15, 30)]
+    [0, 1, 1, 2, 3]
+    >>> validation_count(2, 0.9), validation_count(5, 0.0)
+    (1, 0)
+    """
+    if ratio <= 0 or tasks < 2:
+        return 0
+    return min(tasks - 1, max(1, int(ratio * tasks + 0.5)))
+
+
+def client_of(task: Task) -> str:
+    """The client name a task is stratified by ("" when it has none).
+
+    >>> client_of({"data": {"client": " Acme "}}), client_of({"data": {}})
+    ('Acme', '')
+    """
+    data = task.get("data")
+    value = data.get("client") if isinstance(data, Mapping) else None
+    return str(value).strip() if value is not None else ""
+
+
+def can_yield_rows(task: Task) -> bool:
+    """Has an id, a brief and an annotation that was not cancelled (the split counts only these).
+
+    >>> can_yield_rows({"id": 1, "data": {"brief": "B"}, "annotations": [{"result": []}]})
+    True
+    >>> can_yield_rows({"id": 1, "data": {"brief": "B"}, "annotations": [{"was_cancelled": True}]})
+    False
+    """
+    data = task.get("data")
+    if not isinstance(task.get("id"), int) or not isinstance(data, Mapping):
+        return False
+    if not str(data.get("brief") or "").strip():
+        return False
+    return any(
+        isinstance(a, Mapping) and not (a.get("was_cancelled") or a.get("skipped"))
+        for a in task.get("annotations") or []
+    )
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Which task ids go to validation, and the planned counts per client."""
+
+    validation_ratio: float = 0.0
+    validation_ids: frozenset[int] = frozenset()
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def split(self, task_id: int | None) -> str:
+        """ "train" or "validation" for one task."""
+        return "validation" if task_id in self.validation_ids else "train"
+
+
+class SplitPlanner:
+    """The first pass: remembers a hash and an id per usable task, per client."""
+
+    def __init__(self, validation_ratio: float) -> None:
+        self.validation_ratio = validation_ratio
+        self._hashes: dict[str, array[int]] = {}
+        self._ids: dict[str, array[int]] = {}
+
+    def add(self, task: Task) -> None:
+        """Count one task (tasks that cannot yield rows are left out of the plan)."""
+        if not can_yield_rows(task):
+            return
+        client = client_of(task)
+        if client not in self._ids:
+            self._hashes[client], self._ids[client] = array("Q"), array("q")
+        task_id = int(task["id"])
+        self._hashes[client].append(task_hash(task_id))
+        self._ids[client].append(task_id)
+
+    def plan(self) -> SplitPlan:
+        """Rank each client's tasks by hash; the first ones go to validation.
+
+        >>> planner = SplitPlanner(0.1)
+        >>> for i in range(1, 4):
+        ...     planner.add({"id": i, "data": {"brief": "B", "client": "Acme"},
+        ...                  "annotations": [{"result": []}]})
+        >>> plan = planner.plan()
+        >>> plan.planned, len(plan.validation_ids)
+        ({'Acme': {'tasks': 3, 'validation': 1}}, 1)
+        """
+        chosen: set[int] = set()
+        planned: dict[str, dict[str, int]] = {}
+        for client in sorted(self._ids):
+            hashes, ids = self._hashes[client], self._ids[client]
+            count = validation_count(len(ids), self.validation_ratio)
+            chosen.update(
+                task_id for _, task_id in heapq.nsmallest(count, zip(hashes, ids, strict=True))
+            )
+            planned[client] = {"tasks": len(ids), "validation": count}
+        return SplitPlan(self.validation_ratio, frozenset(chosen), planned)
+
+
+def plan_split(tasks: Iterable[Task], validation_ratio: float) -> SplitPlan:
+    """Plan the split from one pass over the tasks."""
+    planner = SplitPlanner(validation_ratio)
+    for task in tasks:
+        planner.add(task)
+    return planner.plan()
+
+
+@contextmanager
+def planned_tasks(
+    source: TaskSource, validation_ratio: float
+) -> Iterator[tuple[SplitPlan, Iterable[Task]]]:
+    """The split plan and the tasks to stream; a read-once source is spooled to a temp file."""
+    if validation_ratio <= 0:
+        yield SplitPlan(validation_ratio), source() if callable(source) else source
+        return
+    if callable(source):
+        yield plan_split(source(), validation_ratio), source()
+        return
+    planner = SplitPlanner(validation_ratio)
+    with tempfile.TemporaryDirectory(prefix="redraft-export-") as folder:
+        spool = Path(folder) / "tasks.jsonl"
+        with open(spool, "w", encoding="utf-8", newline="\n") as handle:
+            for task in source:
+                planner.add(task)
+                handle.write(json.dumps(task, ensure_ascii=False) + "\n")
+        yield planner.plan(), read_file_tasks(spool)

@@ -1,0 +1,99 @@
+"""A model version as the registry stores it: the dataclass, the SQLite schema, row mapping."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+STATUSES: tuple[str, ...] = ("training", "candidate", "active", "retired", "failed")
+TRAINERS: tuple[str, ...] = ("openai", "trl", "manual")
+PROMOTABLE: frozenset[str] = frozenset({"candidate", "retired", "active"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    model_id TEXT NOT NULL,
+    base_url TEXT,
+    base_model TEXT,
+    parent TEXT,
+    trainer TEXT NOT NULL,
+    manifest_sha256 TEXT,
+    template_sha256 TEXT,
+    job_id TEXT,
+    idempotency_key TEXT,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    export_dir TEXT,
+    error TEXT,
+    pid INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_active ON versions(status) WHERE status = 'active';
+CREATE UNIQUE INDEX IF NOT EXISTS one_training ON versions(status) WHERE status = 'training';
+CREATE TABLE IF NOT EXISTS activations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    activated_at TEXT NOT NULL,
+    rolled_back INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with seconds, the registry's time format."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One model version: where it is served, what it was trained from, and its state."""
+
+    name: str
+    model_id: str
+    base_url: str | None = None
+    base_model: str | None = None
+    parent: str | None = None
+    trainer: str = "manual"
+    manifest_sha256: str | None = None
+    template_sha256: str | None = None
+    job_id: str | None = None
+    idempotency_key: str | None = None
+    status: str = "candidate"
+    created_at: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    export_dir: str | None = None
+    error: str | None = None
+    pid: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The version as a JSON-ready dict (what `models list --json` prints)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+COLUMNS: list[str] = [f.name for f in fields(ModelVersion)]
+
+
+def row_to_version(row: sqlite3.Row) -> ModelVersion:
+    """A `versions` row as a ModelVersion (metrics decoded from JSON)."""
+    values = {name: row[name] for name in COLUMNS}
+    values["metrics"] = json.loads(values["metrics"] or "{}")
+    return ModelVersion(**values)
+
+
+def process_alive(pid: int | None) -> bool:
+    """Whether a process with this id runs on this machine (for stale `training` rows)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

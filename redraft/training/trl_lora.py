@@ -1,0 +1,268 @@
+"""The LoRA run behind `redraft train trl`: SFT on the finals, then DPO on the pairs.
+
+Heavy imports (torch, transformers, trl, peft, datasets) happen inside functions, so this
+module imports without the [train] extra.
+
+- SFT rows become prompt/completion pairs (the conversation so far, then the assistant's
+  final), so TRL takes the loss on the completion only: the system prompt and the brief are
+  context, not something to learn. This works with any chat template; `assistant_only_loss`
+  would need `{% generation %}` markers that most templates lack.
+- DPO continues the SFT adapter. TRL (>= 1.x with peft >= 0.20) copies a PeftModel's
+  "default" adapter into a frozen "ref" adapter and computes the reference log-probs with it,
+  so the reference is the SFT policy, not the base model. `run_lora` checks that the copy
+  exists and refuses to train against the base model otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redraft.training.errors import ExportFolderError, TrainExtraMissingError, TrainingFailedError
+from redraft.training.exportdir import ExportFolder, read_jsonl
+
+Report = Callable[[str], None]
+TRAIN_MODULES = ("torch", "transformers", "trl", "peft", "datasets")
+REF_ADAPTER = "ref"  # the name TRL gives the frozen copy of the SFT adapter
+
+
+@dataclass(frozen=True)
+class TrlParams:
+    """The knobs of one LoRA run; `max_steps` > 0 caps steps (for smoke tests)."""
+
+    base_model: str
+    output_dir: Path
+    epochs: float = 1.0
+    lora_r: int = 16
+    lora_alpha: int | None = None
+    learning_rate: float = 2e-4
+    batch_size: int = 4
+    max_length: int = 1024
+    dpo_beta: float = 0.1
+    skip_dpo: bool = False
+    max_steps: int = -1
+    seed: int = 0
+
+
+def require_train_extra() -> None:
+    """Fail with the install command when the [train] extra is missing."""
+    import importlib.util
+
+    missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise TrainExtraMissingError(
+            f"`redraft train trl` needs {', '.join(missing)} — install the extra: "
+            "pip install 'redraft[train]'"
+        )
+
+
+def sft_example(row: dict[str, Any]) -> dict[str, Any]:
+    """A trl_sft `messages` row as a conversational prompt/completion pair (loss on the reply).
+
+    >>> user, reply = {"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Yo."}
+    >>> sft_example({"messages": [user, reply]}) == {"prompt": [user], "completion": [reply]}
+    True
+    """
+    messages = row["messages"]
+    if not messages or messages[-1].get("role") != "assistant":
+        raise ExportFolderError(
+            "a trl_sft row does not end with an assistant message — re-run `redraft export`"
+        )
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def _config_kwargs(config_cls: type, **kwargs: Any) -> dict[str, Any]:
+    """Keep only the fields this TRL/transformers version knows; turn checkpointing off."""
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    # transformers 5 renamed gradient_checkpointing; setting the new name avoids its warning.
+    flag = "activation_checkpointing" if "activation_checkpointing" in known else None
+    if flag is None and "gradient_checkpointing" in known:
+        flag = "gradient_checkpointing"
+    if flag:
+        kwargs[flag] = False
+    return {key: value for key, value in kwargs.items() if key in known}
+
+
+def _common_args(params: TrlParams, output: Path, cuda: bool, bf16: bool) -> dict[str, Any]:
+    return {
+        "output_dir": str(output),
+        "num_train_epochs": params.epochs,
+        "max_steps": params.max_steps,
+        "per_device_train_batch_size": params.batch_size,
+        "learning_rate": params.learning_rate,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "seed": params.seed,
+        "use_cpu": not cuda,
+        "bf16": bf16,
+        "fp16": False,
+        "max_length": params.max_length,
+        "dataloader_num_workers": 0,
+    }
+
+
+def _step_timer() -> Any:
+    """A TrainerCallback that times each optimizer step (the loop only, not setup)."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+            self._began = 0.0
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self._began = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.seconds.append(time.perf_counter() - self._began)
+
+    return StepTimer()
+
+
+def step_figures(step_seconds: list[float]) -> dict[str, float | None]:
+    """Per-step time: the first step apart (warm-up), the median of the others.
+
+    >>> step_figures([2.0, 0.5, 0.7, 0.6])
+    {'first_step_seconds': 2.0, 'seconds_per_step': 0.6}
+    >>> step_figures([1.5])
+    {'first_step_seconds': 1.5, 'seconds_per_step': 1.5}
+    """
+    if not step_seconds:
+        return {"first_step_seconds": None, "seconds_per_step": None}
+    steady = step_seconds[1:] or step_seconds
+    return {
+        "first_step_seconds": round(step_seconds[0], 4),
+        "seconds_per_step": round(statistics.median(steady), 4),
+    }
+
+
+def _phase_metrics(trainer: Any, timer: Any, started: float) -> dict[str, Any]:
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {
+        "steps": int(trainer.state.global_step),
+        "seconds": round(time.perf_counter() - started, 3),
+        **step_figures(timer.seconds),
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+    }
+
+
+def build_sft_trainer(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], params: TrlParams, lora: Any
+) -> Any:
+    """An SFTTrainer with a fresh LoRA adapter and the loss on the completions only."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    cuda = torch.cuda.is_available()
+    common = _common_args(params, params.output_dir / "sft", cuda, cuda and _bf16())
+    config = SFTConfig(**_config_kwargs(SFTConfig, completion_only_loss=True, **common))
+    return SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list([sft_example(row) for row in rows]),
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
+
+
+def build_dpo_trainer(
+    policy: Any, tokenizer: Any, rows: list[dict[str, Any]], params: TrlParams
+) -> Any:
+    """A DPOTrainer that continues the SFT adapter, with a frozen copy of it as reference."""
+    import torch
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    cuda = torch.cuda.is_available()
+    common = _common_args(params, params.output_dir / "dpo", cuda, cuda and _bf16())
+    trainer = DPOTrainer(
+        model=policy,
+        args=DPOConfig(**_config_kwargs(DPOConfig, beta=params.dpo_beta, **common)),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    if REF_ADAPTER not in getattr(trainer.model, "peft_config", {}):
+        raise TrainingFailedError(
+            "this TRL/PEFT version would use the base model, not the SFT adapter, as the DPO "
+            "reference — upgrade: pip install 'trl>=1.16' 'peft>=0.20' (or pass --skip-dpo)"
+        )
+    return trainer
+
+
+def _bf16() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())
+
+
+def run_lora(
+    export: ExportFolder, params: TrlParams, report: Report
+) -> tuple[Path, dict[str, Any]]:
+    """Train the LoRA adapter (SFT, then DPO if there are pairs); returns (adapter dir, metrics)."""
+    require_train_extra()
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    sft_path = export.dataset("trl_sft", "train")
+    if sft_path is None:
+        raise ExportFolderError(
+            f"{export.path} has no rows in trl_sft.train.jsonl — annotate more tasks and re-export"
+        )
+    dpo_path = None if params.skip_dpo else export.dataset("trl_dpo", "train")
+    torch.manual_seed(params.seed)
+    tokenizer = AutoTokenizer.from_pretrained(params.base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(params.base_model)
+    lora = LoraConfig(
+        r=params.lora_r,
+        lora_alpha=params.lora_alpha or 2 * params.lora_r,
+        lora_dropout=0.05,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    metrics: dict[str, Any] = {"device": device, "lora_r": params.lora_r}
+
+    sft_rows = read_jsonl(sft_path)
+    report(f"SFT on {len(sft_rows)} finals from {sft_path.name} (loss on the replies only)")
+    sft = build_sft_trainer(model, tokenizer, sft_rows, params, lora)
+    timer = _step_timer()
+    sft.add_callback(timer)
+    started = time.perf_counter()
+    sft.train()
+    metrics["sft"] = {"rows": len(sft_rows)} | _phase_metrics(sft, timer, started)
+    policy = sft.model
+
+    if dpo_path is not None:
+        dpo_rows = read_jsonl(dpo_path)
+        report(f"DPO on {len(dpo_rows)} pairs from {dpo_path.name} (reference: the SFT adapter)")
+        dpo = build_dpo_trainer(policy, tokenizer, dpo_rows, params)
+        timer = _step_timer()
+        dpo.add_callback(timer)
+        started = time.perf_counter()
+        dpo.train()
+        first = next((e for e in dpo.state.log_history if "rewards/margins" in e), {})
+        metrics["dpo"] = {
+            "rows": len(dpo_rows),
+            "reference": "sft-adapter",
+            "first_rewards_margin": first.get("rewards/margins"),
+        } | _phase_metrics(dpo, timer, started)
+        policy = dpo.model
+    else:
+        report("DPO skipped" + (" (--skip-dpo)" if params.skip_dpo else " (no pairs)"))
+
+    adapter = params.output_dir / "adapter"
+    # Only the trained adapter: DPO's frozen reference copy is not part of the model.
+    policy.save_pretrained(str(adapter), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(adapter))
+    return adapter, metrics

@@ -1,0 +1,215 @@
+"""Edges of init/import/prefill against the real Label Studio: failures, dry runs, rollback,
+basic auth set up by `redraft init`, and what opening a task does after a promotion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from label_studio_sdk import LabelStudio
+
+from redraft.errors import LabelStudioError
+from redraft.labelstudio.briefs import validate_records
+from redraft.labelstudio.importer import import_briefs
+from redraft.settings import Settings
+from redraft.standin.server import FaultRule, StandinServer
+from redraft.training.source import RegistryModelSource
+from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
+from tests.test_ls_e2e import briefs, retrieve, task_predictions, write_jsonl
+
+pytestmark = pytest.mark.e2e
+
+VERSION = "writer-edges"
+
+
+@pytest.fixture
+def edge_settings(ls_settings: Settings, standin: StandinServer) -> Settings:
+    return ls_settings.with_overrides(
+        openai_base_url=standin.base_url, model="gpt-4o-mini", model_version=VERSION
+    )
+
+
+def new_project(title: str, settings: Settings, *more: str) -> int:
+    made = run_cli(["init", "--title", title, *more], settings)
+    assert made.exit_code == 0, made.output
+    return int(made.stdout.strip())
+
+
+def task_count(client: LabelStudio, project_id: int) -> int:
+    return len(list(client.tasks.list(project=project_id, fields="task_only")))
+
+
+def test_prefill_lists_a_failed_task_exits_1_and_a_rerun_drafts_only_it(
+    ls_client: LabelStudio, edge_settings: Settings, standin: StandinServer, tmp_path: Path
+) -> None:
+    project_id = new_project("edges prefill fail", edge_settings, "--no-backend")
+    rows = briefs(4, "F")
+    rows[2]["brief"] += " POISON"
+    source = write_jsonl(tmp_path / "briefs.jsonl", rows)
+    assert (
+        run_cli(["import", str(source), "--project", str(project_id)], edge_settings).exit_code == 0
+    )
+    ids = {t.data["external_id"]: t.id for t in ls_client.tasks.list(project=project_id)}
+    no_retries = {"REDRAFT_MAX_RETRIES": "0"}
+
+    standin.add_fault(FaultRule("500", "POISON"))
+    failed = run_cli(["prefill", "--project", str(project_id)], edge_settings, no_retries)
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[-2:] == [
+        f"task {ids['F-3']}: model server error (HTTP 500)",
+        f"prefilled 3 of 4 tasks with {VERSION!r} (0 from cache); 0 already had a draft; "
+        "1 failed (re-run to retry them)",
+    ]
+    expected = {f"F-{i}": [VERSION] for i in (1, 2, 4)} | {"F-3": []}
+    assert task_predictions(ls_client, project_id) == expected
+    assert standin.request_count() == 4
+
+    standin.clear_faults()
+    again = run_cli(["prefill", "--project", str(project_id)], edge_settings, no_retries)
+    assert again.exit_code == 0, again.output
+    assert again.stderr.splitlines()[-1] == (
+        f"prefilled 1 of 4 tasks with {VERSION!r} (0 from cache); 3 already had a draft"
+    )
+    assert task_predictions(ls_client, project_id) == {f"F-{i}": [VERSION] for i in range(1, 5)}
+    assert standin.request_count() == 5
+
+
+def test_import_dry_run_skip_invalid_and_prefill_dry_run(
+    ls_client: LabelStudio, edge_settings: Settings, standin: StandinServer, tmp_path: Path
+) -> None:
+    project_id = new_project("edges import", edge_settings, "--no-backend")
+    source = tmp_path / "briefs.csv"
+    source.write_text(
+        "Ref,Notes\nS-1,Offer a demo\nS-2,\nS-1,Ask for a call\nS-4,Invite to the webinar\n"
+    )
+    columns = ["--map", "Ref=external_id", "--map", "Notes=brief"]
+    problems = (
+        "  row 2: the brief is empty — every task needs a non-empty brief\n"
+        "  row 3: external_id 'S-1' repeats row 1\n"
+    )
+
+    dry = run_cli(
+        ["import", str(source), *columns, "--project", str(project_id), "--dry-run"], edge_settings
+    )
+    assert dry.exit_code == 1
+    assert dry.stderr == (
+        f"{source}: 2 invalid row(s); nothing was imported:\n{problems}"
+        "fix them, or pass --skip-invalid to import only the valid rows\n"
+        "dry run: 2 valid rows, 2 invalid; nothing imported\n"
+    )
+    assert task_count(ls_client, project_id) == 0
+
+    skipped = run_cli(
+        ["import", str(source), *columns, "--project", str(project_id), "--skip-invalid"],
+        edge_settings,
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.stderr == (
+        "skipped row 2: the brief is empty — every task needs a non-empty brief\n"
+        "skipped row 3: external_id 'S-1' repeats row 1\n"
+        f"imported 2 tasks into project {project_id}; skipped 2 invalid rows\n"
+    )
+    stored = sorted(
+        (t.data["external_id"], t.data["brief"])
+        for t in ls_client.tasks.list(project=project_id, fields="task_only")
+    )
+    assert stored == [("S-1", "Offer a demo"), ("S-4", "Invite to the webinar")]
+
+    dry_prefill = run_cli(["prefill", "--project", str(project_id), "--dry-run"], edge_settings)
+    assert dry_prefill.exit_code == 0, dry_prefill.output
+    assert dry_prefill.stderr == f"dry run: 2 of 2 tasks lack a {VERSION!r} draft\n"
+    assert task_predictions(ls_client, project_id) == {"S-1": [], "S-4": []}
+    assert standin.request_count() == 0
+
+
+def test_a_refused_later_batch_rolls_back_the_earlier_ones(
+    ls_client: LabelStudio, edge_settings: Settings
+) -> None:
+    project_id = new_project("edges rollback", edge_settings, "--no-backend")
+    # Valid for redraft (a non-empty brief), refused by Label Studio: it moves a `$undefined$`
+    # field into the config's first object (`brief`), and a dict is no text.
+    records: list[dict[str, Any]] = [{"brief": f"Offer a demo to clinic {i}."} for i in (1, 2, 3)]
+    records.append({"brief": "Ask for a call.", "$undefined$": {"not": "text"}})
+    parsed = validate_records(records)
+    assert parsed.errors == []
+
+    with pytest.raises(LabelStudioError) as refused:
+        import_briefs(ls_client, project_id, parsed, path=Path("b.jsonl"), batch_size=2)
+    message = str(refused.value)
+    assert message.startswith("Label Studio refused rows 3-4 (HTTP 400: ")
+    assert message.endswith("; rolled back the 2 tasks of earlier batches; nothing was imported")
+    assert task_count(ls_client, project_id) == 0
+
+
+def test_init_sets_up_basic_auth_that_label_studio_uses_on_retrieve(
+    ls_client: LabelStudio,
+    edge_settings: Settings,
+    standin: StandinServer,
+    backend_server: Any,
+    tmp_path: Path,
+) -> None:
+    auth = {"REDRAFT_BASIC_AUTH_USER": "ls", "REDRAFT_BASIC_AUTH_PASSWORD": "pw-edges"}
+    backend = backend_server(
+        edge_settings.with_overrides(basic_auth_user="ls", basic_auth_password="pw-edges")
+    )
+    assert requests.get(f"{backend.url}/setup", timeout=5).status_code == 401
+    made = run_cli(
+        ["init", "--title", "edges auth", "--backend-url", backend.url], edge_settings, auth
+    )
+    assert made.exit_code == 0, made.output
+    project_id = int(made.stdout.strip())
+    [ml] = ls_client.ml.list(project=project_id)
+    assert (ml.auth_method, ml.basic_auth_user, ml.model_version) == ("BASIC_AUTH", "ls", VERSION)
+
+    source = write_jsonl(tmp_path / "briefs.jsonl", briefs(3, "A"))
+    assert (
+        run_cli(["import", str(source), "--project", str(project_id)], edge_settings).exit_code == 0
+    )
+    retrieve(ls_client, project_id, [t.id for t in ls_client.tasks.list(project=project_id)])
+    assert task_predictions(ls_client, project_id) == {f"A-{i}": [VERSION] for i in (1, 2, 3)}
+    assert standin.request_count() == 3
+
+
+def test_after_a_promotion_opening_a_task_with_an_older_draft(
+    ls_client: LabelStudio,
+    label_studio: LabelStudioInstance,
+    edge_settings: Settings,
+    standin: StandinServer,
+    backend_server: Any,
+    tmp_path: Path,
+) -> None:
+    """The open question of issue 3: which ways of opening a task draft it anew after promote."""
+    backend = backend_server(edge_settings, model_source=RegistryModelSource(edge_settings))
+    project_id = new_project("edges promote", edge_settings, "--backend-url", backend.url)
+    source = write_jsonl(tmp_path / "briefs.jsonl", briefs(2, "O"))
+    assert (
+        run_cli(["import", str(source), "--project", str(project_id)], edge_settings).exit_code == 0
+    )
+    ids = {t.data["external_id"]: t.id for t in ls_client.tasks.list(project=project_id)}
+    retrieve(ls_client, project_id, list(ids.values()))
+    assert task_predictions(ls_client, project_id) == {"O-1": [VERSION], "O-2": [VERSION]}
+
+    added = run_cli(["models", "add", "writer-b", "--model-id", "gpt-4.1-mini"], edge_settings)
+    assert added.exit_code == 0, added.output
+    promoted = run_cli(["models", "promote", "writer-b"], edge_settings)
+    assert promoted.exit_code == 0, promoted.output
+    assert standin.request_count() == 2
+
+    # Data Manager / API: GET /api/tasks/<id> asks the backend only for a task with no
+    # prediction at all, so the old draft stays and nothing is drafted.
+    opened = ls_client.tasks.get(str(ids["O-2"])).model_dump()
+    seen = sorted(p["model_version"] for p in opened["predictions"])
+    assert (seen, standin.request_count()) == ([VERSION], 2)
+    assert task_predictions(ls_client, project_id) == {"O-1": [VERSION], "O-2": [VERSION]}
+
+    # The labeling stream (Label All Tasks → /next) asks the backend for the current version.
+    answer = requests.get(
+        f"{label_studio.url}/api/projects/{project_id}/next",
+        headers={"Authorization": f"Token {label_studio.login.token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    shown = sorted(p["model_version"] for p in answer.json()["predictions"])
+    assert (shown, standin.request_count()) == (["writer-b"], 3)
