@@ -124,8 +124,9 @@ def worker(kind: str, source: Path, out: Path) -> dict:
         from redraft.exporters.tokens import load_counter
         from redraft.prompting import load_template
 
+        # Opened twice: once to plan the split (ids per client), once to write the rows.
         manifest = run_export(
-            read_file_tasks(source),
+            lambda: read_file_tasks(source),
             out / "export",
             load_template(None),
             load_counter(),

@@ -120,10 +120,12 @@ def run_export(
                 if len(golden.review) >= REVIEW_BATCH:
                     golden.flush(counts)
     finally:
-        for sink in [*sinks.values(), rejects]:
-            sink.close()
-        records_sink.close()
-    golden.flush(counts)
+        try:  # rewrites already paid for reach Label Studio even when the run fails midway
+            golden.flush(counts)
+        finally:
+            for sink in [*sinks.values(), rejects]:
+                sink.close()
+            records_sink.close()
     return write_manifest(
         out_dir,
         sinks,

@@ -82,17 +82,30 @@ def test_ab_create_then_analyze(label_studio, ls_client, standin, redraft_home, 
             ],
         )
     out = tmp_path / "ab"
-    analyzed = run("ab", "analyze", "--project", str(project_id), "-o", str(out), env=env)
+    analyzed = run("ab", "analyze", "--project", "A/B: v1 vs v2", "-o", str(out), env=env)
     assert analyzed.returncode == 0, analyzed.stderr
     # Wilson(3, 3) = 43.8%-100%; sign test P = 2 / 8 = 0.25; ties as half: 3.5 / 4
     assert analyzed.stdout == (
-        "no significant preference between v2 and v1: v2 won 3 of 3 decided comparisons "
+        "no significant preference between v2 and v1: v2 won 3 of 3 decided tasks "
         "(100%, 95% CI 44%-100%; 1 ties left out, 88% counting ties as half; p=0.25)\n"
     )
     assert analyzed.stderr.strip().splitlines()[-1] == (
-        f"4 judgments (1 ties, 0 unmatched); wrote 3 preference pairs to {out}"
+        "4 tasks judged (4 judgments; 1 tied, 0 unmatched); wrote 3 preference pairs "
+        f"(not ready for training) to {out}"
     )
-    rows = [json.loads(line) for line in (out / "trl_dpo.jsonl").read_text().splitlines()]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["source"] == {
+        "kind": "ab",
+        "project_id": project_id,
+        "label_studio_url": label_studio.url,
+        "version_a": "v1",
+        "version_b": "v2",
+    }
+    rows = [
+        json.loads(line)
+        for split in ("train", "validation")
+        for line in (out / f"trl_dpo.{split}.jsonl").read_text().splitlines()
+    ]
     by_pair = {t["data"]["pair_id"]: t["data"] for t in tasks}
     assert len(rows) == 3
     for row in rows:
@@ -103,5 +116,15 @@ def test_ab_create_then_analyze(label_studio, ls_client, standin, redraft_home, 
         v1_side = "right" if v2_side == "left" else "left"
         assert row["chosen"] == [{"role": "assistant", "content": data[v2_side]}]
         assert row["rejected"] == [{"role": "assistant", "content": data[v1_side]}]
-    assert len((out / "openai_dpo.jsonl").read_text().splitlines()) == 3
+    assert (
+        manifest["datasets"]["openai_dpo"]["train_rows"]
+        + manifest["datasets"]["openai_dpo"]["validation_rows"]
+        == 3
+    )
     assert json.loads((out / "result.json").read_text())["wins_b"] == 3
+    # The project id works as well as the title; the folder must be new.
+    again = run("ab", "analyze", "--project", str(project_id), "-o", str(out), env=env)
+    assert (again.returncode, again.stderr) == (
+        1,
+        f"error: {out} is not empty — choose a new folder with -o\n",
+    )

@@ -44,7 +44,7 @@ def test_serve_answers_label_studio_and_stops_on_ctrl_c(
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [REDRAFT, "serve", "--port", str(port), "--threads", "4", "--base-url", standin.base_url,
-         "--model-version", "writer-v9", "--max-concurrency", "3"],
+         "--model-version", "writer-v9", "--max-concurrency", "3", "--deadline", "30"],
         env=serve_env(redraft_home, OPENAI_API_KEY="sk-serve-test"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,7 +64,7 @@ def test_serve_answers_label_studio_and_stops_on_ctrl_c(
     assert (proc.returncode, stdout) == (0, "")
     assert (
         f"redraft backend on http://127.0.0.1:{port} — model version 'writer-v9', "
-        "3 concurrent drafts, cache on"
+        "3 concurrent drafts, deadline 30s, cache on, auto-train off"
     ) in stderr
     assert (redraft_home / "cache.sqlite3").exists()
 

@@ -534,3 +534,52 @@ def test_over_long_task_is_flagged(tmp_path: Path, template_file: Path, redraft_
         "openai_sft.train.jsonl:3: error: 1,631 tokens, over the 1,000-token context limit"
         " — shorten this example or drop it"
     ]
+
+
+def test_golden_review_skips_annotations_already_sent(
+    export_file: Path, tmp_path: Path, standin, export_template
+) -> None:
+    import openai
+
+    from redraft.exporters.golden import GoldenWriter
+    from redraft.exporters.pipeline import ExportOptions, run_export
+    from redraft.exporters.reading import read_file_tasks
+    from redraft.exporters.tokens import load_counter
+
+    client = openai.OpenAI(base_url=standin.base_url, api_key="sk-test", max_retries=0)
+    imported: list[list[dict[str, Any]]] = []
+
+    def review_sink(batch: list[dict[str, Any]]) -> int:
+        imported.append(batch)
+        return len(batch)
+
+    def export_once(out: Path, reviewed: set[int]) -> dict[str, Any]:
+        return run_export(
+            lambda: read_file_tasks(export_file),
+            out,
+            export_template,
+            load_counter(),
+            ExportOptions(golden="review", golden_model="gpt-4o-mini", validation_ratio=0),
+            {"kind": "file"},
+            GoldenWriter(client, "gpt-4o-mini"),
+            review_sink,
+            reviewed=reviewed,
+        )
+
+    first = export_once(tmp_path / "first", set())
+    assert [[t["data"]["golden_of_annotation"] for t in batch] for batch in imported] == [[301]]
+    # Task 3's annotation 301 now has a review task: the re-run neither rewrites nor imports it.
+    second = export_once(tmp_path / "second", {301})
+    calls = [e for e in standin.state.request_log() if e["path"] == "/v1/chat/completions"]
+    assert len(calls) == 1 and len(imported) == 1
+    assert [
+        (m["counts"]["golden_review_tasks"], m["counts"]["golden_review_already_sent"])
+        for m in (first, second)
+    ] == [(1, 0), (0, 1)]
+
+
+def test_help_names_the_flags_the_errors_point_to(redraft_home: Path) -> None:
+    text = " ".join(run(["export", "--help"], redraft_home).stdout.split())
+    assert "--timeout FLOAT RANGE Seconds to wait for Label Studio to build the project's" in text
+    assert "--keep-snapshot Leave the snapshot export on the Label Studio server" in text
+    assert "--min-edit-ratio FLOAT Those changed characters as a share of the longer text" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ def prediction_of(text: str) -> dict[str, Any]:
 @pytest.fixture
 def project(ls_client: LabelStudio) -> dict[str, Any]:
     """A project with four tasks: rewritten, low-rated unrewritten, cancelled, unannotated."""
-    made = ls_client.projects.create(title="export e2e", label_config=read_label_config())
+    title = f"export e2e {uuid.uuid4().hex[:8]}"
+    made = ls_client.projects.create(title=title, label_config=read_label_config())
     briefs = [
         ("Offer Ada a demo.", DRAFT),
         ("Follow up with Bob.", LOW),
@@ -68,6 +70,7 @@ def project(ls_client: LabelStudio) -> dict[str, Any]:
     third = ls_client.annotations.create(ids[2], result=[], was_cancelled=True)
     return {
         "id": made.id,
+        "title": title,
         "tasks": ids,
         "predictions": preds,
         "annotations": [first.id, second.id, third.id],
@@ -90,6 +93,8 @@ def test_records_from_a_real_snapshot(
 ) -> None:
     tasks = list(read_project_tasks(ls_client, project["id"], poll=0.2))
     assert sorted(t["id"] for t in tasks) == project["tasks"]
+    # The snapshot is deleted once read, so exports do not pile up on the server.
+    assert ls_client.projects.exports.list(project["id"]) == []
     outcomes = [task_records(t, export_template) for t in sorted(tasks, key=lambda t: t["id"])]
     first = outcomes[0].records[0]
     assert (
@@ -130,7 +135,8 @@ def test_export_project_then_golden_review(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    args = ["export", "--project", str(project["id"]), "--template", str(template_file)]
+    # The project by its title, as `redraft import` and `prefill` take it.
+    args = ["export", "--project", project["title"], "--template", str(template_file)]
     result = run([*args, "-o", str(out), "--validation-ratio", "0"], ls_settings)
     assert result.exit_code == 0, result.output
     prompt = [
@@ -175,3 +181,39 @@ def test_export_project_then_golden_review(
     manifest = json.loads((review / "manifest.json").read_text())
     assert manifest["counts"]["machine_written_records"] == 0
     assert manifest["counts"]["golden_review_tasks"] == 1
+
+    # A re-run pays the LLM nothing more and imports no duplicate review task.
+    calls = len(chat_calls(standin))
+    again = tmp_path / "again"
+    result = run([*args, *flags[:-1], str(again)], ls_settings, standin.base_url)
+    assert result.exit_code == 0, result.output
+    assert "0 sent for review" not in result.stderr
+    assert ", 1 already sent for review (skipped);" in result.stderr
+    assert len(chat_calls(standin)) == calls == 1
+    tasks = [t.model_dump() for t in ls_client.tasks.list(project=project["id"], fields="all")]
+    assert [t["id"] for t in tasks if "golden_of_task" in t["data"]] == [new["id"]]
+    counts = json.loads((again / "manifest.json").read_text())["counts"]
+    assert (counts["golden_review_tasks"], counts["golden_review_already_sent"]) == (0, 1)
+
+
+def chat_calls(standin: StandinServer) -> list[dict[str, Any]]:
+    return [e for e in standin.state.request_log() if e["path"] == "/v1/chat/completions"]
+
+
+def test_keep_snapshot_and_timeout(
+    ls_client: LabelStudio, project: dict[str, Any], ls_settings: Settings, tmp_path: Path
+) -> None:
+    args = ["export", "--project", str(project["id"]), "--keep-snapshot", "--timeout", "30"]
+    result = run([*args, "-o", str(tmp_path / "out")], ls_settings)
+    assert result.exit_code == 0, result.output
+    [kept] = ls_client.projects.exports.list(project["id"])
+    assert kept.title == "redraft export"
+
+
+def test_unknown_project_title(ls_settings: Settings, tmp_path: Path) -> None:
+    result = run(["export", "--project", "No such project", "-o", str(tmp_path)], ls_settings)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: no project titled 'No such project' — create it with:"
+        " redraft init --title 'No such project'"
+    )

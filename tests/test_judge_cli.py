@@ -162,7 +162,7 @@ def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, 
     }
     base = [REDRAFT, "judge", "--model", JUDGE]
     done = subprocess.run(
-        [*base, "--project", str(project.id), "--limit", "2"],
+        [*base, "--project", "judge limit", "--limit", "2"],  # a title works like an id
         capture_output=True,
         text=True,
         env=env,

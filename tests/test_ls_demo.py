@@ -9,14 +9,9 @@ import pytest
 
 from redraft.labelstudio.client import session
 from redraft.labelstudio.demo import DEMO_TITLE, ENV_FILE, run_demo, sample_path
+from redraft.labelstudio.login import LOGIN_FILE, load_login
 from redraft.labelstudio.project import resolve_project
-from redraft.labelstudio.server import (
-    LOGIN_FILE,
-    ensure_template,
-    find_binary,
-    load_login,
-    prepare_data_dir,
-)
+from redraft.labelstudio.server import ensure_template, find_binary, prepare_data_dir
 from redraft.settings import Settings
 from tests.fixtures.common import free_port
 from tests.fixtures.labelstudio import CACHE, DEFAULT_BIN, LabelStudioInstance

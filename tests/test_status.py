@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,11 @@ CASES = [
         "`redraft import BRIEFS.csv --project 3`",
     ),
     (
+        LoopFacts(tasks=0, project="Acme outreach"),
+        Stage.IMPORTED,
+        "`redraft import BRIEFS.csv --project 'Acme outreach'`",
+    ),
+    (
         LoopFacts(),
         Stage.IMPORTED,
         "start Label Studio (or set LABEL_STUDIO_URL), then `redraft import BRIEFS.csv`",
@@ -43,12 +49,18 @@ CASES = [
     ),
     (
         LoopFacts(**READY, annotated_since_training=50, threshold=50, active="v1"),
-        Stage.EXPORTED,
+        Stage.READY_TO_EXPORT,
+        "`redraft export --project ID`",
+    ),
+    (
+        # The latest export was trained on already: exporting again is the pending step.
+        LoopFacts(**READY, annotated_since_training=60, export_dir="/x/e1", active="v1"),
+        Stage.READY_TO_EXPORT,
         "`redraft export --project ID`",
     ),
     (
         LoopFacts(**READY, annotated_since_training=50, export_dir="/x/e1", export_is_new=True),
-        Stage.TRAINING,
+        Stage.READY_TO_TRAIN,
         "`redraft train openai /x/e1` (until 2027-01-06) or "
         "`redraft train trl /x/e1 --base-model PATH_OR_ID`",
     ),
@@ -91,13 +103,48 @@ def test_render_marks_exactly_one_stage() -> None:
         "✓ 1. briefs imported — 10 task(s)",
         "✓ 2. drafted — 10 drafted",
         "> 3. annotated since the last training — 12 of 50",
-        "  4. exported",
-        "  5. training",
-        "  6. candidate awaiting review",
-        "  7. active — v1",
+        "  4. ready to export",
+        "  5. exported, ready to train",
+        "  6. training",
+        "  7. candidate awaiting review",
+        "  8. active — v1",
         "next: annotate in Label Studio: 12 of 50 new annotations since the last training "
         "(export earlier with `redraft export`)",
     ]
+
+
+def test_a_trained_export_is_not_the_pending_step() -> None:
+    facts = LoopFacts(**READY, annotated_since_training=60, export_dir="/x/e1", active="v1")
+    assert render(facts) == [
+        "✓ 1. briefs imported — 10 task(s)",
+        "✓ 2. drafted — 10 drafted",
+        "✓ 3. annotated since the last training — 60 of 50",
+        "> 4. ready to export",
+        "  5. exported, ready to train — latest /x/e1 (already trained on)",
+        "  6. training",
+        "  7. candidate awaiting review",
+        "  8. active — v1",
+        "next: `redraft export --project ID`",
+    ]
+
+
+def test_nothing_is_marked_training_unless_a_run_is_under_way() -> None:
+    ready = LoopFacts(**READY, annotated_since_training=50, export_dir="/x/e1", export_is_new=True)
+    assert render(ready)[3:6] == [
+        "✓ 4. ready to export",
+        "> 5. exported, ready to train — latest /x/e1",
+        "  6. training",
+    ]
+    running = replace(ready, training="v2", training_job="ftjob-9")
+    assert render(running)[3:6] == [
+        "✓ 4. ready to export",
+        "✓ 5. exported, ready to train — latest /x/e1",
+        "> 6. training — v2 (job ftjob-9)",
+    ]
+    for facts, _stage, _step in CASES:
+        marked = [line for line in render(facts) if line.startswith(">")]
+        assert len(marked) == 1
+        assert marked[0].startswith("> 6. training") == (facts.training is not None)
 
 
 def test_counts_only_annotations_after_the_last_training() -> None:
@@ -135,7 +182,7 @@ def test_gather_facts_from_registry_and_exports(settings: Settings, registry: Re
         export_is_new=True,
         project=2,
     )
-    assert current_stage(facts) is Stage.TRAINING
+    assert current_stage(facts) is Stage.READY_TO_TRAIN
     from redraft.training.exportdir import load_export
 
     registry.add(
@@ -165,10 +212,11 @@ def test_status_cli_without_label_studio(settings: Settings, registry: Registry)
         "✓ 1. briefs imported",
         "✓ 2. drafted",
         "✓ 3. annotated since the last training",
-        "✓ 4. exported",
-        "✓ 5. training",
-        "✓ 6. candidate awaiting review",
-        "> 7. active — v1",
+        "✓ 4. ready to export",
+        "✓ 5. exported, ready to train",
+        "✓ 6. training",
+        "✓ 7. candidate awaiting review",
+        "> 8. active — v1",
         "next: annotate new drafts in Label Studio; the next training starts from here",
     ]
     assert result.stderr == "note: Label Studio counts not shown: LABEL_STUDIO_API_KEY is not set\n"
@@ -214,8 +262,15 @@ def test_status_counts_a_real_label_studio_project(ls_client: Any, ls_settings: 
         "LABEL_STUDIO_URL": ls_settings.label_studio_url,
         "LABEL_STUDIO_API_KEY": ls_settings.label_studio_api_key or "",
     }
+    by_title = CliRunner().invoke(cli, ["status", "--project", "status e2e"], env=env)
     result = CliRunner().invoke(cli, ["status", "--project", str(made.id)], env=env)
     assert result.exit_code == 0, result.output
+    assert (by_title.exit_code, by_title.stdout, by_title.stderr) == (0, result.stdout, "")
+    unknown = CliRunner().invoke(cli, ["status", "--project", "no such project"], env=env)
+    assert unknown.stderr == (
+        "note: Label Studio counts not shown: no project titled 'no such project' — create it "
+        "with: redraft init --title 'no such project'\n"
+    )
     assert result.stdout.splitlines()[:3] == [
         "✓ 1. briefs imported — 3 task(s)",
         "> 2. drafted — 2 drafted",

@@ -194,7 +194,7 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
         else ""
     )
     if counts.get("golden_review_already_sent"):
-        review += f" ({counts['golden_review_already_sent']:,} already sent, skipped)"
+        review += f", {counts['golden_review_already_sent']:,} already sent for review (skipped)"
     ready = "ready" if manifest["ready"] else "NOT ready"
     warnings = len(manifest.get("warnings", [])) + len(manifest["split"].get("warnings", []))
     if warnings:

@@ -18,19 +18,24 @@ from redraft.training.registry import Registry
 logger = logging.getLogger(__name__)
 
 
-def _project_tasks(settings: Settings, project: int | None) -> tuple[Any, int | None, str | None]:
-    """(tasks or None, project id, why Label Studio counts are missing)."""
+def _project_tasks(
+    settings: Settings, project: int | str | None
+) -> tuple[Any, int | str | None, str | None]:
+    """(tasks or None, project id (or the title given, if unresolved), why counts are missing)."""
     if not settings.label_studio_api_key:
         return None, project, "LABEL_STUDIO_API_KEY is not set"
     from redraft.labelstudio.client import session_from_settings
+    from redraft.labelstudio.project import resolve_project
 
     try:
         with session_from_settings(settings) as client:
             if project is None:
                 projects = list(client.projects.list())
                 if len(projects) != 1:
-                    return None, None, f"{len(projects)} projects — pass --project ID"
+                    return None, None, f"{len(projects)} projects — pass --project ID or TITLE"
                 project = projects[0].id
+            else:
+                project = resolve_project(client, project)
             return list(label_studio_tasks(client, project)), project, None
     except RedraftError as exc:
         return None, project, str(exc)
@@ -40,23 +45,25 @@ def _project_tasks(settings: Settings, project: int | None) -> tuple[Any, int | 
 
 
 @click.command("status")
-@click.option("--project", type=int, default=None, help="Label Studio project id.")
+@click.option("--project", default=None, help="Label Studio project id or exact title.")
 @click.option("--json", "as_json", is_flag=True, help="Print the facts and stage as JSON.")
 @click.pass_obj
-def status(settings: Settings, project: int | None, as_json: bool) -> None:
+def status(settings: Settings, project: str | None, as_json: bool) -> None:
     """Show the loop's stages with a marker on the current one, and the next command.
 
     \b
     Example:
       redraft status --project 1
+      redraft status --project "Acme outreach"
     """
-    tasks, project, missing = _project_tasks(settings, project)
+    ref: int | str | None = int(project) if project and project.isdigit() else project
+    tasks, ref, missing = _project_tasks(settings, ref)
     facts = gather_facts(
         Registry(settings.registry_path),
         settings.exports_dir,
         threshold=settings.auto_train_threshold,
         tasks=tasks,
-        project=project,
+        project=ref,
     )
     stage = current_stage(facts)
     if as_json:

@@ -23,15 +23,12 @@ import click
 from redraft.errors import LabelStudioError
 from redraft.label_config import read_label_config
 from redraft.labelstudio.client import session
+from redraft.labelstudio.login import LOGIN_FILE, Login, load_login, write_private
 from redraft.labelstudio.server import (
-    LOGIN_FILE,
     TEMPLATE_MARKER,
     LabelStudioServer,
-    Login,
     find_binary,
     init_data_dir,
-    load_login,
-    write_private,
 )
 from redraft.settings import Settings
 

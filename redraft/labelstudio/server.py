@@ -7,10 +7,8 @@ later start copies it (`prepare_data_dir`) and is up in seconds.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -18,19 +16,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from redraft.errors import LabelStudioError
+from redraft.labelstudio.login import Login, save_login
 
 logger = logging.getLogger(__name__)
 
 BIN_ENV = "REDRAFT_LABEL_STUDIO_BIN"
 TEMPLATE_MARKER = "redraft-template.ok"
-LOGIN_FILE = "redraft-login.json"  # mode 0600: the admin password and API token
-ADMIN_EMAIL = "admin@redraft.local"
 # Bumped when what a template holds changes (2: a generated login stored in LOGIN_FILE).
 TEMPLATE_LAYOUT = 2
 
@@ -55,52 +51,6 @@ _LS_READS = {
     "LOG_LEVEL",
     "DISABLE_SIGNUP_WITHOUT_LINK",
 }
-
-
-@dataclass(frozen=True)
-class Login:
-    """The admin user of a data dir: email, password and legacy API token."""
-
-    username: str
-    password: str = field(repr=False)
-    token: str = field(repr=False)
-
-    @classmethod
-    def generate(cls, username: str = ADMIN_EMAIL) -> Login:
-        """A login with a fresh random password and token (made once per data dir)."""
-        return cls(username, secrets.token_urlsafe(12), secrets.token_hex(20))
-
-
-def save_login(data_dir: Path, login: Login) -> Path:
-    """Store the login in data_dir/LOGIN_FILE, readable by its owner only (mode 0600)."""
-    path = data_dir / LOGIN_FILE
-    text = json.dumps(
-        {"username": login.username, "password": login.password, "token": login.token}
-    )
-    write_private(path, text + "\n")
-    return path
-
-
-def load_login(data_dir: Path) -> Login:
-    """The login `init_data_dir` stored in data_dir; raise with the fix when it is missing."""
-    path = data_dir / LOGIN_FILE
-    try:
-        stored = json.loads(path.read_text())
-        return Login(stored["username"], stored["password"], stored["token"])
-    except (OSError, ValueError, KeyError, TypeError):
-        raise LabelStudioError(
-            f"{path} is missing or unreadable, so the Label Studio login of {data_dir} is "
-            "unknown — start from a new data dir (redraft demo --fresh)"
-        ) from None
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write text to path with mode 0600 (created so; an existing file is narrowed first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def find_binary(env: Mapping[str, str] | None = None, default: Path | None = None) -> Path:

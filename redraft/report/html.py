@@ -241,6 +241,9 @@ def _agreement(report: Report) -> str:
 def _method() -> str:
     return (
         '<h2>How these figures are made</h2><ul class="note">'
+        "<li>The unit is the task: several annotations of one draft are not independent, so "
+        "a task's annotations are averaged into one value per version first, and every "
+        "interval, test and n counts tasks.</li>"
         "<li>Rating: mean of 1-5 ratings with a Student t 95% interval.</li>"
         "<li>Accepted as is: final equals the draft (whitespace aside); Wilson 95% interval.</li>"
         "<li>Edit distance: character-level Levenshtein distance from draft to final divided "

@@ -86,7 +86,7 @@ def gather_facts(
     *,
     threshold: int,
     tasks: Iterable[Mapping[str, Any]] | None = None,
-    project: int | None = None,
+    project: int | str | None = None,
 ) -> LoopFacts:
     """LoopFacts from the registry, the exports folder and (if given) the project's tasks."""
     since = registry.last_trained_at()

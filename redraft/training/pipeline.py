@@ -6,17 +6,24 @@ counts, the registry, the latest export folder) lives in `redraft.training.facts
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from enum import Enum
 
 
 class Stage(Enum):
-    """The stages in loop order; the value is the label `redraft status` prints."""
+    """The stages in loop order; the value is the label `redraft status` prints.
+
+    Each label is true of the loop while that stage is current: "ready to export" waits for
+    `redraft export`, "exported, ready to train" for `redraft train`, and "training" is only
+    current while a training run is under way.
+    """
 
     IMPORTED = "briefs imported"
     DRAFTED = "drafted"
     ANNOTATED = "annotated since the last training"
-    EXPORTED = "exported"
+    READY_TO_EXPORT = "ready to export"
+    READY_TO_TRAIN = "exported, ready to train"
     TRAINING = "training"
     CANDIDATE = "candidate awaiting review"
     ACTIVE = "active"
@@ -39,7 +46,7 @@ class LoopFacts:
     training_job: str | None = None
     candidate: str | None = None  # the newest candidate awaiting review
     active: str | None = None  # the active version (None: the settings' model drafts)
-    project: int | None = None
+    project: int | str | None = None  # an id, or the title given when it was not resolved
 
 
 def current_stage(facts: LoopFacts) -> Stage:
@@ -55,7 +62,7 @@ def current_stage(facts: LoopFacts) -> Stage:
     if facts.candidate is not None:
         return Stage.CANDIDATE
     if facts.export_is_new:
-        return Stage.TRAINING  # exported, ready to train
+        return Stage.READY_TO_TRAIN
     if facts.tasks is not None:
         if facts.tasks == 0:
             return Stage.IMPORTED
@@ -63,7 +70,7 @@ def current_stage(facts: LoopFacts) -> Stage:
             return Stage.DRAFTED
     annotated = facts.annotated_since_training
     if annotated is not None and annotated >= facts.threshold:
-        return Stage.EXPORTED
+        return Stage.READY_TO_EXPORT
     if facts.active is not None and not annotated:
         return Stage.ACTIVE
     if facts.tasks is None and facts.active is None:
@@ -77,7 +84,7 @@ def next_step(stage: Stage, facts: LoopFacts) -> str:
     >>> next_step(Stage.CANDIDATE, LoopFacts(candidate="v3"))
     'review it (`redraft report`), then `redraft models promote v3`'
     """
-    project = f" --project {facts.project}" if facts.project is not None else " --project ID"
+    project = f" --project {shlex.quote(str(facts.project))}" if facts.project else " --project ID"
     if stage is Stage.IMPORTED:
         if facts.tasks is None:
             return "start Label Studio (or set LABEL_STUDIO_URL), then `redraft import BRIEFS.csv`"
@@ -91,15 +98,15 @@ def next_step(stage: Stage, facts: LoopFacts) -> str:
             f"annotate in Label Studio: {have} of {facts.threshold} new annotations since the "
             "last training (export earlier with `redraft export`)"
         )
-    if stage is Stage.EXPORTED:
+    if stage is Stage.READY_TO_EXPORT:
         return f"`redraft export{project}`"
     if stage is Stage.TRAINING:
-        if facts.training is not None:
-            job = f" (job {facts.training_job})" if facts.training_job else ""
-            return (
-                f"wait for {facts.training}{job}: re-run the same `redraft train` command "
-                "to follow it"
-            )
+        job = f" (job {facts.training_job})" if facts.training_job else ""
+        return (
+            f"wait for {facts.training or 'the running training'}{job}: re-run the same "
+            "`redraft train` command to follow it"
+        )
+    if stage is Stage.READY_TO_TRAIN:
         folder = facts.export_dir or "EXPORT_DIR"
         return (
             f"`redraft train openai {folder}` (until 2027-01-06) or "
@@ -129,8 +136,10 @@ def _detail(stage: Stage, facts: LoopFacts) -> str:
         return f" — {facts.drafted} drafted"
     if stage is Stage.ANNOTATED and facts.annotated_since_training is not None:
         return f" — {facts.annotated_since_training} of {facts.threshold}"
-    if stage is Stage.EXPORTED and facts.export_dir:
-        return f" — latest {facts.export_dir}" + ("" if facts.export_is_new else " (trained)")
+    if stage is Stage.READY_TO_TRAIN and facts.export_dir:
+        return f" — latest {facts.export_dir}" + (
+            "" if facts.export_is_new else " (already trained on)"
+        )
     if stage is Stage.TRAINING and facts.training:
         return f" — {facts.training}" + (
             f" (job {facts.training_job})" if facts.training_job else ""
