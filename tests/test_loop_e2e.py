@@ -418,10 +418,11 @@ def test_the_whole_loop(
         "✓ 1. briefs imported — 26 task(s)",
         "✓ 2. drafted — 26 drafted",
         "> 3. annotated since the last training — 3 of 50",
-        "  4. exported",
-        "  5. training",
-        "  6. candidate awaiting review",
-        f"  7. active — {candidate}",
+        "  4. ready to export",
+        "  5. exported, ready to train",
+        "  6. training",
+        "  7. candidate awaiting review",
+        f"  8. active — {candidate}",
         "next: annotate in Label Studio: 3 of 50 new annotations since the last training "
         "(export earlier with `redraft export`)",
     ]
