@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from redraft.backend.compose import model_source_for
 from redraft.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,17 +39,6 @@ def _client(settings: Settings) -> AbstractContextManager[Any]:
     from redraft.labelstudio.client import session_from_settings
 
     return session_from_settings(settings)
-
-
-def model_source(settings: Settings) -> Any:
-    """The registry's active model when the registry exists, else the one settings name."""
-    try:
-        from redraft.training.source import RegistryModelSource
-    except ImportError:
-        from redraft.backend.versions import SettingsModelSource
-
-        return SettingsModelSource(settings)
-    return RegistryModelSource(settings)
 
 
 @click.command("init")
@@ -89,7 +79,7 @@ def init(
     spec = ProjectSpec(
         title=title,
         label_config=read_label_config(),
-        model_version=model_source(settings).active().name,
+        model_version=model_source_for(settings).active().name,
         backend_url=None if no_backend else backend_url,
         basic_auth_user=settings.basic_auth_user,
         basic_auth_password=settings.basic_auth_password,
@@ -235,7 +225,7 @@ def _prefill(
     from redraft.labelstudio.project import resolve_project
 
     project_id = resolve_project(client, project_ref)
-    active = model_source(settings).active()
+    active = model_source_for(settings).active()
     if dry_run:
         tasks = list_tasks(client, project_id)
         missing = len(tasks_missing(tasks, active.name))
