@@ -30,9 +30,6 @@ from redraft.prompting import PromptTemplate
 
 logger = logging.getLogger(__name__)
 
-# Kept importable from here for redraft.report.ab_export; new code imports exporters.manifest.
-__all__ = ["SPLITS", "ExportError", "ExportOptions", "RunCounts", "dataset_file", "run_export"]
-_write_manifest = write_manifest
 REVIEW_BATCH = 50  # review tasks imported as they accumulate, so a failed run keeps them
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from redraft.exporters.records import FeedbackRecord, Reject
 
 ANNOTATOR_POLICIES = ("all", "best-rated", "latest")
-SPLIT_SALT = "redraft-split-v1"
 
 
 def select_annotations(
@@ -49,19 +47,3 @@ def select_annotations(
         if r is not kept
     ]
     return [kept], rejects
-
-
-def split_of(task_id: int | None, client: str | None, validation_ratio: float) -> str:
-    """ "train" or "validation", decided by a hash of the client and task id alone.
-
-    Every row of a task lands in the same split, the same task always lands in the same split,
-    and each client's tasks are hashed on their own, so each client gets about the ratio.
-
-    >>> [split_of(i, "Acme", 0.5) for i in range(6)]
-    ['validation', 'train', 'train', 'train', 'validation', 'validation']
-    """
-    if validation_ratio <= 0:
-        return "train"
-    key = f"{SPLIT_SALT}\x00{(client or '').casefold()}\x00{task_id}".encode()
-    fraction = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
-    return "validation" if fraction < validation_ratio else "train"

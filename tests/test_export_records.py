@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from redraft.exporters.records import FeedbackRecord, Reject, task_records
-from redraft.exporters.selection import select_annotations, split_of
+from redraft.exporters.selection import select_annotations
 from redraft.prompting import PromptTemplate
 from tests.fixtures.exports import annotation, prediction, task
 
@@ -203,12 +203,3 @@ def test_reject_as_dict() -> None:
         "reason": "has no final text",
         "line": "task 42: annotation 9 has no final text — rejected",
     }
-
-
-def test_split_is_deterministic_and_about_the_ratio_per_client() -> None:
-    for client in ("Acme", "Globex"):
-        splits = [split_of(i, client, 0.2) for i in range(5000)]
-        assert splits == [split_of(i, client, 0.2) for i in range(5000)]
-        share = splits.count("validation") / len(splits)
-        assert 0.18 < share < 0.22
-    assert {split_of(i, "Acme", 0.0) for i in range(100)} == {"train"}

@@ -19,18 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redraft.exporters.manifest import SPLITS, RunCounts, dataset_file, write_manifest
 from redraft.exporters.pipeline import (
-    SPLITS,
     ExportError,
     ExportOptions,
-    RunCounts,
-    _write_manifest,
-    dataset_file,
 )
 from redraft.exporters.records import Reject
 from redraft.exporters.rows import FORMATS, openai_dpo, trl_dpo, trl_sft
-from redraft.exporters.selection import split_of
 from redraft.exporters.sinks import JsonlSink, RecordsSink
+from redraft.exporters.split import plan_split
 from redraft.exporters.tokens import TokenCounter
 from redraft.exporters.validation import RowValidator
 from redraft.prompting import PromptTemplate, build_messages
@@ -79,6 +76,15 @@ def write_ab_export(
     rejects = JsonlSink(out_dir / "rejects.jsonl").open()
     records_sink = RecordsSink(out_dir / "records.csv", "csv")
     counts = RunCounts()
+    # The same client-stratified split as `redraft export`, planned over the decided pairs.
+    plan = plan_split(
+        (
+            {"id": pair["task_id"], "data": pair["data"], "annotations": [{}]}
+            for pair in result.decided_pairs
+            if pair_problem(pair) is None
+        ),
+        validation_ratio,
+    )
     try:
         for task_id in result.tied_tasks:
             counts.tasks_read += 1
@@ -94,7 +100,7 @@ def write_ab_export(
                 rejects.write(Reject(pair["task_id"], problem).as_dict())
                 continue
             client = pair["data"].get("client")
-            split = split_of(pair["task_id"], client, validation_ratio)
+            split = plan.split(pair["task_id"])
             messages = build_messages(pair["data"], template)
             chosen, rejected = pair["chosen"], pair["rejected"]
             sinks[("openai_dpo", split)].write(openai_dpo(messages, chosen, rejected))
@@ -107,6 +113,6 @@ def write_ab_export(
         for sink in [*sinks.values(), rejects]:
             sink.close()
         records_sink.close()
-    return _write_manifest(
+    return write_manifest(
         out_dir, sinks, rejects, records_sink, counts, options, source, template, counter, started
     )
