@@ -75,12 +75,31 @@ def test_promote_keeps_exactly_one_active_and_rollback_walks_back(registry: Regi
     assert _statuses(registry) == {"v1": "retired", "v2": "active", "v3": "retired"}
     registry.rollback()
     assert _statuses(registry) == {"v1": "active", "v2": "retired", "v3": "retired"}
+    retired, active = registry.rollback()
+    assert (retired.name, active) == ("v1", None)
+    assert _statuses(registry) == {"v1": "retired", "v2": "retired", "v3": "retired"}
     with pytest.raises(RegistryError) as err:
         registry.rollback()
-    assert str(err.value) == (
-        "v1 is the first version ever activated: there is nothing to roll back to — "
-        "promote another version instead"
+    assert str(err.value) == "no active version to roll back — see `redraft models list`"
+
+
+def test_rolling_back_the_first_version_falls_back_to_the_settings_model(
+    settings: Settings,
+) -> None:
+    registry = Registry(settings.registry_path)
+    registry.add(_version("v1"))
+    registry.promote("v1")
+    source = RegistryModelSource(settings, registry)
+    assert source.active().name == "v1"
+    result = CliRunner().invoke(
+        cli, ["models", "rollback"], env={"REDRAFT_HOME": str(settings.home)}
     )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "rolled back: retired v1; no registry version is active, so drafting falls back to "
+        "the settings model 'gpt-4o-mini' (version 'gpt-4o-mini')"
+    )
+    assert source.active().name == settings.active_model_version
 
 
 def test_promoting_unknown_training_or_failed_versions_is_refused(registry: Registry) -> None:

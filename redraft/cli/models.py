@@ -139,11 +139,22 @@ def promote(settings: Settings, name: str, base_url: str | None) -> None:
 def rollback(settings: Settings) -> None:
     """Re-activate the version that was active before the current one, retiring the current.
 
+    Rolling back the first version ever promoted leaves none active: drafting falls back to
+    the model settings name (REDRAFT_MODEL / REDRAFT_MODEL_VERSION), as before the registry.
+
     \b
     Example:
       redraft models rollback
     """
     retired, active = _registry(settings).rollback()
+    if active is None:
+        click.echo(
+            f"rolled back: retired {retired.name}; no registry version is active, so drafting "
+            f"falls back to the settings model {settings.model!r} "
+            f"(version {settings.active_model_version!r})",
+            err=True,
+        )
+        return
     click.echo(_line(active))
     click.echo(f"rolled back: {active.name} is active again; retired {retired.name}", err=True)
 

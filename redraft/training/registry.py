@@ -189,8 +189,12 @@ class Registry(SqliteStore):
             )
         return self.get(name)
 
-    def rollback(self) -> tuple[ModelVersion, ModelVersion]:
-        """Re-activate the version active before the current one; returns (retired, active)."""
+    def rollback(self) -> tuple[ModelVersion, ModelVersion | None]:
+        """Re-activate the version active before the current one; returns (retired, active).
+
+        When the current version was the first ever activated, it is retired and no version is
+        active (None): drafting falls back to the model that settings name, as before it.
+        """
         with self._write() as db:
             current = db.execute("SELECT * FROM versions WHERE status = 'active'").fetchone()
             if current is None:
@@ -204,16 +208,14 @@ class Registry(SqliteStore):
                 if row is not None and row["name"] != current["name"]:
                     previous = row
                     break
-            if previous is None:
-                raise RegistryError(
-                    f"{current['name']} is the first version ever activated: there is nothing "
-                    "to roll back to — promote another version instead"
-                )
             if stack:
                 db.execute("UPDATE activations SET rolled_back = 1 WHERE seq = ?", (stack[0][0],))
             db.execute("UPDATE versions SET status = 'retired' WHERE name = ?", (current["name"],))
-            db.execute("UPDATE versions SET status = 'active' WHERE name = ?", (previous["name"],))
-        return self.get(current["name"]), self.get(previous["name"])
+            if previous is not None:
+                db.execute(
+                    "UPDATE versions SET status = 'active' WHERE name = ?", (previous["name"],)
+                )
+        return self.get(current["name"]), self.get(previous["name"]) if previous else None
 
     def last_trained_at(self) -> str | None:
         """When the newest trained (non-manual, not failed) version was started, or None."""
