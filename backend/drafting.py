@@ -88,9 +88,13 @@ class Drafter:
         cache = DraftCache(settings.cache_path) if settings.cache_enabled else None
         return cls(settings, cache=cache)
 
+    def base_url_for(self, active: ActiveModel) -> str:
+        """The active model's endpoint: its own base URL, else OPENAI_BASE_URL, else OpenAI."""
+        return active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
+
     def client_for(self, active: ActiveModel) -> openai.OpenAI:
         """The OpenAI client for the active model's endpoint, built once per (base URL, key)."""
-        base_url = active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
+        base_url = self.base_url_for(active)
         api_key = active.api_key or self.settings.openai_api_key
         if not api_key:
             raise ConfigError(
@@ -127,7 +131,7 @@ class Drafter:
         """
         outcomes: list[DraftOutcome | None] = [None] * len(tasks)
         jobs: list[_Job] = []
-        base_url = active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
+        base_url = self.base_url_for(active)
 
         def finish(index: int, outcome: DraftOutcome) -> None:
             outcomes[index] = outcome

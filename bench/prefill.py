@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from contextlib import ExitStack
@@ -29,6 +30,7 @@ from redraft.labelstudio.login import load_login
 from redraft.labelstudio.prefill import list_tasks, prefill, tasks_missing
 from redraft.labelstudio.project import ProjectSpec, init_project
 from redraft.labelstudio.server import (
+    BIN_ENV,
     LabelStudioServer,
     ensure_template,
     find_binary,
@@ -57,7 +59,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    binary = find_binary(default=REPO / ".cache/ls-venv/bin/label-studio")
+    named = os.environ.get(BIN_ENV)
+    binary = find_binary(
+        Path(named) if named else None, default=REPO / ".cache/ls-venv/bin/label-studio"
+    )
     # Everything started is stopped, and the temporary Label Studio data removed, on any exit.
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="redraft-bench-")))

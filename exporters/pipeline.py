@@ -83,25 +83,9 @@ def run_export(
         raise ExportError("--golden needs a model to write with — pass --golden-model")
     if options.golden == "review" and review_sink is None:
         raise ExportError("--golden-review needs a Label Studio project — pass --review-project")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.iterdir()):
-        raise ExportError(f"{out_dir} is not empty — choose a new folder with -o")
+    make_empty_dir(out_dir)
     started = now()
-    sinks = {
-        (name, split): JsonlSink(
-            out_dir / dataset_file(name, split),
-            RowValidator(
-                name.replace("_", "-"),
-                counter,
-                options.context_limit,
-                check_minimum=split == "train",
-                model=options.training_model,
-                epochs=options.epochs,
-            ),
-        ).open()
-        for name in FORMATS
-        for split in SPLITS
-    }
+    sinks = open_dataset_sinks(out_dir, counter, options)
     rejects = JsonlSink(out_dir / "rejects.jsonl").open()
     records_name = "records.csv" if options.records_format == "csv" else "records.parquet"
     records_sink = RecordsSink(out_dir / records_name, options.records_format)
@@ -136,6 +120,34 @@ def run_export(
         started,
         plan,
     )
+
+
+def make_empty_dir(out_dir: Path) -> None:
+    """Create the export folder, or fail when it already holds files (exports never mix)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.iterdir()):
+        raise ExportError(f"{out_dir} is not empty — choose a new folder with -o")
+
+
+def open_dataset_sinks(
+    out_dir: Path, counter: TokenCounter, options: ExportOptions
+) -> dict[tuple[str, str], JsonlSink]:
+    """One open, validating JSONL sink per dataset format and split, keyed (format, split)."""
+    return {
+        (name, split): JsonlSink(
+            out_dir / dataset_file(name, split),
+            RowValidator(
+                name.replace("_", "-"),
+                counter,
+                options.context_limit,
+                check_minimum=split == "train",
+                model=options.training_model,
+                epochs=options.epochs,
+            ),
+        ).open()
+        for name in FORMATS
+        for split in SPLITS
+    }
 
 
 @dataclass

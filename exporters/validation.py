@@ -168,10 +168,6 @@ class RowValidator:
                 line,
             )
 
-    def add_unparsable(self, line: int, reason: str) -> None:
-        """Record a line that is not JSON."""
-        self.add_invalid(line, f"not valid JSON ({reason})")
-
     def add_invalid(self, line: int, message: str) -> None:
         """Record a line that cannot be checked as a row, with why."""
         self.report.rows += 1

@@ -82,6 +82,7 @@ class Settings:
     # Label Studio.
     label_studio_url: str = "http://127.0.0.1:8080"
     label_studio_api_key: str | None = field(default=None, repr=False)
+    label_studio_bin: Path | None = None  # the `label-studio` executable `redraft demo` runs
     # ML backend HTTP service.
     host: str = "127.0.0.1"
     port: int = 9090
@@ -89,6 +90,8 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    # `redraft standin`: the bearer token it requires (None: any non-empty one).
+    standin_api_key: str | None = field(default=None, repr=False)
     # Auto mode (redraft.training.auto): train once enough new annotations arrived.
     auto_train: bool = False
     auto_train_threshold: int = 50
@@ -101,6 +104,7 @@ class Settings:
         """Build settings from environment variables (os.environ by default)."""
         env = os.environ if env is None else env
         template = env.get("REDRAFT_TEMPLATE")
+        ls_bin = env.get("REDRAFT_LABEL_STUDIO_BIN")
         return cls(
             home=Path(env.get("REDRAFT_HOME") or DEFAULT_HOME).expanduser(),
             openai_api_key=env.get("OPENAI_API_KEY") or None,
@@ -117,12 +121,14 @@ class Settings:
             cache_enabled=_bool(env, "REDRAFT_CACHE", cls.cache_enabled),
             label_studio_url=(env.get("LABEL_STUDIO_URL") or cls.label_studio_url).rstrip("/"),
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
+            label_studio_bin=Path(ls_bin).expanduser() if ls_bin else None,
             host=env.get("REDRAFT_HOST") or cls.host,
             port=_int(env, "REDRAFT_PORT", cls.port),
             threads=_int(env, "REDRAFT_THREADS", cls.threads),
             basic_auth_user=env.get("REDRAFT_BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("REDRAFT_BASIC_AUTH_PASSWORD") or None,
             log_level=(env.get("REDRAFT_LOG_LEVEL") or cls.log_level).upper(),
+            standin_api_key=env.get("REDRAFT_STANDIN_API_KEY") or None,
             auto_train=_bool(env, "REDRAFT_AUTO_TRAIN", cls.auto_train),
             auto_train_threshold=_int(
                 env, "REDRAFT_AUTO_TRAIN_THRESHOLD", cls.auto_train_threshold

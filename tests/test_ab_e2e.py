@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REDRAFT = str(Path(sys.executable).parent / "redraft")
+from tests.fixtures.common import REDRAFT, clean_env
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -19,7 +16,7 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.e2e
 def test_ab_create_then_analyze(label_studio, ls_client, standin, redraft_home, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env = clean_env()
     env |= {
         "REDRAFT_HOME": str(redraft_home),
         "LABEL_STUDIO_URL": label_studio.url,

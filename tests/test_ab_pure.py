@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +21,8 @@ from redraft.report.ab import (
 )
 from redraft.report.ab_export import write_ab_export
 from redraft.training.exportdir import load_export
+from tests.fixtures.common import REDRAFT, clean_env
 
-REDRAFT = str(Path(sys.executable).parent / "redraft")
 TEMPLATE = parse_template('system = "Be brief."\nuser = "{brief}"')
 
 
@@ -88,8 +85,9 @@ def test_preference_of(annotation, expected):
     assert preference_of(annotation) == expected
 
 
-def _ab_tasks():
-    tasks, sidecar = build_ab_tasks(
+def _four_pairs():
+    """Four A/B tasks (v1 vs v2, seed 1) and their sidecar: pairs 1 and 4 have v2 on the left."""
+    return build_ab_tasks(
         [{"brief": f"Brief {i}"} for i in range(4)],
         [f"A{i}" for i in range(4)],
         [f"B{i}" for i in range(4)],
@@ -97,6 +95,10 @@ def _ab_tasks():
         "v2",
         seed=1,
     )
+
+
+def _ab_tasks():
+    tasks, sidecar = _four_pairs()
     # Sides from the sidecar above: pair 1 and 4 have v2 on the left.
     votes = [
         [_vote("left"), _vote("left")],  # ab-0001: v2 twice -> decided for v2
@@ -137,14 +139,7 @@ def test_tally_counts_tasks_and_decides_pairs():
 
 
 def test_several_judgments_of_one_task_count_once():
-    tasks, sidecar = build_ab_tasks(
-        [{"brief": f"Brief {i}"} for i in range(4)],
-        [f"A{i}" for i in range(4)],
-        [f"B{i}" for i in range(4)],
-        "v1",
-        "v2",
-        seed=1,
-    )
+    tasks, sidecar = _four_pairs()
     v2_side = ["left", "right", "right", "left"]  # from the sidecar (pairs 1 and 4: v2 left)
     for i, task in enumerate(tasks[:3]):
         task["id"] = 200 + i
@@ -270,7 +265,7 @@ def test_a_full_ab_export_is_ready_and_needs_an_empty_folder(tmp_path):
     ]
     assert load_export(out).rows("trl_dpo") == 12
     # The real `redraft train openai --method dpo` plans a job on it (dry run: no upload).
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env = clean_env()
     env["REDRAFT_HOME"] = str(tmp_path / "home")
     planned = subprocess.run(
         [REDRAFT, "train", "openai", str(out), "--method", "dpo", "--dry-run"],

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,15 +11,13 @@ import requests
 from click.testing import CliRunner
 
 from redraft.cli.main import cli
+from redraft.labelstudio.server import free_port
 from redraft.standin.server import StandinServer
-from tests.fixtures.common import free_port
-
-REDRAFT = str(Path(sys.executable).with_name("redraft"))
+from tests.fixtures.common import REDRAFT, clean_env
 
 
 def serve_env(home: Path, **extra: str) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
-    return {**keep, "REDRAFT_HOME": str(home), **extra}
+    return {**clean_env(), "REDRAFT_HOME": str(home), **extra}
 
 
 def wait_until_up(url: str, proc: subprocess.Popen[str], limit_s: float = 30.0) -> None:

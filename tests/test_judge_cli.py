@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +13,8 @@ from redraft.prompting import load_template
 from redraft.report.judge import judge_messages
 from redraft.standin import FaultRule
 from redraft.standin.chat import build_completion
+from tests.fixtures.common import REDRAFT, clean_env
 
-REDRAFT = str(Path(sys.executable).parent / "redraft")
 JUDGE = "stand-in"
 
 
@@ -83,7 +80,7 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
     drafted = dict(zip(ids, zip(briefs, drafts, strict=True), strict=False))
     failing = ids[2]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env = clean_env()
     env |= {
         "REDRAFT_HOME": str(redraft_home),
         "REDRAFT_MAX_RETRIES": "0",
@@ -152,7 +149,7 @@ def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, 
         for b in _briefs()
     ]
     ls_client.projects.import_tasks(id=project.id, request=tasks)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env = clean_env()
     env |= {
         "REDRAFT_HOME": str(redraft_home),
         "OPENAI_BASE_URL": standin.base_url,

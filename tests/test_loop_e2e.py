@@ -17,35 +17,20 @@ from typing import Any
 import pytest
 import requests
 import scipy.stats
-from click.testing import CliRunner, Result
+from click.testing import Result
 from label_studio_sdk import LabelStudio
 
 from redraft.backend.results import prediction_text, textarea_result
-from redraft.cli.main import cli
 from redraft.label_config import FEEDBACK, FINAL, ISSUES, OBJECT, RATING
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
 from redraft.training.source import RegistryModelSource
+from tests.fixtures.labelstudio import run_cli
 
 pytestmark = pytest.mark.e2e
 
 VERSION_A = "writer-a"
 MODEL_A = "gpt-4o-mini"
-
-
-def run_cli(args: list[str], settings: Settings) -> Result:
-    """Invoke the real `redraft` entry point with the environment an operator would set."""
-    env = {
-        "REDRAFT_HOME": str(settings.home),
-        "LABEL_STUDIO_URL": settings.label_studio_url,
-        "LABEL_STUDIO_API_KEY": settings.label_studio_api_key or "",
-        "OPENAI_API_KEY": "sk-test-key",
-        "OPENAI_BASE_URL": settings.openai_base_url or "",
-        "REDRAFT_MODEL": settings.model,
-        "REDRAFT_MODEL_VERSION": settings.model_version or "",
-        "REDRAFT_LOG_LEVEL": "WARNING",
-    }
-    return CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
 
 
 def ok(args: list[str], settings: Settings) -> Result:

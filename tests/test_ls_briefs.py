@@ -128,7 +128,7 @@ def test_plan_connects_backend_and_only_resends_password_with_a_new_user() -> No
 
 def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(LabelStudioError) as err:
-        find_binary({BIN_ENV: str(tmp_path / "nope")})
+        find_binary(tmp_path / "nope")
     assert str(err.value) == (
         f"{BIN_ENV}={tmp_path / 'nope'} does not exist — run ./dev setup, or point it at a "
         "label-studio executable"

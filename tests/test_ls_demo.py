@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,17 @@ from redraft.labelstudio.client import session
 from redraft.labelstudio.demo import DEMO_TITLE, ENV_FILE, run_demo, sample_path
 from redraft.labelstudio.login import LOGIN_FILE, load_login
 from redraft.labelstudio.project import resolve_project
-from redraft.labelstudio.server import ensure_template, find_binary, prepare_data_dir
+from redraft.labelstudio.server import (
+    BIN_ENV,
+    ensure_template,
+    free_port,
+    port_in_use,
+    prepare_data_dir,
+)
 from redraft.settings import Settings
-from tests.fixtures.common import free_port
-from tests.fixtures.labelstudio import CACHE, DEFAULT_BIN, LabelStudioInstance
+from tests.fixtures.labelstudio import CACHE, LabelStudioInstance, ls_binary
 
 pytestmark = pytest.mark.e2e
-
-
-def port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_demo_brings_up_a_prefilled_project_and_stops_it(
@@ -29,10 +28,12 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
 ) -> None:
     home = tmp_path / "home"
     # A copied, initialised data dir: the demo's first-run `label-studio init` is skipped.
-    template = ensure_template(find_binary(default=DEFAULT_BIN), CACHE)
+    binary = ls_binary()
+    template = ensure_template(binary, CACHE)
     data_dir = prepare_data_dir(template, home / "labelstudio")
     login = load_login(data_dir)
-    settings = Settings.from_env({"REDRAFT_HOME": str(home)})  # no OpenAI key: the stand-in
+    # No OpenAI key: the stand-in.
+    settings = Settings.from_env({"REDRAFT_HOME": str(home), BIN_ENV: str(binary)})
     ls_port, backend_port = free_port(), free_port()
     seen: dict[str, object] = {}
 
@@ -44,7 +45,7 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
             seen["tasks"] = len(tasks)
             seen["clients"] = sorted({t["data"]["client"] for t in tasks})
             seen["drafted"] = sum(1 for t in tasks if len(t["predictions"]) == 1)
-        seen["backend_up"] = port_open(backend_port)
+        seen["backend_up"] = port_in_use(backend_port)
 
     run_demo(settings, ls_port=ls_port, backend_port=backend_port, wait=inspect)
     out = capsys.readouterr().err
@@ -55,7 +56,7 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         "drafted": 20,
         "backend_up": True,
     }
-    assert (port_open(ls_port), port_open(backend_port)) == (False, False)
+    assert (port_in_use(ls_port), port_in_use(backend_port)) == (False, False)
     # The login is printed, the API token never; both live in 0600 files under labelstudio/.
     assert f"login:        {login.username}  /  {login.password}" in out.splitlines()
     assert login.token not in out

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from redraft.exporters.sinks import RecordsSink, record_row
 from redraft.report.sources import from_export_dir
+from tests.fixtures.common import REDRAFT, clean_env
 from tests.fixtures.report import record
-
-REDRAFT = str(Path(sys.executable).parent / "redraft")
 
 
 def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env = clean_env()
     env |= {"REDRAFT_HOME": str(home), "LABEL_STUDIO_API_KEY": ""}
     return subprocess.run([REDRAFT, *args], capture_output=True, text=True, env=env, check=False)
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from redraft.label_config import read_label_config
 from redraft.report.judge import JudgeScore, store_judgements
+from tests.fixtures.common import REDRAFT, clean_env
 from tests.fixtures.report import make_tasks
-
-REDRAFT = str(Path(sys.executable).parent / "redraft")
 
 
 @pytest.mark.e2e
@@ -33,7 +29,7 @@ def test_report_from_a_project(label_studio, ls_client, redraft_home, tmp_path):
     scores = [JudgeScore(task_id, 4, "Fine.") for task_id in stored[:10]]
     assert store_judgements(ls_client, scores, "stand-in") == 10
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDRAFT_", "OPENAI_"))}
+    env = clean_env()
     env |= {
         "REDRAFT_HOME": str(redraft_home),
         "LABEL_STUDIO_URL": label_studio.url,

@@ -98,4 +98,4 @@ def test_bad_flag_fails_with_one_clear_line(
 )
 def test_bad_setting_stops_serve_before_it_starts(name: str, value: str, says: str) -> None:
     code, stdout, stderr = run(["serve"], OPENAI_API_KEY="sk-test", **{name: value})
-    assert (code, stdout, stderr) == (1, "", f"Error: {name}={says}\n")
+    assert (code, stdout, stderr) == (1, "", f"error: {name}={says}\n")

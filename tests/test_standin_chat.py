@@ -6,9 +6,7 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -16,8 +14,7 @@ import pytest
 import requests
 
 from redraft.standin import FaultRule, StandinConfig, StandinServer
-
-REDRAFT = str(Path(sys.executable).parent / "redraft")  # the installed console script
+from tests.fixtures.common import REDRAFT
 
 BRIEF = "Client: Acme\n\nBrief:\nOffer a free CRM data audit to the sales team at Globex"
 MESSAGES = [

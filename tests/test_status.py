@@ -225,7 +225,7 @@ def test_status_cli_without_label_studio(settings: Settings, registry: Registry)
 
 
 def test_status_cli_with_an_unreachable_label_studio(settings: Settings, tmp_path: Path) -> None:
-    from tests.fixtures.common import free_port
+    from redraft.labelstudio.server import free_port
 
     env = {
         "REDRAFT_HOME": str(settings.home),

@@ -58,6 +58,18 @@ def _train(
     )
 
 
+def _interrupt_at_first_wait(
+    standin: StandinServer, registry: Registry, spec: OpenAIJobSpec
+) -> None:
+    """Start training and stop it, as Ctrl-C would, at its first wait for the job."""
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(standin, registry, spec, [], sleep=interrupt)
+
+
 def _posts(standin: StandinServer) -> list[str]:
     return [r["path"] for r in standin.requests if r["method"] == "POST"]
 
@@ -129,11 +141,7 @@ def test_interrupted_run_resumes_from_the_registry_row(
 ) -> None:
     spec = _spec(export_folder, registry)
 
-    def interrupt(_seconds: float) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _train(fast_standin, registry, spec, [], sleep=interrupt)
+    _interrupt_at_first_wait(fast_standin, registry, spec)
     row = registry.get("v1")
     assert (row.status, row.job_id is not None) == ("training", True)
     lines: list[str] = []
@@ -184,11 +192,7 @@ def test_second_training_is_refused_while_one_runs(
 ) -> None:
     spec = _spec(export_folder, registry)
 
-    def interrupt(_seconds: float) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _train(fast_standin, registry, spec, [], sleep=interrupt)
+    _interrupt_at_first_wait(fast_standin, registry, spec)
     job_id = registry.get("v1").job_id
     other = _spec(write_export(tmp_path / "other", rows=11), registry)
     with pytest.raises(TrainingInProgressError) as err:
@@ -325,12 +329,8 @@ def test_models_cancel_stops_the_job_and_frees_the_slot(
     registry = Registry(settings.registry_path)
     spec = _spec(export_folder, registry, suffix="slow")
 
-    def interrupt(_seconds: float) -> None:
-        raise KeyboardInterrupt
-
     fast_standin.state.apply_config({"job_step_seconds": 5.0})
-    with pytest.raises(KeyboardInterrupt):
-        _train(fast_standin, registry, spec, [], sleep=interrupt)
+    _interrupt_at_first_wait(fast_standin, registry, spec)
     job_id = registry.get("v1").job_id
     env = {
         "REDRAFT_HOME": str(settings.home),

@@ -100,7 +100,7 @@ def create(
     \b
     Example:
       redraft ab create --versions v2 v3 --briefs briefs.csv --n 50
-      redraft ab create --versions old new --model-a ft:old --model-b ft:new \
+      redraft ab create --versions old new --model-a ft:old --model-b ft:new \\
         --from-project "Acme outreach"
     """
     version_a, version_b = versions

@@ -42,7 +42,7 @@ def judge(
     \b
     Example:
       redraft judge --project 3 --model gpt-4.1-mini --dry-run
-      redraft judge --project "Acme outreach" --model llama3.1:70b \
+      redraft judge --project "Acme outreach" --model llama3.1:70b \\
         --base-url http://localhost:11434/v1
     """
     from redraft.labelstudio.client import session_from_settings

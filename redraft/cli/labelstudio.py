@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from redraft.backend.compose import model_source_for
+from redraft.labelstudio.tasks import IMPORTED_MODEL_VERSION
 from redraft.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,9 @@ def _ls_options(command: Any) -> Any:
         help="Label Studio personal access token or legacy token (env LABEL_STUDIO_API_KEY).",
     )(command)
     return click.option(
-        "--url", default=None, help="Label Studio URL (env LABEL_STUDIO_URL, default :8080)."
+        "--url",
+        default=None,
+        help="Label Studio URL (env LABEL_STUDIO_URL, default http://127.0.0.1:8080).",
     )(command)
 
 
@@ -99,7 +102,13 @@ def init(
 @click.command("import")
 @_ls_options
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--project", "project_ref", default=DEFAULT_TITLE, help="Project id or title.")
+@click.option(
+    "--project",
+    "project_ref",
+    default=DEFAULT_TITLE,
+    show_default=True,
+    help="Project id or title.",
+)
 @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD", help="Rename a column.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, skip the others.")
 @click.option(
@@ -109,7 +118,7 @@ def init(
 )
 @click.option(
     "--model-version",
-    default="imported",
+    default=IMPORTED_MODEL_VERSION,
     show_default=True,
     help="model_version of the imported drafts (--with-feedback).",
 )
@@ -186,9 +195,20 @@ def _import(
 
 @click.command("prefill")
 @_ls_options
-@click.option("--project", "project_ref", default=DEFAULT_TITLE, help="Project id or title.")
+@click.option(
+    "--project",
+    "project_ref",
+    default=DEFAULT_TITLE,
+    show_default=True,
+    help="Project id or title.",
+)
 @click.option("--limit", type=int, default=None, help="Draft at most this many tasks.")
-@click.option("--concurrency", type=int, default=None, help="Parallel drafts (env default 16).")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Parallel drafts (env REDRAFT_MAX_CONCURRENCY, default 16).",
+)
 @click.option("--dry-run", is_flag=True, help="Count the tasks that would be drafted; draft none.")
 @click.pass_context
 def prefill(

@@ -69,12 +69,10 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
       redraft demo            # local Label Studio + backend + stand-in model
       redraft serve --port 9090
     """
-    try:
-        settings = Settings.from_env().with_overrides(
-            log_level=log_level.upper() if log_level else None
-        )
-    except RedraftError as exc:
-        raise click.ClickException(str(exc)) from None
+    # A bad variable raises ConfigError, which RedraftGroup.invoke prints as one `error:` line.
+    settings = Settings.from_env().with_overrides(
+        log_level=log_level.upper() if log_level else None
+    )
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -8,6 +8,8 @@ from types import FrameType
 
 import click
 
+from redraft.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 
@@ -64,10 +66,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 @click.option(
     "--api-key",
     default=None,
-    envvar="REDRAFT_STANDIN_API_KEY",
     help="Require this bearer token (default: accept any non-empty one).",
 )
+@click.pass_obj
 def standin(
+    settings: Settings,
     host: str,
     port: int,
     latency_ms: int,
@@ -96,7 +99,7 @@ def standin(
         latency_ms=latency_ms,
         faults=[FaultRule(kind, match=fault_match, times=fault_times) for kind in faults],  # type: ignore[arg-type]
         hang_seconds=hang_seconds,
-        api_key=api_key,
+        api_key=api_key if api_key is not None else settings.standin_api_key,
         job_step_seconds=job_step_seconds,
     )
     server = StandinServer(config, host=host, port=port).start()

@@ -129,7 +129,12 @@ def train_openai_command(
 @train.command("trl")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--base-model", required=True, help="Local path or Hugging Face model id.")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Run folder; the adapter goes to OUTPUT/adapter (default REDRAFT_HOME/adapters/NAME).",
+)
 @click.option("--epochs", type=float, default=1.0, show_default=True)
 @click.option("--lora-r", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option("--learning-rate", type=float, default=2e-4, show_default=True)

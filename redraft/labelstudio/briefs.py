@@ -16,8 +16,9 @@ from typing import Any
 
 from redraft.errors import BriefImportError
 from redraft.label_config import ISSUE_TAGS
+from redraft.prompting import REQUIRED_FIELD
 
-BRIEF = "brief"
+BRIEF = REQUIRED_FIELD  # the one field every task needs: the prompt builder fills it in
 EXTERNAL_ID = "external_id"
 FEEDBACK_COLUMNS = ("draft", "rating", "issues", "feedback", "final")
 _ISSUE_SPLIT = re.compile(r"[;,|]")

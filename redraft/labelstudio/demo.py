@@ -29,6 +29,7 @@ from redraft.labelstudio.server import (
     LabelStudioServer,
     find_binary,
     init_data_dir,
+    port_in_use,
 )
 from redraft.settings import Settings
 
@@ -58,7 +59,7 @@ def run_demo(
     wait: Callable[[], None] | None = None,
 ) -> None:
     """Start everything, set up and prefill the demo project, print the login, then wait."""
-    binary = find_binary(default=DEFAULT_BIN.resolve())
+    binary = find_binary(settings.label_studio_bin, default=DEFAULT_BIN.resolve())
     data_dir = settings.home / "labelstudio"
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
@@ -183,13 +184,10 @@ def _setup_project(settings: Settings, url: str, login: Login, backend_url: str)
 
 
 def _free_or_fail(port: int, option: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise LabelStudioError(
-                f"port {port} is already in use — stop what runs there, or pass {option} PORT"
-            )
+    if port_in_use(port):
+        raise LabelStudioError(
+            f"port {port} is already in use — stop what runs there, or pass {option} PORT"
+        )
     return port
 
 

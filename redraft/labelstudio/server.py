@@ -53,12 +53,10 @@ _LS_READS = {
 }
 
 
-def find_binary(env: Mapping[str, str] | None = None, default: Path | None = None) -> Path:
-    """The `label-studio` executable: $REDRAFT_LABEL_STUDIO_BIN, else `default`, else PATH."""
-    env = os.environ if env is None else env
-    named = env.get(BIN_ENV)
-    if named:
-        path = Path(named).expanduser()
+def find_binary(named: Path | None = None, default: Path | None = None) -> Path:
+    """The `label-studio` executable: `named` (REDRAFT_LABEL_STUDIO_BIN), else `default`, PATH."""
+    if named is not None:
+        path = named.expanduser()
         if not path.is_file():
             raise LabelStudioError(
                 f"{BIN_ENV}={named} does not exist — run ./dev setup, or point it at a "
@@ -170,6 +168,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) == 0
 
 
 class LabelStudioServer:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from redraft.backend.results import build_prediction, textarea_result
-from redraft.label_config import FEEDBACK, ISSUES, OBJECT, RATING
+from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, OBJECT, RATING
 from redraft.labelstudio.briefs import BriefRow, Feedback
 
 IMPORTED_MODEL_VERSION = "imported"
@@ -28,7 +28,7 @@ def feedback_results(feedback: Feedback) -> list[dict[str, Any]]:
       'value': {'text': ['Hello']}}]
     """
     results = [
-        textarea_result("draft", feedback.draft),
+        textarea_result(DRAFT, feedback.draft),
         {
             "from_name": RATING,
             "to_name": OBJECT,
@@ -47,7 +47,7 @@ def feedback_results(feedback: Feedback) -> list[dict[str, Any]]:
         )
     if feedback.feedback:
         results.append(textarea_result(FEEDBACK, feedback.feedback))
-    results.append(textarea_result("final", feedback.final))
+    results.append(textarea_result(FINAL, feedback.final))
     return results
 
 

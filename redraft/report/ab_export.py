@@ -19,17 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redraft.exporters.manifest import SPLITS, RunCounts, dataset_file, write_manifest
-from redraft.exporters.pipeline import (
-    ExportError,
-    ExportOptions,
-)
+from redraft.exporters.manifest import RunCounts, write_manifest
+from redraft.exporters.pipeline import ExportOptions, make_empty_dir, open_dataset_sinks
 from redraft.exporters.records import Reject
-from redraft.exporters.rows import FORMATS, openai_dpo, trl_dpo, trl_sft
+from redraft.exporters.rows import openai_dpo, trl_dpo, trl_sft
 from redraft.exporters.sinks import JsonlSink, RecordsSink
 from redraft.exporters.split import plan_split
 from redraft.exporters.tokens import TokenCounter
-from redraft.exporters.validation import RowValidator
 from redraft.prompting import PromptTemplate, build_messages
 from redraft.report.ab import ABResult, pair_problem
 
@@ -49,30 +45,14 @@ def write_ab_export(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """Write the decided pairs of an A/B tally as an export folder; returns its manifest."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.iterdir()):
-        raise ExportError(f"{out_dir} is not empty — choose a new folder with -o")
+    make_empty_dir(out_dir)
     started = now()
     options = ExportOptions(
         validation_ratio=validation_ratio,
         records_format="csv",
         project_id=source.get("project_id"),
     )
-    sinks = {
-        (name, split): JsonlSink(
-            out_dir / dataset_file(name, split),
-            RowValidator(
-                name.replace("_", "-"),
-                counter,
-                options.context_limit,
-                check_minimum=split == "train",
-                model=options.training_model,
-                epochs=options.epochs,
-            ),
-        ).open()
-        for name in FORMATS
-        for split in SPLITS
-    }
+    sinks = open_dataset_sinks(out_dir, counter, options)
     rejects = JsonlSink(out_dir / "rejects.jsonl").open()
     records_sink = RecordsSink(out_dir / "records.csv", "csv")
     counts = RunCounts()

@@ -37,11 +37,6 @@ class ReportInput:
     source: str = ""
 
 
-def from_records(records: Iterable[FeedbackRecord], source: str = "records") -> ReportInput:
-    """Wrap records that are already built (tests, other tools)."""
-    return ReportInput(records=list(records), source=source)
-
-
 def from_tasks(
     tasks: Iterable[Mapping[str, Any]], template: PromptTemplate, source: str = "tasks"
 ) -> ReportInput:

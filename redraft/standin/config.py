@@ -142,11 +142,6 @@ class StandinState:
 
     # -- models ------------------------------------------------------------------------
 
-    def all_models(self) -> list[str]:
-        """Base models then fine-tuned models, in the order they appeared."""
-        with self.lock:
-            return [*self.models, *self.fine_tuned_models]
-
     def has_model(self, model: str) -> bool:
         """Whether `model` is served."""
         with self.lock:

@@ -19,7 +19,6 @@ from typing import Any
 from redraft.training.errors import ExportFolderError
 
 MANIFEST = "manifest.json"
-DATASETS: tuple[str, ...] = ("openai_sft", "openai_dpo", "trl_sft", "trl_dpo", "trl_kto")
 
 
 def file_sha256(path: Path) -> str:
