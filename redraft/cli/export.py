@@ -217,14 +217,27 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
     type=click.Choice(["auto", *VALIDATION_FORMATS]),
     default="auto",
     show_default=True,
+    help="Dataset format; auto takes it from the first line that matches one.",
 )
 @click.option(
     "--model",
     default=None,
     help="Model whose training price the cost estimate uses (default gpt-4o-mini-2024-07-18).",
 )
-@click.option("--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True)
-@click.option("--context-limit", type=int, default=DEFAULT_CONTEXT_LIMIT, show_default=True)
+@click.option(
+    "--epochs",
+    type=int,
+    default=DEFAULT_EPOCHS,
+    show_default=True,
+    help="Epochs for the training-cost estimate.",
+)
+@click.option(
+    "--context-limit",
+    type=int,
+    default=DEFAULT_CONTEXT_LIMIT,
+    show_default=True,
+    help="Tokens allowed per example; longer ones are errors.",
+)
 def validate(file: Path, fmt: str, model: str | None, epochs: int, context_limit: int) -> None:
     """Check a JSONL training file: structure, tokens, context limit, size, duplicates, cost.
 

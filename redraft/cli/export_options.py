@@ -114,6 +114,7 @@ _OPTIONS = [
         type=click.Choice(["parquet", "csv"]),
         default="parquet",
         show_default=True,
+        help="Format of the feedback records written for analysis.",
     ),
     click.option(
         "--model-version",
@@ -133,7 +134,13 @@ _OPTIONS = [
         default=None,
         help="Model whose training price the cost estimate uses (default gpt-4o-mini-2024-07-18).",
     ),
-    click.option("--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True),
+    click.option(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        show_default=True,
+        help="Epochs for the training-cost estimate.",
+    ),
     click.option(
         "--context-limit",
         type=int,

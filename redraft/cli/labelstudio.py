@@ -19,6 +19,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_TITLE = "redraft outreach"
 
 
+_project_option = click.option(
+    "--project",
+    "project_ref",
+    default=DEFAULT_TITLE,
+    show_default=True,
+    help="Project id or title.",
+)
+
+
 def _ls_options(command: Any) -> Any:
     """--url and --api-key, shared by the commands that talk to Label Studio."""
     command = click.option(
@@ -102,13 +111,7 @@ def init(
 @click.command("import")
 @_ls_options
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--project",
-    "project_ref",
-    default=DEFAULT_TITLE,
-    show_default=True,
-    help="Project id or title.",
-)
+@_project_option
 @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD", help="Rename a column.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, skip the others.")
 @click.option(
@@ -195,13 +198,7 @@ def _import(
 
 @click.command("prefill")
 @_ls_options
-@click.option(
-    "--project",
-    "project_ref",
-    default=DEFAULT_TITLE,
-    show_default=True,
-    help="Project id or title.",
-)
+@_project_option
 @click.option("--limit", type=int, default=None, help="Draft at most this many tasks.")
 @click.option(
     "--concurrency",

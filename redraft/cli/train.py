@@ -135,10 +135,20 @@ def train_openai_command(
     default=None,
     help="Run folder; the adapter goes to OUTPUT/adapter (default REDRAFT_HOME/adapters/NAME).",
 )
-@click.option("--epochs", type=float, default=1.0, show_default=True)
-@click.option("--lora-r", type=click.IntRange(1, 256), default=16, show_default=True)
-@click.option("--learning-rate", type=float, default=2e-4, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True)
+@click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage.")
+@click.option(
+    "--lora-r", type=click.IntRange(1, 256), default=16, show_default=True, help="LoRA rank."
+)
+@click.option(
+    "--learning-rate", type=float, default=2e-4, show_default=True, help="Peak learning rate."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 256),
+    default=4,
+    show_default=True,
+    help="Examples per device step.",
+)
 @click.option("--max-steps", type=int, default=-1, help="Cap steps per phase (smoke runs).")
 @click.option("--skip-dpo", is_flag=True, help="Only SFT on the finals.")
 @click.option("--name", default=None, help="Registry version (and LoRA module) name.")
