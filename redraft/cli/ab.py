@@ -153,7 +153,7 @@ def create(
     type=click.FloatRange(0, 0.5),
     default=0.1,
     show_default=True,
-    help="Share of tasks in the validation split (hashed per task, as in export).",
+    help="Share of tasks in the validation split (stratified by client, as in export).",
 )
 @click.pass_obj
 def analyze(
