@@ -75,6 +75,9 @@ def run(args: list[str], **env: str) -> tuple[int, str, str]:
         ("standin", "--fault-times", "-1", "-1", "x>=0"),
         ("standin", "--latency-ms", "-5", "-5", "x>=0"),
         ("standin", "--hang-seconds", "-1", "-1.0", "x>=0"),
+        ("prefill", "--limit", "-1", "-1", "x>=1"),
+        ("prefill", "--concurrency", "0", "0", "x>=1"),
+        ("judge", "--limit", "0", "0", "x>=1"),
     ],
 )
 def test_bad_flag_fails_with_one_clear_line(

@@ -21,7 +21,9 @@ SHOW_FAILURES = 20
 @click.option("--project", "project_ref", required=True, help="Label Studio project (id or title).")
 @click.option("--model", help="Judge model id (default: REDRAFT_MODEL).")
 @click.option("--base-url", help="OpenAI-compatible endpoint of the judge (env OPENAI_BASE_URL).")
-@click.option("--limit", type=int, help="Judge at most this many drafts this run.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Judge at most this many drafts this run."
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be judged; call no model.")
 @click.pass_obj
 def judge(

@@ -199,10 +199,12 @@ def _import(
 @click.command("prefill")
 @_ls_options
 @_project_option
-@click.option("--limit", type=int, default=None, help="Draft at most this many tasks.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Draft at most this many tasks."
+)
 @click.option(
     "--concurrency",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Parallel drafts (env REDRAFT_MAX_CONCURRENCY, default 16).",
 )
