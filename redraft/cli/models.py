@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 
@@ -22,10 +23,25 @@ def _line(version: ModelVersion) -> str:
     where = f" @ {version.base_url}" if version.base_url else ""
     job = f" job {version.job_id}" if version.job_id else ""
     error = f" ({version.error})" if version.error else ""
+    created = _to_seconds(version.created_at)
     return (
         f"{marker} {version.name:<10} {version.status:<9} {version.trainer:<6} {model}{where}"
-        f"{job} {version.created_at}{error}"
+        f"{job} {created}{error}"
     )
+
+
+def _to_seconds(stamp: str | None) -> str | None:
+    """An ISO time shown to the second (the registry stores microseconds).
+
+    >>> _to_seconds("2026-11-22T18:43:10.123456+00:00")
+    '2026-11-22T18:43:10+00:00'
+    """
+    if not stamp:
+        return stamp
+    try:
+        return datetime.fromisoformat(stamp).isoformat(timespec="seconds")
+    except ValueError:
+        return stamp
 
 
 @click.group("models")

@@ -46,8 +46,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 def utc_now() -> str:
-    """The current UTC time as ISO 8601 with seconds, the registry's time format."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The current UTC time as ISO 8601, the registry's time format.
+
+    Microseconds, not seconds: "annotated since the last training" compares these stamps with
+    Label Studio's, and an annotation made earlier in the same second must not count as newer.
+    """
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
