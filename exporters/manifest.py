@@ -118,6 +118,8 @@ def write_manifest(
             "validation_ratio": options.validation_ratio,
             "method": "stratified by client: each client's tasks ranked by a hash of the task id",
             "planned": plan.planned if plan is not None else {},
+            # The evaluation set is pinned from these (redraft.evaluation.evalset).
+            "validation_task_ids": sorted(plan.validation_ids) if plan is not None else [],
             "by_client": by_client,
             "warnings": _split_warnings(by_client, options.validation_ratio),
         },

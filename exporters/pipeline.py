@@ -72,12 +72,14 @@ def run_export(
     review_sink: Callable[[list[dict[str, Any]]], int] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     reviewed: Container[int] = frozenset(),
+    pinned: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
     """Write one export folder from Label Studio tasks; returns the manifest.
 
     `tasks` is an iterable (read once; spooled to a temp file when a split is planned) or a
     function that opens the source again. `reviewed` holds the annotation ids that already
     have a golden review task: --golden-review neither rewrites nor re-imports them.
+    `pinned` task ids (the project's evaluation set) always go to validation.
     """
     if options.golden != "off" and golden_writer is None:
         raise ExportError("--golden needs a model to write with — pass --golden-model")
@@ -92,7 +94,7 @@ def run_export(
     counts = RunCounts()
     golden = _Golden(golden_writer, options.golden, review_sink, reviewed)
     try:
-        with planned_tasks(tasks, options.validation_ratio) as (plan, stream):
+        with planned_tasks(tasks, options.validation_ratio, pinned) as (plan, stream):
             for task in stream:
                 counts.tasks_read += 1
                 _one_task(

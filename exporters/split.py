@@ -98,10 +98,17 @@ class SplitPlan:
 
 
 class SplitPlanner:
-    """The first pass: remembers a hash and an id per usable task, per client."""
+    """The first pass: remembers a hash and an id per usable task, per client.
 
-    def __init__(self, validation_ratio: float) -> None:
+    `pinned` task ids (a project's evaluation set) always go to validation and are not
+    counted for the ratio, so no later export trains on them.
+    """
+
+    def __init__(self, validation_ratio: float, pinned: frozenset[int] = frozenset()) -> None:
         self.validation_ratio = validation_ratio
+        self.pinned = pinned
+        self._pinned_seen: dict[str, int] = {}
+        self._chosen_pinned: set[int] = set()
         self._hashes: dict[str, array[int]] = {}
         self._ids: dict[str, array[int]] = {}
 
@@ -110,6 +117,10 @@ class SplitPlanner:
         if not can_yield_rows(task):
             return
         client = client_of(task)
+        if int(task["id"]) in self.pinned:
+            self._chosen_pinned.add(int(task["id"]))
+            self._pinned_seen[client] = self._pinned_seen.get(client, 0) + 1
+            return
         if client not in self._ids:
             self._hashes[client], self._ids[client] = array("Q"), array("q")
         task_id = int(task["id"])
@@ -127,21 +138,26 @@ class SplitPlanner:
         >>> plan.planned, len(plan.validation_ids)
         ({'Acme': {'tasks': 3, 'validation': 1}}, 1)
         """
-        chosen: set[int] = set()
+        chosen: set[int] = set(self._chosen_pinned)
         planned: dict[str, dict[str, int]] = {}
-        for client in sorted(self._ids):
-            hashes, ids = self._hashes[client], self._ids[client]
+        for client in sorted(set(self._ids) | set(self._pinned_seen)):
+            hashes, ids = self._hashes.get(client, array("Q")), self._ids.get(client, array("q"))
             count = validation_count(len(ids), self.validation_ratio)
             chosen.update(
                 task_id for _, task_id in heapq.nsmallest(count, zip(hashes, ids, strict=True))
             )
-            planned[client] = {"tasks": len(ids), "validation": count}
+            pinned = self._pinned_seen.get(client, 0)
+            planned[client] = {"tasks": len(ids) + pinned, "validation": count + pinned}
+            if pinned:
+                planned[client]["pinned"] = pinned
         return SplitPlan(self.validation_ratio, frozenset(chosen), planned)
 
 
-def plan_split(tasks: Iterable[Task], validation_ratio: float) -> SplitPlan:
+def plan_split(
+    tasks: Iterable[Task], validation_ratio: float, pinned: frozenset[int] = frozenset()
+) -> SplitPlan:
     """Plan the split from one pass over the tasks."""
-    planner = SplitPlanner(validation_ratio)
+    planner = SplitPlanner(validation_ratio, pinned)
     for task in tasks:
         planner.add(task)
     return planner.plan()
@@ -149,16 +165,16 @@ def plan_split(tasks: Iterable[Task], validation_ratio: float) -> SplitPlan:
 
 @contextmanager
 def planned_tasks(
-    source: TaskSource, validation_ratio: float
+    source: TaskSource, validation_ratio: float, pinned: frozenset[int] = frozenset()
 ) -> Iterator[tuple[SplitPlan, Iterable[Task]]]:
     """The split plan and the tasks to stream; a read-once source is spooled to a temp file."""
-    if validation_ratio <= 0:
+    if validation_ratio <= 0 and not pinned:
         yield SplitPlan(validation_ratio), source() if callable(source) else source
         return
     if callable(source):
-        yield plan_split(source(), validation_ratio), source()
+        yield plan_split(source(), validation_ratio, pinned), source()
         return
-    planner = SplitPlanner(validation_ratio)
+    planner = SplitPlanner(validation_ratio, pinned)
     with tempfile.TemporaryDirectory(prefix="redraft-export-") as folder:
         spool = Path(folder) / "tasks.jsonl"
         with open(spool, "w", encoding="utf-8", newline="\n") as handle:

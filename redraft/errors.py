@@ -23,3 +23,7 @@ class LabelStudioError(RedraftError):
 
 class BriefImportError(RedraftError):
     """A briefs file cannot be read or holds invalid rows; nothing was imported."""
+
+
+class LocalModelError(RedraftError):
+    """The local model cannot be found, converted or served; the message says how to fix it."""

@@ -48,6 +48,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 # Field -> (its variable, the rule in words, the test, an example value) for validated().
 _RANGES: dict[str, tuple[str, str, Callable[[float], bool], float]] = {
     "port": ("REDRAFT_PORT", "between 1 and 65535", lambda v: 1 <= v <= 65535, 9090),
+    "local_port": ("REDRAFT_LOCAL_PORT", "between 1 and 65535", lambda v: 1 <= v <= 65535, 8089),
     "threads": ("REDRAFT_THREADS", "at least 1", lambda v: v >= 1, 32),
     "temperature": ("REDRAFT_TEMPERATURE", "between 0 and 2", lambda v: 0 <= v <= 2, 0.7),
     "max_tokens": ("REDRAFT_MAX_TOKENS", "at least 1", lambda v: v >= 1, 600),
@@ -98,6 +99,10 @@ class Settings:
     auto_train_trainer: str = "openai"
     auto_train_base_model: str | None = None
     auto_promote: bool = False
+    # The local open-weights model (redraft.local): base model, server port, converters' sdist.
+    local_model: str | None = None
+    local_port: int = 8089
+    llama_cpp_sdist: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +110,7 @@ class Settings:
         env = os.environ if env is None else env
         template = env.get("REDRAFT_TEMPLATE")
         ls_bin = env.get("REDRAFT_LABEL_STUDIO_BIN")
+        sdist = env.get("REDRAFT_LLAMA_CPP_SDIST")
         return cls(
             home=Path(env.get("REDRAFT_HOME") or DEFAULT_HOME).expanduser(),
             openai_api_key=env.get("OPENAI_API_KEY") or None,
@@ -138,6 +144,9 @@ class Settings:
             ).lower(),
             auto_train_base_model=env.get("REDRAFT_AUTO_TRAIN_BASE_MODEL") or None,
             auto_promote=_bool(env, "REDRAFT_AUTO_PROMOTE", cls.auto_promote),
+            local_model=env.get("REDRAFT_LOCAL_MODEL") or None,
+            local_port=_int(env, "REDRAFT_LOCAL_PORT", cls.local_port),
+            llama_cpp_sdist=Path(sdist).expanduser() if sdist else None,
         ).validated()
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -163,11 +172,6 @@ class Settings:
             raise ConfigError("REDRAFT_AUTO_TRAIN_THRESHOLD must be at least 1 — e.g. 50")
         if self.auto_train_trainer not in ("openai", "trl"):
             raise ConfigError("REDRAFT_AUTO_TRAIN_TRAINER must be openai or trl")
-        if self.auto_train and self.auto_train_trainer == "trl" and not self.auto_train_base_model:
-            raise ConfigError(
-                "REDRAFT_AUTO_TRAIN_TRAINER=trl needs REDRAFT_AUTO_TRAIN_BASE_MODEL (a local path "
-                "or model id) — set it, or use REDRAFT_AUTO_TRAIN_TRAINER=openai"
-            )
         return self
 
     @property
@@ -186,6 +190,16 @@ class Settings:
     @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    @property
+    def models_dir(self) -> Path:
+        """Local model files: dequantised bases, GGUF LoRAs."""
+        return self.home / "models"
+
+    @property
+    def local_url(self) -> str:
+        """The OpenAI-compatible URL of `redraft local serve` on this machine."""
+        return f"http://127.0.0.1:{self.local_port}/v1"
 
     def require_label_studio_key(self) -> str:
         """Return the Label Studio token or fail with the fix."""

@@ -136,6 +136,7 @@ def test_small_clients_each_get_a_validation_task(
             "Acme": {"tasks": 2, "validation": 1},
             "Globex": {"tasks": 2, "validation": 1},
         },
+        "validation_task_ids": sorted([min([1, 2], key=task_hash), min([3, 4], key=task_hash)]),
         "by_client": {
             "Acme": {"train": 1, "validation": 1},
             "Globex": {"train": 1, "validation": 1},

@@ -32,7 +32,8 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
     template = ensure_template(binary, CACHE)
     data_dir = prepare_data_dir(template, home / "labelstudio")
     login = load_login(data_dir)
-    # No OpenAI key: the stand-in.
+    # No OpenAI key, and the stand-in asked for (the local model's demo path is drafted in
+    # tests/test_local_loop_e2e.py).
     settings = Settings.from_env({"REDRAFT_HOME": str(home), BIN_ENV: str(binary)})
     ls_port, backend_port = free_port(), free_port()
     seen: dict[str, object] = {}
@@ -47,7 +48,9 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
             seen["drafted"] = sum(1 for t in tasks if len(t["predictions"]) == 1)
         seen["backend_up"] = port_in_use(backend_port)
 
-    run_demo(settings, ls_port=ls_port, backend_port=backend_port, wait=inspect)
+    run_demo(
+        settings, ls_port=ls_port, backend_port=backend_port, wait=inspect, model_kind="standin"
+    )
     out = capsys.readouterr().err
     assert seen == {
         "versions": ["standin-demo"],
@@ -74,6 +77,10 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         "REDRAFT_TEMPLATE": str(sample_path("demo_template.toml")),
         "OPENAI_BASE_URL": exports["OPENAI_BASE_URL"],  # the stand-in's port changes per run
         "OPENAI_API_KEY": "sk-standin-demo",
+        "REDRAFT_MODEL": "gpt-4o-mini",
         "REDRAFT_MODEL_VERSION": "standin-demo",
+        "REDRAFT_MAX_CONCURRENCY": "16",
+        "REDRAFT_REQUEST_TIMEOUT": "25",
+        "REDRAFT_MAX_TOKENS": "600",
     }
     assert f"source {env_file}" in out

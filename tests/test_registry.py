@@ -195,7 +195,10 @@ def test_models_cli_add_promote_list_rollback(settings: Settings) -> None:
     _invoke(settings, "models", "add", "qwen-2", "--model-id", "qwen-lora-2", "--promote")
     promoted = _invoke(settings, "models", "promote", "qwen-1")
     assert promoted.exit_code == 0
-    assert promoted.stderr == "promoted qwen-1 (qwen-lora-1); retired qwen-2\n"
+    assert promoted.stderr == (
+        f"evaluation gate skipped: no export in {settings.exports_dir} yet — run `redraft "
+        "export` first\npromoted qwen-1 (qwen-lora-1); retired qwen-2\n"
+    )
     listed = _invoke(settings, "models", "list", "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [(r["name"], r["status"], r["trainer"]) for r in rows] == [
@@ -243,7 +246,11 @@ def test_trl_serve_instructions_name_a_promote_command_that_stores_the_endpoint(
     args = command.replace("HOST", "127.0.0.1").split()
     promoted = CliRunner().invoke(cli, args, env=env)
     assert promoted.exit_code == 0, promoted.output
-    assert promoted.stderr == "promoted v1 (v1)\n"
+    assert promoted.stderr.splitlines() == [
+        f"evaluation gate skipped: no export in {settings.exports_dir} yet — run `redraft export`"
+        " first",
+        "promoted v1 (v1)",
+    ]
     version = registry.get("v1")
     assert (version.status, version.base_url) == ("active", "http://127.0.0.1:8000/v1")
     active = RegistryModelSource(settings).active()

@@ -171,11 +171,6 @@ def test_a_failed_auto_run_is_reported_not_raised(
             "REDRAFT_AUTO_TRAIN_TRAINER must be openai or trl",
         ),
         (
-            {"REDRAFT_AUTO_TRAIN_TRAINER": "trl"},
-            "REDRAFT_AUTO_TRAIN_TRAINER=trl needs REDRAFT_AUTO_TRAIN_BASE_MODEL (a local path or "
-            "model id) — set it, or use REDRAFT_AUTO_TRAIN_TRAINER=openai",
-        ),
-        (
             {"REDRAFT_AUTO_TRAIN_THRESHOLD": "0"},
             "REDRAFT_AUTO_TRAIN_THRESHOLD must be at least 1 — e.g. 50",
         ),

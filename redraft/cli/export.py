@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from redraft.cli.export_options import build_options, export_options
+from redraft.evaluation.evalset import pin, pinned_ids
 from redraft.exporters.golden import GoldenWriter, import_review_tasks, reviewed_annotations
 from redraft.exporters.pipeline import run_export
 from redraft.exporters.reading import read_file_tasks, read_project_tasks
@@ -111,6 +112,7 @@ def export(
                 return _progress(read_file_tasks(path))
 
             source = {"kind": "file", "path": str(from_file.resolve())}
+        pinned = pinned_ids(settings.home, project_id) if project_id is not None else None
         manifest = run_export(
             tasks,
             out_dir,
@@ -121,8 +123,32 @@ def export(
             golden_writer,
             review_sink,
             reviewed=reviewed,
+            pinned=pinned or frozenset(),
         )
     _print_summary(manifest, out_dir)
+    if project_id is not None:
+        _pin_evaluation_set(settings, project_id, pinned, manifest)
+
+
+def _pin_evaluation_set(
+    settings: Settings, project_id: int, pinned: frozenset[int] | None, manifest: dict[str, Any]
+) -> None:
+    """Pin this export's validation tasks as the project's evaluation set, the first time."""
+    if pinned is not None:
+        click.echo(
+            f"kept the {len(pinned)} pinned evaluation briefs of project {project_id} out of "
+            "training (`redraft eval`)",
+            err=True,
+        )
+        return
+    ids = manifest["split"]["validation_task_ids"]
+    if ids:
+        pin(settings.home, project_id, ids)
+        click.echo(
+            f"pinned {len(ids)} validation briefs as project {project_id}'s evaluation set: no "
+            "later export trains on them (`redraft eval` compares versions on them)",
+            err=True,
+        )
 
 
 def _resolve(client: Any, ref: str | None) -> int | None:

@@ -284,18 +284,43 @@ def _prefill(
 @click.command("demo")
 @click.option("--port", type=int, default=8080, show_default=True, help="Label Studio port.")
 @click.option("--backend-port", type=int, default=9090, show_default=True, help="Backend port.")
+@click.option(
+    "--model",
+    "model_kind",
+    type=click.Choice(["local", "standin"]),
+    default="local",
+    show_default=True,
+    help="With no OPENAI_API_KEY / OPENAI_BASE_URL: the local open model, or the canned stand-in.",
+)
+@click.option(
+    "--annotate",
+    type=click.IntRange(0),
+    default=0,
+    help="Let simulated writers annotate N drafted tasks (for trying export and train).",
+)
 @click.option("--fresh", is_flag=True, help="Start from an empty Label Studio database.")
 @click.pass_context
-def demo(ctx: click.Context, port: int, backend_port: int, fresh: bool) -> None:
-    """Run everything locally: Label Studio, the ML backend, and a stand-in model if needed.
+def demo(
+    ctx: click.Context, port: int, backend_port: int, model_kind: str, annotate: int, fresh: bool
+) -> None:
+    """Run everything locally: Label Studio, the ML backend and, with no OpenAI settings, the
+    local open model (SmolLM2-135M-Instruct served by `redraft local serve`).
 
     Creates a project with sample briefs from three fictional clients, drafts them, and
     prints the URL and login. Ctrl-C stops everything it started.
 
     \b
     Example:
-      ./dev demo            # or: redraft demo --port 8080
+      ./dev demo                       # or: redraft demo --port 8080
+      ./dev demo --annotate 12         # simulated writers annotate 12 drafts
     """
     from redraft.labelstudio.demo import run_demo
 
-    run_demo(ctx.obj, ls_port=port, backend_port=backend_port, fresh=fresh)
+    run_demo(
+        ctx.obj,
+        ls_port=port,
+        backend_port=backend_port,
+        fresh=fresh,
+        model_kind=model_kind,
+        annotate=annotate,
+    )

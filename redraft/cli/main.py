@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("redraft.cli.report", "report"),
     "ab": ("redraft.cli.ab", "ab"),
     "judge": ("redraft.cli.judge", "judge"),
+    "simulate": ("redraft.cli.simulate", "simulate"),
+    "local": ("redraft.cli.local", "local"),
+    "eval": ("redraft.cli.evaluate", "evaluate"),
 }
 
 

@@ -120,18 +120,28 @@ def add(
     default=None,
     help="Store the OpenAI-compatible endpoint that serves NAME (e.g. a vLLM server) first.",
 )
+@click.option("--project", "project_ref", default=None, help="Project whose evaluation set gates.")
+@click.option("--force", is_flag=True, help="Promote even when the gate finds NAME clearly worse.")
 @click.pass_obj
-def promote(settings: Settings, name: str, base_url: str | None) -> None:
+def promote(
+    settings: Settings, name: str, base_url: str | None, project_ref: str | None, force: bool
+) -> None:
     """Make NAME the active version; the backend drafts with it from its next request.
 
-    A `train trl` adapter has no endpoint until you serve it: pass --base-url (or train
-    with --serve-url), else promote refuses.
+    First the evaluation gate (`redraft eval NAME`) drafts the pinned evaluation briefs with
+    NAME and with the active version and shows its verdict; a candidate that is clearly
+    worse is refused unless --force. A version trained on the local base is served by
+    `redraft local serve` and needs no --base-url; any other `train trl` adapter has no
+    endpoint until you serve it (pass --base-url, or train with --serve-url).
 
     \b
     Example:
       redraft models promote v3
       redraft models promote v4 --base-url http://gpu:8000/v1
     """
+    from redraft.cli.evaluate import project_id_for
+    from redraft.evaluation.run import GateRequest, promotion_gate
+
     registry = _registry(settings)
     version = registry.find(name)  # None: promote() below says the name is unknown
     if version is not None and base_url:
@@ -143,6 +153,15 @@ def promote(settings: Settings, name: str, base_url: str | None) -> None:
             f"--lora-modules {name}=ADAPTER), then `redraft models promote {name} --base-url "
             "http://HOST:8000/v1`"
         )
+    if version is not None and version.status != "active":
+        request = GateRequest(candidate=name, project_id=project_id_for(settings, project_ref))
+        report = lambda line: click.echo(line, err=True)  # noqa: E731
+        if not promotion_gate(settings, registry, request, report, force=force):
+            raise RegistryError(
+                f"not promoted: {name} is clearly worse than the active version on the "
+                f"evaluation briefs — keep collecting feedback, or `redraft models promote {name}"
+                " --force`"
+            )
     before = registry.active()
     version = registry.promote(name)
     click.echo(_line(version))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,7 +28,7 @@ def train() -> None:
     \b
     Example:
       redraft train openai ~/.redraft/exports/20261122T101500Z --method dpo
-      redraft train trl ~/.redraft/exports/20261122T101500Z --base-model Qwen/Qwen2.5-1.5B-Instruct
+      redraft train trl ~/.redraft/exports/20261122T101500Z
     """
 
 
@@ -126,74 +129,110 @@ def train_openai_command(
     _report(f"done: {version.name} is {version.status} ({version.model_id})")
 
 
+_TRL_OPTIONS = (
+    "sft_learning_rate",
+    "sft_epochs",
+    "sft_max_steps",
+    "dpo_learning_rate",
+    "dpo_epochs",
+    "dpo_max_steps",
+    "dpo_beta",
+    "dpo_sft_weight",
+    "lora_r",
+    "batch_size",
+    "max_length",
+    "max_steps",
+    "seed",
+)
+
+
+def _trl_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One click option per TrlParams knob: name, default and help come from the dataclass."""
+    from redraft.training.trl_lora import TrlParams
+
+    known = {f.name: f for f in dataclasses.fields(TrlParams)}
+    for name in reversed(_TRL_OPTIONS):
+        knob = known[name]
+        command = click.option(
+            "--" + name.replace("_", "-"),
+            type=type(knob.default),
+            default=knob.default,
+            show_default=True,
+            help=knob.metadata["help"],
+        )(command)
+    return command
+
+
 @train.command("trl")
 @click.argument("export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--base-model", required=True, help="Local path or Hugging Face model id.")
+@click.option(
+    "--base-model",
+    default=None,
+    help="HF folder or model id to train instead of the local base model (REDRAFT_LOCAL_MODEL,"
+    " default SmolLM2-135M-Instruct); the result is then served by vLLM or Ollama, not locally.",
+)
 @click.option(
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Run folder; the adapter goes to OUTPUT/adapter (default REDRAFT_HOME/adapters/NAME).",
 )
-@click.option("--epochs", type=float, default=1.0, show_default=True, help="Epochs per stage.")
-@click.option(
-    "--lora-r", type=click.IntRange(1, 256), default=16, show_default=True, help="LoRA rank."
-)
-@click.option(
-    "--learning-rate", type=float, default=2e-4, show_default=True, help="Peak learning rate."
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 256),
-    default=4,
-    show_default=True,
-    help="Examples per device step.",
-)
-@click.option("--max-steps", type=int, default=-1, help="Cap steps per phase (smoke runs).")
+@_trl_options
 @click.option("--skip-dpo", is_flag=True, help="Only SFT on the finals.")
-@click.option("--name", default=None, help="Registry version (and LoRA module) name.")
-@click.option("--serve-url", default=None, help="OpenAI-compatible URL that will serve it.")
+@click.option(
+    "--extra-sft",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help='An OpenAI fine-tuning file ({"messages": [...]} JSONL) to learn as well; repeatable.',
+)
+@click.option("--name", default=None, help="Registry version (and model id) name.")
+@click.option("--serve-url", default=None, help="With --base-model: the URL that will serve it.")
 @click.pass_obj
 def train_trl_command(
     settings: Settings,
     export_dir: Path,
-    base_model: str,
+    base_model: str | None,
     output: Path | None,
-    epochs: float,
-    lora_r: int,
-    learning_rate: float,
-    batch_size: int,
-    max_steps: int,
     skip_dpo: bool,
+    extra_sft: tuple[Path, ...],
     name: str | None,
     serve_url: str | None,
+    **knobs: Any,
 ) -> None:
     """LoRA SFT on the finals, then DPO on the pairs (TRL + PEFT); registers a candidate.
 
-    Needs the extra: pip install 'redraft[train]'.
+    By default it trains the local base model on the CPU and converts the adapter for
+    `redraft local serve`, so the candidate is served (and can be evaluated and promoted)
+    at once. Each run starts from the base and learns everything in the export (an export
+    holds all of a project's annotations so far). Needs the extra: pip install 'redraft[train]'.
 
     \b
     Example:
-      redraft train trl ~/.redraft/exports/20261122T101500Z \\
-          --base-model Qwen/Qwen2.5-1.5B-Instruct --serve-url http://gpu:8000/v1
+      redraft train trl ~/.redraft/exports/20261122T101500Z
+      redraft train trl EXPORT --extra-sft old_openai_training.jsonl   # migrate off OpenAI
+      redraft train trl EXPORT --base-model /models/Qwen2.5-1.5B-Instruct --serve-url http://gpu:8000/v1
     """
+    from redraft.local.publish import local_target
     from redraft.training.trl_trainer import TrlParams, require_train_extra, train_trl
 
     require_train_extra()
     export = load_export(export_dir)
     registry = Registry(settings.registry_path)
     name = name or registry.next_name()
+    local = None
+    if base_model is None:
+        _report("preparing the local base model (dequantised once, then reused)")
+        local = local_target(settings)
     params = TrlParams(
-        base_model=base_model,
+        base_model=base_model or str(local.hf_dir if local else ""),
         output_dir=output or settings.home / "adapters" / name,
-        epochs=epochs,
-        lora_r=lora_r,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        max_steps=max_steps,
         skip_dpo=skip_dpo,
+        extra_sft=extra_sft,
+        **knobs,
     )
-    version = train_trl(registry, export, params, report=_report, name=name, serve_url=serve_url)
+    version = train_trl(
+        registry, export, params, report=_report, name=name, serve_url=serve_url, local=local
+    )
     click.echo(version.name)
     sft = version.metrics.get("sft", {})
     dpo = version.metrics.get("dpo", {})

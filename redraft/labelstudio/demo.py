@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 DEMO_TITLE = "redraft demo"
 DEFAULT_BIN = Path(".cache/ls-venv/bin/label-studio")
+LOCAL_MAX_TOKENS = 320  # an outreach email is 100-200 words; a small model may ramble past
 ENV_FILE = "demo.env"  # mode 0600, rewritten on each start: `source` it in another shell
 
 
@@ -45,8 +46,8 @@ def sample_path(name: str) -> Path:
     return Path(str(resources.files("redraft.samples").joinpath(name)))
 
 
-def needs_standin(env_settings: Settings) -> bool:
-    """True when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: draft with the stand-in."""
+def needs_own_model(env_settings: Settings) -> bool:
+    """True when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set: the demo brings a model."""
     return not env_settings.openai_api_key and not env_settings.openai_base_url
 
 
@@ -57,6 +58,8 @@ def run_demo(
     backend_port: int = 9090,
     fresh: bool = False,
     wait: Callable[[], None] | None = None,
+    model_kind: str = "local",
+    annotate: int = 0,
 ) -> None:
     """Start everything, set up and prefill the demo project, print the login, then wait."""
     binary = find_binary(settings.label_studio_bin, default=DEFAULT_BIN.resolve())
@@ -69,7 +72,7 @@ def run_demo(
     login = load_login(data_dir)
     env_settings = settings
     with ExitStack() as stack:
-        settings = _start_model(settings, stack)
+        settings = _start_model(settings, stack, model_kind)
         if settings.template_path is None:
             settings = settings.with_overrides(template_path=sample_path("demo_template.toml"))
         say(f"starting Label Studio on http://127.0.0.1:{ls_port} …")
@@ -77,9 +80,11 @@ def run_demo(
         stack.enter_context(server.start())
         backend_url = _start_backend(settings, backend_port, stack)
         project_id = _setup_project(settings, server.url, login, backend_url)
+        if annotate:
+            _annotate(settings, server.url, login, project_id, annotate)
         env_file = data_dir / ENV_FILE
         write_private(
-            env_file, demo_env(settings, server.url, login.token, needs_standin(env_settings))
+            env_file, demo_env(settings, server.url, login.token, needs_own_model(env_settings))
         )
         say("")
         say(f"Label Studio: {server.url}/projects/{project_id}/data")
@@ -90,11 +95,11 @@ def run_demo(
         say(f"(its URL, API token and prompt template): source {shlex.quote(str(env_file))}")
         say("open a task: the draft is filled in — rate it, tick issues, edit the final email.")
         say("Ctrl-C stops everything the demo started.")
-        (wait or _wait_for_interrupt)()
+        (wait or wait_for_interrupt)()
     say("demo stopped")
 
 
-def demo_env(settings: Settings, url: str, token: str, standin: bool) -> str:
+def demo_env(settings: Settings, url: str, token: str, own_model: bool) -> str:
     """The shell lines that point redraft commands in another shell at the running demo.
 
     The demo overrides settings in its own process (template, stand-in model and version); a
@@ -103,15 +108,15 @@ def demo_env(settings: Settings, url: str, token: str, standin: bool) -> str:
 
     >>> s = Settings(home=Path("/h"), template_path=Path("/t.toml"), model_version="d",
     ...              openai_base_url="http://127.0.0.1:5/v1", openai_api_key="sk-standin-demo")
-    >>> print(demo_env(s, "http://127.0.0.1:8080", "tok", standin=False), end="")
+    >>> print(demo_env(s, "http://127.0.0.1:8080", "tok", own_model=False), end="")
     # written by `redraft demo`; load it with: source <this file>
     export REDRAFT_HOME=/h
     export LABEL_STUDIO_URL=http://127.0.0.1:8080
     export LABEL_STUDIO_API_KEY=tok
     export REDRAFT_TEMPLATE=/t.toml
-    >>> demo_env(s, "http://127.0.0.1:8080", "tok", standin=True).splitlines()[5:]
+    >>> demo_env(s, "http://127.0.0.1:8080", "tok", own_model=True).splitlines()[5:8]
     ['export OPENAI_BASE_URL=http://127.0.0.1:5/v1', 'export OPENAI_API_KEY=sk-standin-demo', \
-'export REDRAFT_MODEL_VERSION=d']
+'export REDRAFT_MODEL=gpt-4o-mini']
     """
     values = {
         "REDRAFT_HOME": str(settings.home),
@@ -119,29 +124,69 @@ def demo_env(settings: Settings, url: str, token: str, standin: bool) -> str:
         "LABEL_STUDIO_API_KEY": token,
         "REDRAFT_TEMPLATE": str(settings.template_path or ""),
     }
-    if standin:  # the stand-in's key is not a secret; a real OPENAI_API_KEY is never written
+    if own_model:  # the demo's own model; its key is not a secret (a real one is never written)
         values |= {
             "OPENAI_BASE_URL": settings.openai_base_url or "",
             "OPENAI_API_KEY": settings.openai_api_key or "",
+            "REDRAFT_MODEL": settings.model,
             "REDRAFT_MODEL_VERSION": settings.model_version or "",
+            "REDRAFT_MAX_CONCURRENCY": str(settings.max_concurrency),
+            "REDRAFT_REQUEST_TIMEOUT": f"{settings.request_timeout:g}",
+            "REDRAFT_MAX_TOKENS": str(settings.max_tokens),
         }
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items() if v]
     return "\n".join(["# written by `redraft demo`; load it with: source <this file>", *lines, ""])
 
 
-def _start_model(settings: Settings, stack: ExitStack) -> Settings:
-    if not needs_standin(settings):
+def _start_model(settings: Settings, stack: ExitStack, model_kind: str) -> Settings:
+    if not needs_own_model(settings):
         return settings
-    from redraft.standin.server import StandinServer
+    if model_kind == "standin":
+        from redraft.standin.server import StandinServer
 
-    standin = StandinServer(None, port=0).start()
-    stack.callback(standin.stop)
-    say(f"no OPENAI_API_KEY / OPENAI_BASE_URL: drafting with the stand-in at {standin.base_url}")
+        standin = StandinServer(None, port=0).start()
+        stack.callback(standin.stop)
+        say(f"drafting with the canned stand-in at {standin.base_url} (--model standin)")
+        return settings.with_overrides(
+            openai_base_url=standin.base_url,
+            openai_api_key="sk-standin-demo",
+            model_version=settings.model_version or "standin-demo",
+        )
+    return local_model_settings(settings, stack)
+
+
+def local_model_settings(settings: Settings, stack: ExitStack) -> Settings:
+    """Start `redraft local serve` in this process; settings that draft with its base model."""
+    from redraft.local.catalog import local_base, served_models
+    from redraft.local.server import LocalServer
+
+    base = local_base(settings)
+    port = _free_or_fail(settings.local_port, "REDRAFT_LOCAL_PORT")
+    say(f"no OPENAI_API_KEY / OPENAI_BASE_URL: starting the local model {base.model_id} …")
+    server = LocalServer(
+        lambda: served_models(settings), workdir=settings.home / "run", port=port
+    ).start()
+    stack.callback(server.stop)
+    say(f"local model server (llama-cpp-python) on {server.url}: {', '.join(server.model_ids)}")
+    # One CPU drafts one email at a time: a deep queue would only time out in the client.
     return settings.with_overrides(
-        openai_base_url=standin.base_url,
-        openai_api_key="sk-standin-demo",
-        model_version=settings.model_version or "standin-demo",
+        openai_base_url=server.url,
+        openai_api_key="local",
+        model=base.model_id,
+        model_version=settings.model_version or base.model_id,
+        max_concurrency=min(settings.max_concurrency, 2),
+        request_timeout=max(settings.request_timeout, 120.0),
+        max_tokens=min(settings.max_tokens, LOCAL_MAX_TOKENS),
     )
+
+
+def _annotate(settings: Settings, url: str, login: Login, project_id: int, limit: int) -> None:
+    from redraft.simulate.annotate import simulate_project
+    from redraft.simulate.rules import load_rules
+
+    with session(url, login.token) as client:
+        summary = simulate_project(client, project_id, load_rules(), limit=limit)
+    say(summary.line())
 
 
 def _start_backend(settings: Settings, port: int, stack: ExitStack) -> str:
@@ -191,7 +236,8 @@ def _free_or_fail(port: int, option: str) -> int:
     return port
 
 
-def _wait_for_interrupt() -> None:
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM."""
     stop = threading.Event()
 
     def handler(_signum: int, _frame: Any) -> None:

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 COUNTER = "auto.annotations_since_training"
 EventHook = Callable[[str, dict[str, Any]], None]
 Cycle = Callable[[int | None], ModelVersion]
+Gate = Callable[[ModelVersion, int | None], bool]  # True: promote
 Exporter = Callable[[Settings, int | None], Path]
 
 
@@ -65,12 +66,19 @@ class AutoTrainer:
     """The webhook hook: counts annotations and starts `cycle` in the background at threshold."""
 
     def __init__(
-        self, registry: Registry, cycle: Cycle, *, threshold: int, promote: bool = False
+        self,
+        registry: Registry,
+        cycle: Cycle,
+        *,
+        threshold: int,
+        promote: bool = False,
+        gate: Gate | None = None,
     ) -> None:
         self.registry = registry
         self.cycle = cycle
         self.threshold = threshold
         self.promote = promote
+        self.gate = gate
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.last_result: ModelVersion | None = None
@@ -113,7 +121,12 @@ class AutoTrainer:
     def _run(self, project_id: int | None) -> None:
         try:
             version = self.cycle(project_id)
-            if self.promote:
+            if self.promote and self.gate is not None and not self.gate(version, project_id):
+                logger.warning(
+                    "auto mode: %s stays a candidate — the evaluation gate found it clearly worse",
+                    version.name,
+                )
+            elif self.promote:
                 version = self.registry.promote(version.name)
                 logger.info("auto mode: promoted %s (%s)", version.name, version.model_id)
             else:
@@ -185,12 +198,16 @@ def default_cycle(
             from redraft.training.trl_trainer import TrlParams, train_trl
 
             name = registry.next_name()
-            assert settings.auto_train_base_model is not None  # checked by Settings.validated
+            local = None
+            if settings.auto_train_base_model is None:  # the local base, served locally
+                from redraft.local.publish import local_target
+
+                local = local_target(settings)
             params = TrlParams(
-                base_model=settings.auto_train_base_model,
+                base_model=settings.auto_train_base_model or str(local.hf_dir if local else ""),
                 output_dir=settings.home / "adapters" / name,
             )
-            return train_trl(registry, folder, params, report=logger.info, name=name)
+            return train_trl(registry, folder, params, report=logger.info, name=name, local=local)
         from redraft.training.openai_trainer import plan_openai_job, train_openai
 
         client = openai_client
@@ -238,6 +255,17 @@ def build_auto_trainer(
         openai_client=openai_client,
         poll_interval=poll_interval,
     )
+
+    def gate(version: ModelVersion, project_id: int | None) -> bool:
+        from redraft.evaluation.run import GateRequest, promotion_gate
+
+        request = GateRequest(candidate=version.name, project_id=project_id)
+        return promotion_gate(settings, registry, request, logger.info)
+
     return AutoTrainer(
-        registry, cycle, threshold=settings.auto_train_threshold, promote=settings.auto_promote
+        registry,
+        cycle,
+        threshold=settings.auto_train_threshold,
+        promote=settings.auto_promote,
+        gate=gate,
     )

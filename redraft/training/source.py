@@ -31,11 +31,13 @@ def _fingerprint(path: Path) -> tuple[int, int, int, bytes] | None:
 
 def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
     """The ActiveModel the backend drafts with for a registry version."""
+    # The local server takes any key; a local version must draft without OPENAI_API_KEY.
+    local = bool(version.metrics.get("local_base"))
     return ActiveModel(
         name=version.name,
         model_id=version.model_id,
         base_url=version.base_url or settings.openai_base_url,
-        api_key=settings.openai_api_key,
+        api_key=settings.openai_api_key or ("local" if local else None),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from redraft.local.publish import LocalTarget, announce, publish_adapter
 from redraft.training.exportdir import ExportFolder
 from redraft.training.registry import ModelVersion, Registry, process_alive
 from redraft.training.trl_lora import Report, TrlParams, require_train_extra, run_lora
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 def serve_instructions(
     name: str, params: TrlParams, adapter: Path, serve_url: str | None = None
 ) -> list[str]:
-    """How to serve the adapter behind an OpenAI-compatible endpoint, then promote it."""
+    """How to serve an adapter of a base that is not the local one (vLLM, Ollama), then promote."""
     promote = (
         f"redraft models promote {name}"
         if serve_url
@@ -55,8 +56,15 @@ def train_trl(
     name: str | None = None,
     serve_url: str | None = None,
     runner: Callable[[ExportFolder, TrlParams, Report], tuple[Path, dict[str, Any]]] = run_lora,
+    local: LocalTarget | None = None,
 ) -> ModelVersion:
-    """Reserve the training slot, train the adapter, register it as a candidate."""
+    """Reserve the training slot, train the adapter, register it as a candidate.
+
+    With `local` (training the local base), the adapter is also converted for llama.cpp and
+    the version records the local server as its endpoint, so it can be promoted at once.
+    """
+    if local is not None:
+        serve_url = local.serve_url
     require_train_extra()
     stale = registry.training()
     if stale is not None and stale.trainer == "trl" and not process_alive(stale.pid):
@@ -80,6 +88,8 @@ def train_trl(
         # transformers prints its step logs to stdout; stdout is for data, so send them to stderr.
         with contextlib.redirect_stdout(sys.stderr):
             adapter, metrics = runner(export, params, report)
+            if local is not None:
+                metrics |= publish_adapter(local, adapter, report)
     except BaseException as exc:
         registry.update(row.name, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
@@ -99,6 +109,10 @@ def train_trl(
         pid=None,
     )
     report(f"registered {version.name} (adapter {adapter}) as a candidate")
-    for line in serve_instructions(version.name, params, adapter, serve_url):
-        report(line)
+    if local is not None:
+        announce(local, version.model_id, report)
+        report(f"next: redraft eval {version.name}, then redraft models promote {version.name}")
+    else:
+        for line in serve_instructions(version.name, params, adapter, serve_url):
+            report(line)
     return version

@@ -1,0 +1,347 @@
+"""Does a turn of the loop make drafts closer to what the writers send? (simulated writers)
+
+Five fictional clients, each with a rule-based simulated writer (redraft/samples/
+simulated_writers.toml): three the defaults may be tuned on, two with other kinds of rules
+that no default was tuned on, reported apart. Their briefs are split into training batches
+(one per turn) and a held-out set that is never trained on.
+
+Per turn and training recipe: the current version drafts the turn's briefs, the simulated
+writers edit them into finals (with rating, issues and feedback), the real exporter turns all
+annotations so far into datasets, `train_trl` trains the local base (SmolLM2-135M-Instruct) and
+converts the adapter, the running `redraft local serve` picks it up, it is promoted, and it
+drafts the held-out briefs again. The cost of a held-out draft is the normalised edit distance
+from it to what its writer makes of it. Every figure comes from simulated writers.
+
+    .venv/bin/python bench/loop.py                          # default recipe, one turn (~20 min)
+    .venv/bin/python bench/loop.py --recipes all --turns 2  # the full table (bench/README.md)
+
+Prints figures and ratios against the base model measured in the same run; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from briefs import make_briefs
+
+from redraft.backend.drafting import Drafter
+from redraft.backend.results import build_prediction
+from redraft.backend.versions import ActiveModel
+from redraft.exporters.pipeline import ExportOptions, run_export
+from redraft.exporters.tokens import load_counter
+from redraft.local.base import resolve_base
+from redraft.local.catalog import served_models
+from redraft.local.publish import announce, local_target
+from redraft.local.server import LocalServer, free_port
+from redraft.prompting import build_messages, load_template
+from redraft.report.editdistance import normalise_whitespace, normalised_edit_distance
+from redraft.report.stats import mean_interval
+from redraft.settings import Settings
+from redraft.simulate.annotate import annotation_results
+from redraft.simulate.rules import WriterRules, load_rules
+from redraft.simulate.writers import WriterVerdict, rule_checks, simulate_edit
+from redraft.training.exportdir import load_export
+from redraft.training.registry import Registry
+from redraft.training.source import active_model_for
+from redraft.training.trl_lora import TrlParams
+from redraft.training.trl_trainer import train_trl
+
+# recipe -> the TrlParams changes it makes to the defaults (output_dir and base are filled in).
+RECIPES: dict[str, dict[str, Any]] = {
+    "sft-only": {"skip_dpo": True},
+    "sft-then-dpo": {"dpo_sft_weight": 0.0},
+    "default": {},
+}
+STAMP = "2026-12-01T10:00:00.000000Z"
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Round:
+    """One version drafting the held-out briefs, and what the writers made of the drafts."""
+
+    label: str
+    costs: dict[str, list[float]] = field(default_factory=dict)  # group -> per-brief costs
+    accepted: dict[str, list[bool]] = field(default_factory=dict)
+    follows: dict[str, dict[str, list[bool]]] = field(default_factory=dict)  # group -> rule
+    failed: int = 0
+    seconds: float = 0.0
+
+
+def group_of(rules: WriterRules) -> str:
+    return "tuned clients" if rules.tuned else "untuned clients"
+
+
+def draft_all(
+    drafter: Drafter, model: ActiveModel, briefs: list[dict[str, Any]]
+) -> list[str | None]:
+    tasks = [{"id": i + 1, "data": data} for i, data in enumerate(briefs)]
+    return [o.text for o in drafter.draft_many(tasks, model)]
+
+
+def held_out_round(
+    label: str,
+    drafter: Drafter,
+    model: ActiveModel,
+    held_out: list[dict[str, Any]],
+    rules: dict[str, WriterRules],
+) -> Round:
+    began = time.perf_counter()
+    drafts = draft_all(drafter, model, held_out)
+    result = Round(label)
+    for data, draft in zip(held_out, drafts, strict=True):
+        writer = rules[data["client"]]
+        group = group_of(writer)
+        text = draft or ""
+        result.failed += draft is None
+        final = simulate_edit(writer, data, text).final
+        cost = normalised_edit_distance(text, final) if draft is not None else 1.0
+        for key in (group, "all clients"):
+            result.costs.setdefault(key, []).append(cost)
+            result.accepted.setdefault(key, []).append(
+                draft is not None and normalise_whitespace(text) == normalise_whitespace(final)
+            )
+            for rule, ok in rule_checks(writer, data, text).items():
+                result.follows.setdefault(key, {}).setdefault(rule, []).append(ok)
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def ls_task(
+    task_id: int, data: dict[str, Any], draft: str, version: str, verdict: WriterVerdict
+) -> dict[str, Any]:
+    """A completed task as Label Studio's snapshot export has it (what `export` reads)."""
+    prediction = build_prediction(draft, version)
+    return {
+        "id": task_id,
+        "project": 1,
+        "data": data,
+        "predictions": [{"id": task_id, "task": task_id, **prediction, "created_at": STAMP}],
+        "annotations": [
+            {
+                "id": task_id,
+                "result": annotation_results(draft, verdict),
+                "parent_prediction": task_id,
+                "completed_by": 1,
+                "was_cancelled": False,
+                "lead_time": 60.0,
+                "created_at": STAMP,
+                "updated_at": STAMP,
+            }
+        ],
+    }
+
+
+def speed(url: str, model: str, prompts: list[list[dict[str, str]]], concurrency: int) -> str:
+    """Drafting throughput and latency through the local server at a given concurrency."""
+    import openai
+
+    client = openai.OpenAI(base_url=url, api_key="local", timeout=600)
+
+    def one(messages: list[dict[str, str]]) -> tuple[float, int]:
+        began = time.perf_counter()
+        response = client.chat.completions.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=0,
+            max_tokens=320,
+        )
+        tokens = response.usage.completion_tokens if response.usage else 0
+        return time.perf_counter() - began, tokens
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, prompts))
+    wall = time.perf_counter() - began
+    tokens = sum(t for _, t in results)
+    latency = statistics.mean(s for s, _ in results)
+    return (
+        f"concurrency {concurrency}: {tokens / wall:.1f} tokens/s over {len(prompts)} drafts, "
+        f"mean latency {latency:.2f} s, {tokens / len(prompts):.0f} tokens per draft"
+    )
+
+
+@contextmanager
+def stage(stages: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the block to stages[name]."""
+    began = time.perf_counter()
+    yield
+    stages[name] = stages.get(name, 0.0) + time.perf_counter() - began
+
+
+def pct(value: float | None) -> str:
+    return "  n/a" if value is None else f"{100 * value:5.1f}%"
+
+
+def print_round(result: Round, baseline: Round | None) -> None:
+    for group in ("all clients", "tuned clients", "untuned clients"):
+        costs = result.costs.get(group, [])
+        if not costs:
+            continue
+        estimate = mean_interval(costs, bounds=(0.0, 1.0))
+        low = estimate.low if estimate.low is not None else math.nan
+        high = estimate.high if estimate.high is not None else math.nan
+        line = (
+            f"  {group:<16} edit distance {pct(estimate.value)} "
+            f"[{100 * low:.1f}, {100 * high:.1f}]  accepted as is "
+            f"{pct(sum(result.accepted[group]) / len(costs))}  (n={len(costs)})"
+        )
+        if baseline is not None and baseline.costs.get(group) and estimate.value is not None:
+            base = statistics.mean(baseline.costs[group])
+            ratio = estimate.value / base
+            line += f"  ratio to base {ratio:.2f} ({100 * (1 - ratio):.0f}% less editing)"
+        print(line)
+        follows = result.follows.get(group, {})
+        shares = "  ".join(
+            f"{rule} {pct(sum(v) / len(v)).strip()}" for rule, v in sorted(follows.items())
+        )
+        print(f"  {'':<16} drafts following each rule: {shares}")
+    if result.failed:
+        print(f"  {result.failed} held-out brief(s) got no draft (counted as fully rewritten)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipes", default="default", help="comma list, or all")
+    parser.add_argument("--turns", type=int, default=1)
+    parser.add_argument("--train-per-client", type=int, default=10, help="annotations per turn")
+    parser.add_argument("--held-out-per-client", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--home", type=Path, default=None, help="keep state here (default: temp)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    recipes = list(RECIPES) if args.recipes == "all" else args.recipes.split(",")
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:
+        parser.error(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)}")
+
+    scratch = tempfile.TemporaryDirectory(prefix="redraft-bench-loop-")
+    home = args.home or Path(scratch.name)
+    rules = load_rules()
+    clients = sorted(rules, key=lambda c: (not rules[c].tuned, c))
+    pools = {
+        c: make_briefs(c, args.train_per_client * args.turns + args.held_out_per_client, args.seed)
+        for c in clients
+    }
+    held_out = [b for c in clients for b in pools[c][: args.held_out_per_client]]
+    batches = [
+        [
+            b
+            for c in clients
+            for b in pools[c][
+                args.held_out_per_client + t * args.train_per_client : args.held_out_per_client
+                + (t + 1) * args.train_per_client
+            ]
+        ]
+        for t in range(args.turns)
+    ]
+    port = free_port()
+    settings = Settings.from_env({"REDRAFT_HOME": str(home)}).with_overrides(
+        local_port=port, temperature=0.0, max_tokens=320, max_concurrency=2,
+        request_timeout=600.0, cache_enabled=False,
+    )  # fmt: skip
+    base = resolve_base(settings.local_model)
+    settings = settings.with_overrides(
+        openai_base_url=settings.local_url, openai_api_key="local", model=base.model_id
+    )
+    template = load_template(None)
+    print("bench/loop.py — all figures from SIMULATED WRITERS (rule-based, deterministic)")
+    print(
+        f"clients: {', '.join(f'{c} ({group_of(rules[c]).split()[0]})' for c in clients)}; "
+        f"{len(batches[0])} annotations per turn, {len(held_out)} held-out briefs; "
+        f"base {base.model_id}; template {template.name}"
+    )
+    began = time.perf_counter()
+    server = LocalServer(lambda: served_models(settings), workdir=home / "run", port=port)
+    with server:
+        say(f"local server up in {time.perf_counter() - began:.1f} s at {server.url}")
+        prompts = [build_messages(b, template) for b in held_out[:8]]
+        print("drafting speed through the local server (llama-cpp-python, SmolLM2-135M Q4_1):")
+        for concurrency in (1, 4):
+            print("  " + speed(server.url, base.model_id, prompts, concurrency))
+        drafter = Drafter(settings)
+        base_model = ActiveModel(base.model_id, base.model_id, server.url, "local")
+        baseline = held_out_round("base", drafter, base_model, held_out, rules)
+        print(f"\nturn 0 (base model, held-out drafting {baseline.seconds:.0f} s)")
+        print_round(baseline, None)
+        target = local_target(settings)
+        registry = Registry(settings.registry_path)
+        drafted_at = time.perf_counter()
+        first_drafts = draft_all(drafter, base_model, batches[0])  # the same for every recipe
+        first_seconds = time.perf_counter() - drafted_at
+        figures: dict[str, Any] = {"baseline": baseline.costs}
+        for recipe in recipes:
+            model, tasks = base_model, []
+            for turn, batch in enumerate(batches, start=1):
+                stages: dict[str, float] = {"draft": first_seconds} if turn == 1 else {}
+                if turn == 1:
+                    drafts = first_drafts
+                else:
+                    with stage(stages, "draft"):
+                        drafts = draft_all(drafter, model, batch)
+                with stage(stages, "simulate"):
+                    verdicts = [
+                        simulate_edit(rules[d["client"]], d, t or "")
+                        for d, t in zip(batch, drafts, strict=True)
+                    ]
+                for data, draft, verdict in zip(batch, drafts, verdicts, strict=True):
+                    tasks.append(ls_task(len(tasks) + 1, data, draft or "", model.name, verdict))
+                out = home / "exports" / f"{recipe}-t{turn}"
+                with stage(stages, "export"):
+                    options = ExportOptions(validation_ratio=0.0)
+                    manifest = run_export(
+                        list(tasks), out, template, load_counter(), options, {"kind": "bench"}
+                    )
+                name = f"{recipe}-t{turn}"
+                params = replace(
+                    TrlParams(str(target.hf_dir), home / "adapters" / name), **RECIPES[recipe]
+                )
+                with stage(stages, "train"):
+                    version = train_trl(
+                        registry, load_export(out), params, report=say, name=name, local=target
+                    )
+                with stage(stages, "serve"):
+                    announce(target, version.model_id, say)
+                with stage(stages, "promote"):
+                    registry.promote(version.name)
+                model = active_model_for(registry.get(version.name), settings)
+                with stage(stages, "redraft held-out"):
+                    result = held_out_round(name, drafter, model, held_out, rules)
+                counts = manifest["counts"]
+                sft, dpo = version.metrics.get("sft", {}), version.metrics.get("dpo", {})
+                print(
+                    f"\n{recipe}, turn {turn}: {counts['tasks_exported']} annotations "
+                    f"({counts['cases']}), SFT {sft.get('steps')} steps "
+                    f"{sft.get('seconds_per_step')} s/step, DPO {dpo.get('steps', 0)} steps "
+                    f"{dpo.get('seconds_per_step', '-')} s/step"
+                )
+                print_round(result, baseline)
+                print(
+                    "  stage times: "
+                    + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items())
+                    + f"; the turn took {sum(stages.values()) / 60:.1f} min"
+                )
+                figures[name] = {"costs": result.costs, "stages": stages}
+        drafter.close()
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    print(f"\nwhole run {(time.perf_counter() - began) / 60:.1f} min (simulated writers)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`redraft local serve | info`: the open-weights model on this machine."""
+
+from __future__ import annotations
+
+import click
+
+from redraft.settings import Settings
+
+
+@click.group("local")
+def local() -> None:
+    """The local open-weights model: SmolLM2-135M-Instruct unless REDRAFT_LOCAL_MODEL names
+    another GGUF file or Hugging Face folder.
+
+    \b
+    Example:
+      redraft local serve            # http://127.0.0.1:8089/v1, base + every trained version
+      redraft local info
+    """
+
+
+@local.command("serve")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default 8089.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option(
+    "--poll", type=float, default=5.0, show_default=True, help="Seconds between registry checks."
+)
+@click.pass_obj
+def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
+    """Serve the base model and every trained local version, OpenAI-compatibly.
+
+    Each version answers to the model id the registry stores, so `redraft models promote`
+    switches drafting with no restart; a newly trained version is picked up within --poll
+    seconds (at once when `redraft train trl` finishes), without failing requests in flight.
+
+    \b
+    Example:
+      redraft local serve --port 8089 &
+      OPENAI_BASE_URL=http://127.0.0.1:8089/v1 REDRAFT_MODEL=smollm2-135m-instruct redraft serve
+    """
+    from redraft.labelstudio.demo import wait_for_interrupt
+    from redraft.local.catalog import served_models
+    from redraft.local.server import LocalServer
+
+    settings = settings.with_overrides(local_port=port)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving the model on {host} without authentication", err=True)
+    server = LocalServer(
+        lambda: served_models(settings),
+        workdir=settings.home / "run",
+        host=host,
+        port=settings.local_port,
+        poll_seconds=poll,
+    )
+    click.echo(f"starting llama-cpp-python's server on {server.url} …", err=True)
+    with server:
+        click.echo(f"serving {', '.join(server.model_ids)} at {server.url}", err=True)
+        click.echo("Ctrl-C stops it.", err=True)
+        wait_for_interrupt()
+    click.echo("local server stopped", err=True)
+
+
+@local.command("info")
+@click.pass_obj
+def info(settings: Settings) -> None:
+    """Show the base model, its files, and the versions the local server would serve.
+
+    \b
+    Example:
+      redraft local info
+    """
+    from redraft.local.catalog import listed_models, local_base, served_models
+
+    base = local_base(settings)
+    click.echo(f"base model:   {base.model_id} ({base.source})")
+    for model in served_models(settings):
+        lora = f" + LoRA {model.lora}" if model.lora else ""
+        click.echo(f"serves:       {model.model_id}{lora}")
+    running = listed_models(settings.local_url, timeout=2)
+    state = f"running, serving {', '.join(running)}" if running is not None else "not running"
+    click.echo(f"local server: {settings.local_url} ({state})")

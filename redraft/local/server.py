@@ -1,0 +1,356 @@
+"""`redraft local serve`: one OpenAI-compatible endpoint for the base model and its versions.
+
+llama-cpp-python's own server does the inference (a child process, configured with one model
+entry per version: the base GGUF file, plus that version's GGUF LoRA). Its model list is fixed
+at start, so this front keeps the public port and, when the registry gains a servable version,
+starts a second child with the new list, switches new requests to it once it answers, and stops
+the old child when its requests in flight are done. No request fails because of a reload.
+
+The front also refuses a model id it does not serve with HTTP 404: llama-cpp-python's server
+would silently answer with its first model instead, and a draft would carry the wrong version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from redraft.errors import LocalModelError
+
+logger = logging.getLogger(__name__)
+
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+READY_TIMEOUT = 180.0
+DRAIN_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model id the local server answers: a GGUF base, optionally with a GGUF LoRA."""
+
+    model_id: str
+    gguf: Path
+    lora: Path | None = None
+
+
+def llama_config(models: list[ServedModel], port: int, threads: int, n_ctx: int) -> dict[str, Any]:
+    """The llama-cpp-python server config file for `models` (the first one is the default).
+
+    >>> config = llama_config([ServedModel("base", Path("/m.gguf"))], 9000, 2, 2048)
+    >>> config["models"]
+    [{'model': '/m.gguf', 'model_alias': 'base', 'n_ctx': 2048, 'n_threads': 2, \
+'n_threads_batch': 2, 'verbose': False}]
+    """
+    entries = []
+    for model in models:
+        entry: dict[str, Any] = {
+            "model": str(model.gguf),
+            "model_alias": model.model_id,
+            "n_ctx": n_ctx,
+            "n_threads": threads,
+            "n_threads_batch": threads,
+            "verbose": False,
+        }
+        if model.lora is not None:
+            entry["lora_path"] = str(model.lora)
+        entries.append(entry)
+    return {"host": "127.0.0.1", "port": port, "models": entries}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LlamaChild:
+    """One llama-cpp-python server process on a private loopback port."""
+
+    def __init__(self, models: list[ServedModel], workdir: Path, threads: int, n_ctx: int) -> None:
+        self.models = models
+        self.port = free_port()
+        self.workdir = workdir
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = workdir / f"llama-{self.port}.json"
+        self.log_path = workdir / f"llama-{self.port}.log"
+        config = llama_config(models, self.port, threads, n_ctx)
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LlamaChild:
+        """Start the process and wait until it answers (LocalModelError with its log if not)."""
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--config_file", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        began = time.monotonic()
+        while time.monotonic() - began < READY_TIMEOUT:
+            if self.process.poll() is not None:
+                raise LocalModelError(
+                    f"llama-cpp-python's server exited ({self.process.returncode}): "
+                    f"{self.log_tail()} — is `redraft[local]` installed? (./dev setup does it)"
+                )
+            if self._answers():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise LocalModelError(f"llama-cpp-python's server did not answer in {READY_TIMEOUT:g}s")
+
+    def _answers(self) -> bool:
+        try:
+            conn = HTTPConnection("127.0.0.1", self.port, timeout=2)
+            conn.request("GET", "/v1/models")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok
+        except OSError:
+            return False
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1][:300] if lines else "no log"
+
+    def enter(self) -> None:
+        with self._idle:
+            self._in_flight += 1
+
+    def leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def drain_and_stop(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """Wait for requests in flight to finish, then stop."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for path in (self.config_path, self.log_path):
+            path.unlink(missing_ok=True)
+
+
+class LocalServer:
+    """The public front: routes each request to the current child; reloads on a new model list."""
+
+    def __init__(
+        self,
+        list_models: Callable[[], list[ServedModel]],
+        *,
+        workdir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int | None = None,
+        n_ctx: int = 2048,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self.list_models = list_models
+        self.workdir = workdir
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.n_ctx = n_ctx
+        self.poll_seconds = poll_seconds
+        self._child: LlamaChild | None = None
+        self._swap = threading.Lock()  # guards _child
+        self._reloading = threading.Lock()  # one reload at a time
+        self._stopped = threading.Event()
+        self._http = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._http.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def model_ids(self) -> list[str]:
+        child = self._child
+        return [m.model_id for m in child.models] if child else []
+
+    def start(self) -> LocalServer:
+        """Start the first child (blocking until it answers), the HTTP front and the watcher."""
+        self._child = self._new_child(self.list_models())
+        for target in (self._http.serve_forever, self._watch):
+            thread = threading.Thread(target=target, daemon=True, name="redraft-local")
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _new_child(self, models: list[ServedModel]) -> LlamaChild:
+        if not models:
+            raise LocalModelError("no model to serve")
+        return LlamaChild(models, self.workdir, self.threads, self.n_ctx).start()
+
+    def reload(self) -> bool:
+        """Serve the current model list; True when it changed (the switch is complete then)."""
+        with self._reloading:
+            models = self.list_models()
+            current = self._child
+            if current is not None and models == current.models:
+                return False
+            child = self._new_child(models)
+            with self._swap:
+                old, self._child = self._child, child
+            logger.info("local server now serves: %s", ", ".join(m.model_id for m in models))
+            if old is not None:
+                threading.Thread(target=old.drain_and_stop, daemon=True).start()
+            return True
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self.poll_seconds):
+            try:
+                self.reload()
+            except Exception:  # keep serving the old list; say why once per attempt
+                logger.exception("local server: reload failed; still serving the previous models")
+
+    def acquire(self) -> LlamaChild:
+        with self._swap:
+            child = self._child
+            if child is None:
+                raise LocalModelError("the local server is stopping")
+            child.enter()
+            return child
+
+    def stop(self) -> None:
+        """Stop the front, the watcher and the child."""
+        self._stopped.set()
+        self._http.shutdown()
+        self._http.server_close()
+        with self._swap:
+            child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+
+
+def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.debug("local server: " + format, *args)
+
+        def _json(self, status: int, payload: dict[str, Any]) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path in ("/health", ""):
+                self._json(200, {"status": "ok", "models": server.model_ids})
+            elif path == "/v1/models":
+                data = [
+                    {"id": i, "object": "model", "owned_by": "redraft"} for i in server.model_ids
+                ]
+                self._json(200, {"object": "list", "data": data})
+            else:
+                self._json(404, _error(f"no route {path}", "not_found"))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path == "/redraft/reload":
+                if self.client_address[0] not in ("127.0.0.1", "::1"):
+                    self._json(403, _error("reload is allowed from this machine only", "forbidden"))
+                    return
+                try:
+                    changed = server.reload()
+                except LocalModelError as exc:
+                    self._json(500, _error(str(exc), "reload_failed"))
+                    return
+                self._json(200, {"changed": changed, "models": server.model_ids})
+                return
+            try:
+                model = json.loads(body or b"{}").get("model")
+            except (ValueError, AttributeError):
+                self._json(400, _error("the request body is not a JSON object", "bad_json"))
+                return
+            if model not in server.model_ids:
+                served = ", ".join(server.model_ids)
+                self._json(
+                    404,
+                    _error(
+                        f"model {model!r} is not served here (serving: {served}) — train it with "
+                        "`redraft train trl`, or check `redraft models list`",
+                        "model_not_found",
+                    ),
+                )
+                return
+            self._forward(body)
+
+        def _forward(self, body: bytes) -> None:
+            child = server.acquire()
+            try:
+                conn = HTTPConnection("127.0.0.1", child.port, timeout=DRAIN_TIMEOUT)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+                conn.request("POST", self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                streaming = response.getheader("Content-Length") is None
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in HOP_HEADERS:
+                        self.send_header(key, value)
+                if streaming:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    while chunk := response.read1(65536):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    payload = response.read()
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                conn.close()
+            except OSError as exc:
+                logger.warning("local server: the model process failed a request: %s", exc)
+                self._json(
+                    502, _error("the model process failed; see the server log", "bad_gateway")
+                )
+            finally:
+                child.leave()
+
+    return Handler
