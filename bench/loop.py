@@ -204,7 +204,10 @@ def print_round(result: Round, baseline: Round | None) -> None:
         if baseline is not None and baseline.costs.get(group) and estimate.value is not None:
             base = statistics.mean(baseline.costs[group])
             ratio = estimate.value / base
-            line += f"  ratio to base {ratio:.2f} ({100 * (1 - ratio):.0f}% less editing)"
+            change = (
+                f"{100 * (1 - ratio):.0f}% less" if ratio <= 1 else f"{100 * (ratio - 1):.0f}% more"
+            )
+            line += f"  ratio to base {ratio:.2f} ({change} editing)"
         print(line)
         follows = result.follows.get(group, {})
         shares = "  ".join(
@@ -224,6 +227,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--home", type=Path, default=None, help="keep state here (default: temp)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--max-steps", type=int, default=-1, help="cap every stage (smoke runs)")
     args = parser.parse_args()
     recipes = list(RECIPES) if args.recipes == "all" else args.recipes.split(",")
     unknown = [r for r in recipes if r not in RECIPES]
@@ -309,7 +313,9 @@ def main() -> None:
                     )
                 name = f"{recipe}-t{turn}"
                 params = replace(
-                    TrlParams(str(target.hf_dir), home / "adapters" / name), **RECIPES[recipe]
+                    TrlParams(str(target.hf_dir), home / "adapters" / name),
+                    max_steps=args.max_steps,
+                    **RECIPES[recipe],
                 )
                 with stage(stages, "train"):
                     version = train_trl(

@@ -25,6 +25,7 @@ from redraft.settings import Settings
 from redraft.simulate.rules import load_rules
 from redraft.simulate.writers import rule_checks
 from redraft.training.registry import Registry
+from redraft.training.source import RegistryModelSource
 from tests.fixtures.labelstudio import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.train, pytest.mark.local]
@@ -61,7 +62,7 @@ def sign_off_share(drafts: dict[int, str], data: dict[int, dict[str, Any]]) -> f
 
 
 def test_a_turn_with_the_local_model_moves_drafts_toward_the_writers(
-    ls_client: LabelStudio, ls_settings: Settings, tmp_path: Path
+    ls_client: LabelStudio, ls_settings: Settings, backend_server: Any, tmp_path: Path
 ) -> None:
     port = free_port()
     settings = ls_settings.with_overrides(local_port=port)
@@ -77,7 +78,15 @@ def test_a_turn_with_the_local_model_moves_drafts_toward_the_writers(
     }
     server = LocalServer(lambda: served_models(settings), workdir=tmp_path / "run", port=port)
     with server:
-        project_id = int(ok(["init", "--title", "local loop"], settings, env).stdout)
+        drafting = settings.with_overrides(
+            openai_base_url=server.url,
+            openai_api_key="local",
+            model=BUNDLED_MODEL_ID,
+            model_version=BUNDLED_MODEL_ID,
+        )
+        backend = backend_server(drafting, model_source=RegistryModelSource(drafting))
+        made = ok(["init", "--title", "local loop", "--backend-url", backend.url], settings, env)
+        project_id = int(made.stdout)
         briefs = make_briefs(CLIENT, TRAINED + OPEN, seed=3)
         source = tmp_path / "briefs.jsonl"
         source.write_text("".join(json.dumps(b) + "\n" for b in briefs), encoding="utf-8")
@@ -91,8 +100,9 @@ def test_a_turn_with_the_local_model_moves_drafts_toward_the_writers(
         before = drafts_of(ls_client, project_id, BUNDLED_MODEL_ID)
         assert len(before) == OPEN
 
-        export_dir = tmp_path / "export"
-        ok(["export", "--project", str(project_id), "-o", str(export_dir)], settings, env)
+        exported = ok(["export", "--project", str(project_id)], settings, env)
+        assert "pinned 1 validation brief as project" in exported.stderr
+        (export_dir,) = settings.exports_dir.iterdir()
         trained = ok(
             ["train", "trl", str(export_dir), "--sft-max-steps", "16", "--dpo-max-steps", "2"],
             settings,

@@ -225,7 +225,7 @@ def test_dpo_reference_is_the_sft_adapter_not_the_base(
         output_dir=tmp_path,
         max_steps=2,
         batch_size=2,
-        learning_rate=5e-2,
+        sft_learning_rate=5e-2,
     )
     sft_rows = read_jsonl(export_folder / "trl_sft.train.jsonl")
     sft = build_sft_trainer(model, tokenizer, sft_rows, params, _lora())

@@ -145,7 +145,8 @@ def _pin_evaluation_set(
     if ids:
         pin(settings.home, project_id, ids)
         click.echo(
-            f"pinned {len(ids)} validation briefs as project {project_id}'s evaluation set: no "
+            f"pinned {len(ids)} validation brief{'' if len(ids) == 1 else 's'} as project "
+            f"{project_id}'s evaluation set: no "
             "later export trains on them (`redraft eval` compares versions on them)",
             err=True,
         )

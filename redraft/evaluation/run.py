@@ -54,9 +54,14 @@ def resolve_model(settings: Settings, registry: Registry, name: str | None) -> A
     return active_model_for(registry.get(name), settings)
 
 
-def gate_items(settings: Settings, request: GateRequest) -> tuple[list[EvalItem], str]:
-    """The evaluation briefs and where they came from."""
+def gate_items(
+    settings: Settings, request: GateRequest, trained_on: Path | None = None
+) -> tuple[list[EvalItem], str]:
+    """The evaluation briefs and where they came from: the given export, else the project's
+    newest under REDRAFT_HOME, else the export the candidate was trained on."""
     export_dir = request.export_dir or latest_export(settings.exports_dir, request.project_id)
+    if export_dir is None and trained_on is not None and (trained_on / "manifest.json").is_file():
+        export_dir = trained_on
     if export_dir is None:
         where = f" of project {request.project_id}" if request.project_id else ""
         raise EvalSetError(
@@ -95,7 +100,8 @@ def run_gate(
     """Draft every evaluation brief with both versions (temperature 0) and judge."""
     from redraft.local.catalog import ensure_served
 
-    items, source = gate_items(settings, request)
+    trained_on = registry.get(request.candidate).export_dir
+    items, source = gate_items(settings, request, Path(trained_on) if trained_on else None)
     final_for, measure = sent_final, "the emails the writers sent (a proxy that favours the active"
     measure += " version: the writers edited its drafts)"
     if request.rules_path is not None:

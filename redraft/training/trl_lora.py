@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,6 +242,18 @@ def run_lora(
     export: ExportFolder, params: TrlParams, report: Report
 ) -> tuple[Path, dict[str, Any]]:
     """Train the LoRA adapter (SFT, then DPO if there are pairs); returns (adapter dir, metrics)."""
+    with warnings.catch_warnings():
+        # peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing` on every
+        # model it wraps; nothing a user can act on, so it is not shown.
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning
+        )
+        return _run_lora(export, params, report)
+
+
+def _run_lora(
+    export: ExportFolder, params: TrlParams, report: Report
+) -> tuple[Path, dict[str, Any]]:
     require_train_extra()
     import torch
     from peft import LoraConfig
