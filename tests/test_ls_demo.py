@@ -46,10 +46,16 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
             seen["tasks"] = len(tasks)
             seen["clients"] = sorted({t["data"]["client"] for t in tasks})
             seen["drafted"] = sum(1 for t in tasks if len(t["predictions"]) == 1)
+            seen["annotated"] = sum(1 for t in tasks if t["annotations"])
         seen["backend_up"] = port_in_use(backend_port)
 
     run_demo(
-        settings, ls_port=ls_port, backend_port=backend_port, wait=inspect, model_kind="standin"
+        settings,
+        ls_port=ls_port,
+        backend_port=backend_port,
+        wait=inspect,
+        model_kind="standin",
+        annotate=3,
     )
     out = capsys.readouterr().err
     assert seen == {
@@ -57,8 +63,12 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         "tasks": 20,
         "clients": ["Harbor & Pine Interiors", "Kestrel Freight", "Northwind Analytics"],
         "drafted": 20,
+        "annotated": 3,
         "backend_up": True,
     }
+    assert any(
+        line.startswith("annotated 3 tasks (simulated writers)") for line in out.splitlines()
+    )
     assert (port_in_use(ls_port), port_in_use(backend_port)) == (False, False)
     # The login is printed, the API token never; both live in 0600 files under labelstudio/.
     assert f"login:        {login.username}  /  {login.password}" in out.splitlines()

@@ -178,6 +178,32 @@ def test_a_dead_trl_run_does_not_block_the_next(
     assert registry.get("v1").error == "interrupted (process ended)"
 
 
+def test_old_openai_training_files_join_the_sft_rows(
+    settings: Settings, tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old_openai_training.jsonl"
+    row = {
+        "messages": [
+            {"role": "system", "content": "Write for Acme."},
+            {"role": "user", "content": "Brief: invite Ann"},
+            {"role": "assistant", "content": "Hi Ann, come by Thursday."},
+        ]
+    }
+    old.write_text((json.dumps(row) + "\n") * 3 + "\n", encoding="utf-8")
+    args = ["--base-model", str(tiny_model), "--output", str(tmp_path / "run"), "--skip-dpo"]
+    result = _cli(settings, str(export_folder), *args, "--max-steps", "1", "--extra-sft", str(old))
+    assert result.exit_code == 0, result.output
+    assert f"  + 3 rows from {old} (earlier fine-tuning data)" in result.stderr.splitlines()
+    assert Registry(settings.registry_path).get("v1").metrics["sft"]["rows"] == 15
+
+    old.write_text(json.dumps({"messages": row["messages"][:2]}) + "\n", encoding="utf-8")
+    refused = _cli(settings, str(export_folder), *args, "--name", "v2", "--extra-sft", str(old))
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines()[-1] == (
+        f"error: {old}:1: the last message must be the assistant's reply"
+    )
+
+
 def _tiny(tiny_model: Path) -> tuple[object, object]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -184,6 +184,9 @@ class LocalServer:
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
         self._http.daemon_threads = True
         self._threads: list[threading.Thread] = []
+        self._failed: list[ServedModel] | None = None
+        self._failed_reason = ""
+        self._reported = ""
 
     @property
     def url(self) -> str:
@@ -216,7 +219,13 @@ class LocalServer:
             current = self._child
             if current is not None and models == current.models:
                 return False
-            child = self._new_child(models)
+            if models == self._failed:  # the same list failed before: do not retry it forever
+                raise LocalModelError(f"llama-cpp-python could not load: {self._failed_reason}")
+            try:
+                child = self._new_child(models)
+            except LocalModelError as exc:
+                self._failed, self._failed_reason = models, str(exc)
+                raise
             with self._swap:
                 old, self._child = self._child, child
             logger.info("local server now serves: %s", ", ".join(m.model_id for m in models))
@@ -228,7 +237,11 @@ class LocalServer:
         while not self._stopped.wait(self.poll_seconds):
             try:
                 self.reload()
-            except Exception:  # keep serving the old list; say why once per attempt
+            except LocalModelError as exc:  # keep serving the old list; say why once
+                if self._failed_reason != self._reported:
+                    logger.error("local server: %s; still serving the previous models", exc)
+                    self._reported = self._failed_reason
+            except Exception:
                 logger.exception("local server: reload failed; still serving the previous models")
 
     def acquire(self) -> LlamaChild:
@@ -322,6 +335,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self, body: bytes) -> None:
             child = server.acquire()
+            answered = False
             try:
                 conn = HTTPConnection("127.0.0.1", child.port, timeout=DRAIN_TIMEOUT)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
@@ -329,6 +343,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 response = conn.getresponse()
                 streaming = response.getheader("Content-Length") is None
                 self.send_response(response.status)
+                answered = True
                 for key, value in response.getheaders():
                     if key.lower() not in HOP_HEADERS:
                         self.send_header(key, value)
@@ -347,9 +362,9 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 conn.close()
             except OSError as exc:
                 logger.warning("local server: the model process failed a request: %s", exc)
-                self._json(
-                    502, _error("the model process failed; see the server log", "bad_gateway")
-                )
+                if not answered:
+                    message = "the model process failed; see the server log"
+                    self._json(502, _error(message, "bad_gateway"))
             finally:
                 child.leave()
 

@@ -16,6 +16,7 @@ module imports without the [train] extra.
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import time
 import warnings
@@ -49,11 +50,11 @@ class TrlParams:
     base_model: str
     output_dir: Path
     sft_learning_rate: float = _knob(1e-3, "SFT peak learning rate.")
-    sft_epochs: float = _knob(2.0, "SFT passes over the finals.")
+    sft_epochs: float = _knob(3.0, "SFT passes over the finals.")
     sft_max_steps: int = _knob(40, "Cap on SFT optimizer steps (-1: no cap).")
     dpo_learning_rate: float = _knob(5e-5, "DPO peak learning rate (keep it far below SFT's).")
     dpo_epochs: float = _knob(1.0, "DPO passes over the pairs.")
-    dpo_max_steps: int = _knob(8, "Cap on DPO optimizer steps (-1: no cap).")
+    dpo_max_steps: int = _knob(4, "Cap on DPO optimizer steps (-1: no cap).")
     dpo_beta: float = _knob(0.1, "DPO beta: how far the policy may move from the SFT reference.")
     dpo_sft_weight: float = _knob(
         1.0, "Weight of an SFT (NLL) term on the chosen reply in the DPO loss; 0 turns it off."
@@ -67,17 +68,23 @@ class TrlParams:
     extra_sft: tuple[Path, ...] = _knob((), "OpenAI chat JSONL files to learn too (migration).")
     seed: int = _knob(0, "Random seed.")
 
-    def stage_steps(self, stage: str) -> int:
-        """The step cap for `stage` ("sft" or "dpo"): the smaller of its budget and max_steps.
+    def stage_steps(self, stage: str, rows: int) -> int:
+        """Optimizer steps for `stage` ("sft" or "dpo") over `rows` examples: its epochs,
+        capped by its step budget and by max_steps (TRL would let a step cap override epochs).
 
         >>> p = TrlParams("m", Path("o"))
-        >>> smoke = dataclasses.replace(p, max_steps=2)
-        >>> p.stage_steps("sft"), p.stage_steps("dpo"), smoke.stage_steps("sft")
-        (40, 8, 2)
+        >>> p.stage_steps("sft", 50), p.stage_steps("sft", 500), p.stage_steps("dpo", 10)
+        (39, 40, 3)
+        >>> dataclasses.replace(p, max_steps=2).stage_steps("sft", 50)
+        2
         """
+        epochs = self.sft_epochs if stage == "sft" else self.dpo_epochs
+        steps = max(1, math.ceil(math.ceil(rows / self.batch_size) * epochs))
         budget = self.sft_max_steps if stage == "sft" else self.dpo_max_steps
-        caps = [cap for cap in (budget, self.max_steps) if cap > 0]
-        return min(caps) if caps else -1
+        for cap in (budget, self.max_steps):
+            if cap > 0:
+                steps = min(steps, cap)
+        return steps
 
 
 def require_train_extra() -> None:
@@ -119,11 +126,13 @@ def _config_kwargs(config_cls: type, **kwargs: Any) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if key in known}
 
 
-def _common_args(params: TrlParams, stage: str, cuda: bool, bf16: bool) -> dict[str, Any]:
+def _common_args(
+    params: TrlParams, stage: str, rows: int, cuda: bool, bf16: bool
+) -> dict[str, Any]:
     return {
         "output_dir": str(params.output_dir / stage),
         "num_train_epochs": params.sft_epochs if stage == "sft" else params.dpo_epochs,
-        "max_steps": params.stage_steps(stage),
+        "max_steps": params.stage_steps(stage, rows),
         "per_device_train_batch_size": params.batch_size,
         "learning_rate": params.sft_learning_rate if stage == "sft" else params.dpo_learning_rate,
         "logging_steps": 1,
@@ -193,7 +202,7 @@ def build_sft_trainer(
     from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
-    common = _common_args(params, "sft", cuda, cuda and _bf16())
+    common = _common_args(params, "sft", len(rows), cuda, cuda and _bf16())
     config = SFTConfig(**_config_kwargs(SFTConfig, completion_only_loss=True, **common))
     return SFTTrainer(
         model=model,
@@ -213,7 +222,7 @@ def build_dpo_trainer(
     from trl import DPOConfig, DPOTrainer
 
     cuda = torch.cuda.is_available()
-    common = _common_args(params, "dpo", cuda, cuda and _bf16())
+    common = _common_args(params, "dpo", len(rows), cuda, cuda and _bf16())
     # An NLL term on the chosen reply keeps DPO from drifting away from fluent text (RPO).
     loss: dict[str, Any] = {"loss_type": ["sigmoid"]}
     if params.dpo_sft_weight > 0:
