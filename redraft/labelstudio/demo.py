@@ -157,20 +157,32 @@ def _start_model(settings: Settings, stack: ExitStack, model_kind: str) -> Setti
 
 def local_model_settings(settings: Settings, stack: ExitStack) -> Settings:
     """Start `redraft local serve` in this process; settings that draft with its base model."""
-    from redraft.local.catalog import local_base, served_models
+    from redraft.local.catalog import listed_models, local_base, served_models
     from redraft.local.server import LocalServer
 
     base = local_base(settings)
-    port = _free_or_fail(settings.local_port, "REDRAFT_LOCAL_PORT")
-    say(f"no OPENAI_API_KEY / OPENAI_BASE_URL: starting the local model {base.model_id} …")
-    server = LocalServer(
-        lambda: served_models(settings), workdir=settings.home / "run", port=port
-    ).start()
-    stack.callback(server.stop)
-    say(f"local model server (llama-cpp-python) on {server.url}: {', '.join(server.model_ids)}")
+    url = settings.local_url
+    running = listed_models(url, timeout=2) if port_in_use(settings.local_port) else None
+    if running is not None and base.model_id in running:
+        say(f"using the local model server already running at {url}: {', '.join(running)}")
+    else:
+        if port_in_use(settings.local_port):
+            raise LabelStudioError(
+                f"port {settings.local_port} is in use by something that is not a redraft local "
+                "server — stop it, or set REDRAFT_LOCAL_PORT to a free port"
+            )
+        say(f"no OPENAI_API_KEY / OPENAI_BASE_URL: starting the local model {base.model_id} …")
+        server = LocalServer(
+            lambda: served_models(settings),
+            workdir=settings.home / "run",
+            port=settings.local_port,
+        ).start()
+        stack.callback(server.stop)
+        url = server.url
+        say(f"local model server (llama-cpp-python) on {url}: {', '.join(server.model_ids)}")
     # One CPU drafts one email at a time: a deep queue would only time out in the client.
     return settings.with_overrides(
-        openai_base_url=server.url,
+        openai_base_url=url,
         openai_api_key="local",
         model=base.model_id,
         model_version=settings.model_version or base.model_id,
