@@ -228,7 +228,12 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="keep state here (default: temp)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--max-steps", type=int, default=-1, help="cap every stage (smoke runs)")
+    parser.add_argument(
+        "--one-turn", default="", help="comma list of recipes that run only the first turn"
+    )
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    one_turn = set(filter(None, args.one_turn.split(",")))
     recipes = list(RECIPES) if args.recipes == "all" else args.recipes.split(",")
     unknown = [r for r in recipes if r not in RECIPES]
     if unknown:
@@ -291,7 +296,7 @@ def main() -> None:
         figures: dict[str, Any] = {"baseline": baseline.costs}
         for recipe in recipes:
             model, tasks = base_model, []
-            for turn, batch in enumerate(batches, start=1):
+            for turn, batch in enumerate(batches[:1] if recipe in one_turn else batches, start=1):
                 stages: dict[str, float] = {"draft": first_seconds} if turn == 1 else {}
                 if turn == 1:
                     drafts = first_drafts

@@ -92,6 +92,12 @@ def test_a_damaged_evaluation_set_names_the_fix(tmp_path: Path) -> None:
 
 def test_eval_without_an_export_is_one_clear_line(settings: Settings) -> None:
     env = {"REDRAFT_HOME": str(settings.home), "OPENAI_API_KEY": "sk-test"}
+    unknown = CliRunner().invoke(cli, ["eval", "v1"], env=env)
+    assert unknown.exit_code == 1
+    assert unknown.stderr == (
+        "error: no model version named 'v1' (known: none yet) — see `redraft models list`\n"
+    )
+    CliRunner().invoke(cli, ["models", "add", "v1", "--model-id", "m"], env=env)
     result = CliRunner().invoke(cli, ["eval", "v1"], env=env)
     assert result.exit_code == 1
     assert result.stderr == (

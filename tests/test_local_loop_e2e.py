@@ -103,11 +103,9 @@ def test_a_turn_with_the_local_model_moves_drafts_toward_the_writers(
         exported = ok(["export", "--project", str(project_id)], settings, env)
         assert "pinned 1 validation brief as project" in exported.stderr
         (export_dir,) = settings.exports_dir.iterdir()
-        trained = ok(
-            ["train", "trl", str(export_dir), "--sft-max-steps", "16", "--dpo-max-steps", "2"],
-            settings,
-            env,
-        )
+        # 12 rows: 16 SFT steps (the default 3 epochs would be 9), 2 DPO steps.
+        budget = ["--sft-epochs", "6", "--sft-max-steps", "16", "--dpo-max-steps", "2"]
+        trained = ok(["train", "trl", str(export_dir), *budget], settings, env)
         assert trained.stdout == "v1\n"
         assert f"{settings.local_url} serves v1 now" in trained.stderr
         assert listed_models(settings.local_url) == [BUNDLED_MODEL_ID, "v1"]

@@ -60,3 +60,34 @@ def test_a_reload_serves_the_new_list_without_failing_a_request_in_flight(tmp_pa
         }
         assert ensure_served(server.url, "v9") is False
     assert listed_models(server.url, timeout=1) is None  # stopped: nothing answers
+
+
+def test_another_base_model_from_a_hugging_face_folder_is_converted_and_served(
+    tmp_path: Path,
+) -> None:
+    from redraft.local.base import resolve_base, trainable_dir
+    from redraft.local.catalog import served_models
+    from redraft.settings import Settings
+
+    # An HF folder a user might have: here SmolLM2 itself, dequantised to float32.
+    folder = trainable_dir(resolve_base(None), tmp_path / "models")
+    named = folder.rename(tmp_path / "My-Model")
+    settings = Settings(home=tmp_path / "home", local_model=str(named)).with_overrides(
+        llama_cpp_sdist=_sdist()
+    )
+    (served,) = served_models(settings)
+    assert (served.model_id, served.lora) == ("my-model", None)
+    assert served.gguf == settings.models_dir / "my-model" / "my-model.f16.gguf"
+    with LocalServer(lambda: served_models(settings), workdir=tmp_path / "run") as server:
+        client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0, timeout=300)
+        response = client.chat.completions.create(
+            model="my-model", messages=MESSAGES, temperature=0, max_tokens=40
+        )
+        assert (response.choices[0].message.content or "").strip()
+
+
+def _sdist() -> Path | None:
+    import os
+
+    value = os.environ.get("REDRAFT_LLAMA_CPP_SDIST")
+    return Path(value) if value else None

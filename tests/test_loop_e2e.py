@@ -124,7 +124,11 @@ def test_promotion_reaches_label_studio(
     assert added.stderr == "added writer-b as candidate\n"
     assert setup_version(backend.url) == VERSION_A  # a candidate drafts nothing yet
     promoted = ok(["models", "promote", "writer-b"], loop_settings)
-    assert promoted.stderr == "promoted writer-b (gpt-4.1-mini)\n"
+    assert promoted.stderr.splitlines() == [
+        f"evaluation gate skipped: no export in {loop_settings.exports_dir} yet — run `redraft "
+        "export` first",
+        "promoted writer-b (gpt-4.1-mini)",
+    ]
     assert setup_version(backend.url) == "writer-b"
 
     # New tasks, and a re-retrieve of the old ones: Label Studio stores B next to A.
@@ -337,7 +341,14 @@ def test_the_whole_loop(
     }
     assert trained.stderr.splitlines()[-1] == f"done: {candidate} is candidate ({model_id})"
     promoted = ok(["models", "promote", candidate], settings)
-    assert promoted.stderr == f"promoted {candidate} ({model_id})\n"
+    gate = promoted.stderr.splitlines()
+    # The evaluation gate drafted the project's 2 pinned briefs with both versions first.
+    assert gate[0] == (
+        f"drafting 2 briefs from project {project_id}'s pinned set ({export_dir.name}) with "
+        f"{candidate} and {VERSION_A}"
+    )
+    assert gate[-2].startswith(f"verdict: {candidate} passes the gate")
+    assert gate[-1] == f"promoted {candidate} ({model_id})"
 
     # New briefs: prefill drafts the open tasks with the fine-tuned model, stored as the
     # candidate's version, and annotators are shown those drafts; finished tasks are left alone.

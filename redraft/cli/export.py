@@ -125,9 +125,9 @@ def export(
             reviewed=reviewed,
             pinned=pinned or frozenset(),
         )
-    _print_summary(manifest, out_dir)
     if project_id is not None:
         _pin_evaluation_set(settings, project_id, pinned, manifest)
+    _print_summary(manifest, out_dir)
 
 
 def _pin_evaluation_set(

@@ -109,8 +109,8 @@ def run_gate(
         measure = "what simulated writers make of each version's own draft"
     candidate = resolve_model(settings, registry, request.candidate)
     against = resolve_model(settings, registry, request.against)
-    for model in (candidate, against):
-        if model.base_url and "127.0.0.1" in model.base_url:
+    for model in (candidate, against):  # a just-trained local version: make sure it is served
+        if model.base_url and model.base_url.rstrip("/") == settings.local_url:
             ensure_served(model.base_url, model.model_id)
     report(f"drafting {len(items)} briefs from {source} with {candidate.name} and {against.name}")
     drafter = Drafter(settings.with_overrides(temperature=0.0))
