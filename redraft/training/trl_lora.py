@@ -54,7 +54,7 @@ class TrlParams:
     sft_max_steps: int = _knob(40, "Cap on SFT optimizer steps (-1: no cap).")
     dpo_learning_rate: float = _knob(5e-5, "DPO peak learning rate (keep it far below SFT's).")
     dpo_epochs: float = _knob(1.0, "DPO passes over the pairs.")
-    dpo_max_steps: int = _knob(4, "Cap on DPO optimizer steps (-1: no cap).")
+    dpo_max_steps: int = _knob(8, "Cap on DPO optimizer steps (-1: no cap).")
     dpo_beta: float = _knob(0.1, "DPO beta: how far the policy may move from the SFT reference.")
     dpo_sft_weight: float = _knob(
         1.0, "Weight of an SFT (NLL) term on the chosen reply in the DPO loss; 0 turns it off."
