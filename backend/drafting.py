@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -18,7 +19,7 @@ import openai
 from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.slots import Slots
 from redraft.backend.versions import ActiveModel
-from redraft.errors import ConfigError, TaskDataError
+from redraft.errors import ConfigError, TaskDataError, TemplateError
 from redraft.prompting import Message, PromptTemplate, build_messages, load_template
 from redraft.settings import Settings
 
@@ -68,6 +69,7 @@ class Drafter:
     ) -> None:
         self.settings = settings
         self.template = template if template is not None else load_template(settings.template_path)
+        self._templates: dict[str, PromptTemplate] = {}
         self.cache = cache
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._clients_lock = threading.Lock()
@@ -87,6 +89,20 @@ class Drafter:
         """A drafter with the template and (when enabled) the cache that settings name."""
         cache = DraftCache(settings.cache_path) if settings.cache_enabled else None
         return cls(settings, cache=cache)
+
+    def template_for(self, active: ActiveModel) -> PromptTemplate:
+        """The version's own template (`redraft styles apply`), else the settings' template.
+
+        Raises TemplateError when the version's template file is gone or broken.
+        """
+        if not active.template_path:
+            return self.template
+        with self._clients_lock:
+            template = self._templates.get(active.template_path)
+            if template is None:
+                template = load_template(Path(active.template_path))
+                self._templates[active.template_path] = template
+            return template
 
     def base_url_for(self, active: ActiveModel) -> str:
         """The active model's endpoint: its own base URL, else OPENAI_BASE_URL, else OpenAI."""
@@ -132,6 +148,11 @@ class Drafter:
         outcomes: list[DraftOutcome | None] = [None] * len(tasks)
         jobs: list[_Job] = []
         base_url = self.base_url_for(active)
+        try:
+            template = self.template_for(active)
+        except TemplateError as exc:
+            reason = f"model version {active.name}: {exc}"
+            return [self._failed(_task_id(task), reason, "template") for task in tasks]
 
         def finish(index: int, outcome: DraftOutcome) -> None:
             outcomes[index] = outcome
@@ -139,9 +160,9 @@ class Drafter:
                 on_done(outcome)
 
         for index, task in enumerate(tasks):
-            task_id = task.get("id") if isinstance(task, Mapping) else None
+            task_id = _task_id(task)
             try:
-                messages = _task_messages(task, self.template)
+                messages = _task_messages(task, template)
             except TaskDataError as exc:
                 finish(index, self._failed(task_id, str(exc), "bad_task"))
                 continue
@@ -247,6 +268,10 @@ class Drafter:
             self._clients.clear()
         if self.cache is not None:
             self.cache.close()
+
+
+def _task_id(task: object) -> TaskId:
+    return task.get("id") if isinstance(task, Mapping) else None
 
 
 def _task_messages(task: object, template: PromptTemplate) -> list[Message]:

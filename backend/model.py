@@ -18,6 +18,7 @@ from typing import Any
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.results import Prediction, build_results
 from redraft.backend.versions import ActiveModel, ModelSource
+from redraft.errors import TemplateError
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +112,19 @@ class RedraftModel:
         return self.model_source.active().name
 
     def setup(self) -> None:
-        """Log which model drafts; the template and clients are already loaded once."""
+        """Log which model and template draft; each is loaded once."""
         active = self.model_source.active()
+        try:
+            template = self.drafter.template_for(active)
+        except TemplateError as exc:
+            logger.error("model version %r cannot draft: %s", active.name, exc)
+            return
         logger.info(
             "drafting with model version %r (model %r, template %s, sha256 %s)",
             active.name,
             active.model_id,
-            self.drafter.template.name,
-            self.drafter.template.sha256[:12],
+            template.name,
+            template.sha256[:12],
         )
 
     def versions(self) -> list[str]:

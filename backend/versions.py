@@ -16,6 +16,8 @@ class ActiveModel:
     model_id: str
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    # A version made by `redraft styles apply` drafts with its own prompt template.
+    template_path: str | None = None
 
 
 class ModelSource(Protocol):

@@ -63,7 +63,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "sft-only": {"skip_dpo": True},
     "sft-then-dpo": {"dpo_sft_weight": 0.0},
     "default": {},
+    "continue": {},  # the defaults, but from turn 2 on it continues the previous adapter
 }
+# Recipes whose later turns continue the previous turn's adapter on that turn's annotations
+# only, instead of training a fresh adapter on every annotation so far.
+CONTINUING = {"continue"}
 STAMP = "2026-12-01T10:00:00.000000Z"
 
 
@@ -295,7 +299,7 @@ def main() -> None:
         first_seconds = time.perf_counter() - drafted_at
         figures: dict[str, Any] = {"baseline": baseline.costs}
         for recipe in recipes:
-            model, tasks = base_model, []
+            model, tasks, previous = base_model, [], None
             for turn, batch in enumerate(batches[:1] if recipe in one_turn else batches, start=1):
                 stages: dict[str, float] = {"draft": first_seconds} if turn == 1 else {}
                 if turn == 1:
@@ -310,16 +314,28 @@ def main() -> None:
                     ]
                 for data, draft, verdict in zip(batch, drafts, verdicts, strict=True):
                     tasks.append(ls_task(len(tasks) + 1, data, draft or "", model.name, verdict))
+                continuing = recipe in CONTINUING and previous is not None
+                previous_name = previous.name if previous is not None else None
+                shared = f"default-t{turn}"
+                reusable = shared in {v.name for v in registry.list()}
+                if turn == 1 and recipe in CONTINUING and reusable:
+                    # Turn 1 of a continuing recipe is the default recipe's turn 1: reuse it.
+                    previous = registry.get(shared)
+                    model = active_model_for(previous, settings)
+                    print(f"\n{recipe}, turn 1: the same as {shared} (reused)")
+                    continue
                 out = home / "exports" / f"{recipe}-t{turn}"
                 with stage(stages, "export"):
                     options = ExportOptions(validation_ratio=0.0)
+                    exported = tasks[-len(batch) :] if continuing else list(tasks)
                     manifest = run_export(
-                        list(tasks), out, template, load_counter(), options, {"kind": "bench"}
+                        exported, out, template, load_counter(), options, {"kind": "bench"}
                     )
                 name = f"{recipe}-t{turn}"
                 params = replace(
                     TrlParams(str(target.hf_dir), home / "adapters" / name),
                     max_steps=args.max_steps,
+                    start_adapter=Path(previous.metrics["adapter"]) if continuing else None,
                     **RECIPES[recipe],
                 )
                 with stage(stages, "train"):
@@ -330,7 +346,8 @@ def main() -> None:
                     announce(target, version.model_id, say)
                 with stage(stages, "promote"):
                     registry.promote(version.name)
-                model = active_model_for(registry.get(version.name), settings)
+                previous = registry.get(version.name)
+                model = active_model_for(previous, settings)
                 with stage(stages, "redraft held-out"):
                     result = held_out_round(name, drafter, model, held_out, rules)
                 counts = manifest["counts"]
@@ -339,7 +356,8 @@ def main() -> None:
                     f"\n{recipe}, turn {turn}: {counts['tasks_exported']} annotations "
                     f"({counts['cases']}), SFT {sft.get('steps')} steps "
                     f"{sft.get('seconds_per_step')} s/step, DPO {dpo.get('steps', 0)} steps "
-                    f"{dpo.get('seconds_per_step', '-')} s/step"
+                    f"{dpo.get('seconds_per_step', '-')} s/step, {version.metrics.get('precision')}"
+                    + (f", continuing {previous_name}" if continuing else "")
                 )
                 print_round(result, baseline)
                 print(

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from redraft.emailparts import names_from_recipient
 from redraft.errors import TaskDataError, TemplateError
 
 Message = dict[str, str]
@@ -25,11 +26,29 @@ REQUIRED_FIELD = "brief"
 
 
 @dataclass(frozen=True)
+class LearnedNote:
+    """A style rule mined from the writers' edits (`redraft styles learn`), with its evidence.
+
+    `rule` may hold {placeholders} ({first_name}, {company}, any task field), filled per task.
+    """
+
+    rule: str
+    kind: str = ""
+    evidence: str = ""
+    example: str = ""
+
+
+LEARNED_KEYS = frozenset({"rule", "kind", "evidence", "example"})
+
+
+@dataclass(frozen=True)
 class ClientStyle:
-    """Per-client overrides: a replacement system prompt and/or style notes."""
+    """Per-client overrides: a replacement system prompt, style notes a person wrote, and
+    learned rules (`[[clients."Name".learned]]`, replaced by each `redraft styles apply`)."""
 
     system: str | None = None
     style_notes: str | None = None
+    learned: tuple[LearnedNote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,10 +69,7 @@ class PromptTemplate:
             "system": self.system,
             "user": self.user,
             "style_notes_heading": self.style_notes_heading,
-            "clients": {
-                key: {"system": style.system, "style_notes": style.style_notes}
-                for key, style in sorted(self.clients.items())
-            },
+            "clients": {key: _canonical(style) for key, style in sorted(self.clients.items())},
         }
         blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -63,6 +79,13 @@ class PromptTemplate:
         if not client:
             return ClientStyle()
         return self.clients.get(client.strip().casefold(), ClientStyle())
+
+
+def _canonical(style: ClientStyle) -> dict[str, Any]:
+    canonical: dict[str, Any] = {"system": style.system, "style_notes": style.style_notes}
+    if style.learned:  # only the rules reach the prompt; evidence does not change the hash
+        canonical["learned"] = [note.rule for note in style.learned]
+    return canonical
 
 
 def parse_template(text: str, source: str = "<template>") -> PromptTemplate:
@@ -83,12 +106,14 @@ def parse_template(text: str, source: str = "<template>") -> PromptTemplate:
         raise TemplateError(f"{source}: the `user` text must contain {{{REQUIRED_FIELD}}}")
     clients: dict[str, ClientStyle] = {}
     for name, entry in (raw.get("clients") or {}).items():
-        if not isinstance(entry, dict) or set(entry) - {"system", "style_notes"}:
+        if not isinstance(entry, dict) or set(entry) - {"system", "style_notes", "learned"}:
             raise TemplateError(
-                f"{source}: [clients.{name!r}] may only set `system` and `style_notes`"
+                f"{source}: [clients.{name!r}] may only set `system`, `style_notes` and `learned`"
             )
         clients[name.strip().casefold()] = ClientStyle(
-            system=_clean(entry.get("system")), style_notes=_clean(entry.get("style_notes"))
+            system=_clean(entry.get("system")),
+            style_notes=_clean(entry.get("style_notes")),
+            learned=_learned(entry.get("learned", []), f"{source}: clients.{name!r}.learned"),
         )
     return PromptTemplate(
         system=raw["system"].strip(),
@@ -97,6 +122,24 @@ def parse_template(text: str, source: str = "<template>") -> PromptTemplate:
         style_notes_heading=str(raw.get("style_notes_heading", "Client style notes:")).strip(),
         clients=MappingProxyType(clients),
     )
+
+
+def _learned(entries: Any, where: str) -> tuple[LearnedNote, ...]:
+    if not isinstance(entries, list):
+        raise TemplateError(f"{where}: expected [[...learned]] tables, each with a `rule`")
+    notes = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) - LEARNED_KEYS:
+            raise TemplateError(
+                f"{where}: each learned rule may only set {', '.join(sorted(LEARNED_KEYS))}"
+            )
+        values = {key: entry.get(key, "") for key in LEARNED_KEYS}
+        if not all(isinstance(value, str) for value in values.values()):
+            raise TemplateError(f"{where}: learned rule fields must be text")
+        if not values["rule"].strip():
+            raise TemplateError(f"{where}: a learned rule has no `rule` text")
+        notes.append(LearnedNote(**{key: value.strip() for key, value in values.items()}))
+    return tuple(notes)
 
 
 def load_template(path: Path | None = None) -> PromptTemplate:
@@ -121,9 +164,12 @@ def build_messages(data: Mapping[str, Any], template: PromptTemplate) -> list[Me
     fields = {key: _field_text(value) for key, value in data.items()}
     if not fields.get(REQUIRED_FIELD):
         raise TaskDataError("task data has no `brief` text — every task needs a non-empty brief")
+    if fields.get("recipient"):  # {first_name}, {last_name}, {full_name} for learned rules
+        fields = {**names_from_recipient(fields["recipient"]), **fields}
     style = template.client_style(fields.get("client"))
     system = _render(style.system or template.system, fields)
-    notes = fields.get("style_notes") or style.style_notes
+    learned = _render("\n".join(f"- {note.rule}" for note in style.learned), fields)
+    notes = "\n".join(n for n in (fields.get("style_notes") or style.style_notes, learned) if n)
     if notes:
         system = f"{system}\n\n{template.style_notes_heading}\n{notes}"
     user = {"role": "user", "content": _render(template.user, fields)}

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("redraft.cli.simulate", "simulate"),
     "local": ("redraft.cli.local", "local"),
     "eval": ("redraft.cli.evaluate", "evaluate"),
+    "styles": ("redraft.cli.styles", "styles"),
 }
 
 

@@ -141,6 +141,8 @@ _TRL_OPTIONS = (
     "lora_r",
     "batch_size",
     "max_length",
+    "precision",
+    "start_adapter",
     "max_steps",
     "seed",
 )
@@ -153,9 +155,15 @@ def _trl_options(command: Callable[..., Any]) -> Callable[..., Any]:
     known = {f.name: f for f in dataclasses.fields(TrlParams)}
     for name in reversed(_TRL_OPTIONS):
         knob = known[name]
+        if knob.metadata["choices"]:
+            kind: Any = click.Choice(knob.metadata["choices"])
+        elif knob.default is None:  # the only such knob is a folder
+            kind = click.Path(exists=True, file_okay=False, path_type=Path)
+        else:
+            kind = type(knob.default)
         command = click.option(
             "--" + name.replace("_", "-"),
-            type=type(knob.default),
+            type=kind,
             default=knob.default,
             show_default=True,
             help=knob.metadata["help"],

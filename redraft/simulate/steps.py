@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from redraft.simulate.parts import Email, Sentence, parse_email, split_sentences
+from redraft.emailparts import (
+    Email,
+    Sentence,
+    names_from_recipient,
+    parse_email,
+    split_sentences,
+)
 from redraft.simulate.rules import WriterRules, placeholders
 from redraft.simulate.text import (
     cased,
@@ -50,23 +56,6 @@ class Task:
     fact: str
     brief_words: frozenset[str]
     brief_sentences: tuple[str, ...]
-
-
-def names_from_recipient(recipient: Any) -> dict[str, str]:
-    """first_name, last_name and full_name from "First Last, Title".
-
-    >>> names_from_recipient("Maria Lopez, Head of Customer Success")
-    {'first_name': 'Maria', 'last_name': 'Lopez', 'full_name': 'Maria Lopez'}
-    """
-    full = str(recipient or "").split(",")[0].strip()
-    words = full.split()
-    if not words:
-        return {"first_name": "there", "last_name": "", "full_name": "there"}
-    return {
-        "first_name": words[0],
-        "last_name": words[-1] if len(words) > 1 else "",
-        "full_name": full,
-    }
 
 
 def fill(pattern: str, values: Mapping[str, str]) -> str:

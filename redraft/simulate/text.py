@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from redraft.simulate.parts import Sentence
+from redraft.emailparts import Sentence
 
 STOPWORDS = frozenset(
     "that this with from have will your their they them about what when which would could "

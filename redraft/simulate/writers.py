@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redraft.emailparts import render_email
 from redraft.label_config import ISSUE_TAGS
-from redraft.simulate.parts import render_email
 from redraft.simulate.rules import WriterRules
 from redraft.simulate.steps import RULE_ORDER, STEPS, applies, has_rule, parse_draft, task_facts
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 STATUSES: tuple[str, ...] = ("training", "candidate", "active", "retired", "failed")
-TRAINERS: tuple[str, ...] = ("openai", "trl", "manual")
+# "notes": the same model with a new prompt template holding learned style rules.
+TRAINERS: tuple[str, ...] = ("openai", "trl", "manual", "notes")
 PROMOTABLE: frozenset[str] = frozenset({"candidate", "retired", "active"})
 
 SCHEMA = """

@@ -38,6 +38,7 @@ def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
         model_id=version.model_id,
         base_url=version.base_url or settings.openai_base_url,
         api_key=settings.openai_api_key or ("local" if local else None),
+        template_path=version.metrics.get("template"),
     )
 
 

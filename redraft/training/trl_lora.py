@@ -34,8 +34,11 @@ TRAIN_MODULES = ("torch", "transformers", "trl", "peft", "datasets")
 REF_ADAPTER = "ref"  # the name TRL gives the frozen copy of the SFT adapter
 
 
-def _knob(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _knob(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,19 @@ class TrlParams:
     lora_alpha: int | None = _knob(None, "LoRA alpha (default 2 x rank).")
     batch_size: int = _knob(4, "Examples per optimizer step.")
     max_length: int = _knob(1024, "Longest tokenised example; longer ones are truncated.")
+    precision: str = _knob(
+        "auto",
+        "bf16 mixed precision or plain fp32; auto picks bf16 where the GPU or CPU (AMX, "
+        "AVX512-BF16) computes it natively, about twice as fast as fp32 on such a CPU.",
+        PRECISIONS,
+    )
+    start_adapter: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Continue training this LoRA adapter folder instead of a fresh adapter.",
+            "choices": (),
+        },
+    )
     skip_dpo: bool = _knob(False, "Only SFT on the finals.")
     max_steps: int = _knob(-1, "Cap steps of every stage (smoke runs; -1: the stage budgets).")
     extra_sft: tuple[Path, ...] = _knob((), "OpenAI chat JSONL files to learn too (migration).")
@@ -124,6 +140,26 @@ def _config_kwargs(config_cls: type, **kwargs: Any) -> dict[str, Any]:
     if flag:
         kwargs[flag] = False
     return {key: value for key, value in kwargs.items() if key in known}
+
+
+def resolve_precision(requested: str, cuda: bool) -> str:
+    """The precision a run uses: `requested`, or for "auto" bf16 where it is native.
+
+    On a CPU without AMX or AVX512-BF16, bf16 is emulated and slower than fp32.
+    """
+    if requested not in PRECISIONS:
+        raise TrainingFailedError(
+            f"unknown precision {requested!r} — use one of: {', '.join(PRECISIONS)}"
+        )
+    if requested != "auto":
+        return requested
+    import torch
+
+    if cuda:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    native = any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    return "bf16" if native else "fp32"
 
 
 def _common_args(
@@ -202,14 +238,15 @@ def build_sft_trainer(
     from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
-    common = _common_args(params, "sft", len(rows), cuda, cuda and _bf16())
+    bf16 = resolve_precision(params.precision, cuda) == "bf16"
+    common = _common_args(params, "sft", len(rows), cuda, bf16)
     config = SFTConfig(**_config_kwargs(SFTConfig, completion_only_loss=True, **common))
     return SFTTrainer(
         model=model,
         args=config,
         train_dataset=Dataset.from_list([sft_example(row) for row in rows]),
         processing_class=tokenizer,
-        peft_config=lora,
+        peft_config=lora,  # None when `model` already carries the adapter to continue
     )
 
 
@@ -222,7 +259,8 @@ def build_dpo_trainer(
     from trl import DPOConfig, DPOTrainer
 
     cuda = torch.cuda.is_available()
-    common = _common_args(params, "dpo", len(rows), cuda, cuda and _bf16())
+    bf16 = resolve_precision(params.precision, cuda) == "bf16"
+    common = _common_args(params, "dpo", len(rows), cuda, bf16)
     # An NLL term on the chosen reply keeps DPO from drifting away from fluent text (RPO).
     loss: dict[str, Any] = {"loss_type": ["sigmoid"]}
     if params.dpo_sft_weight > 0:
@@ -241,10 +279,16 @@ def build_dpo_trainer(
     return trainer
 
 
-def _bf16() -> bool:
-    import torch
+def _continued(model: Any, adapter: Path) -> Any:
+    """`model` wrapped with a trainable copy of an earlier run's adapter."""
+    from peft import PeftModel
 
-    return bool(torch.cuda.is_bf16_supported())
+    if not (adapter / "adapter_config.json").is_file():
+        raise TrainingFailedError(
+            f"{adapter} is not a LoRA adapter folder (no adapter_config.json) — pass the "
+            "`adapter` folder of an earlier `redraft train trl` run"
+        )
+    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
 
 
 def run_lora(
@@ -286,15 +330,20 @@ def _run_lora(
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
+    if params.start_adapter is not None:
+        model = _continued(model, params.start_adapter)
+        lora = None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     metrics: dict[str, Any] = {
         "device": device,
+        "precision": resolve_precision(params.precision, device == "cuda"),
         "lora_r": params.lora_r,
         "params": {
             f.name: getattr(params, f.name)
             for f in dataclasses.fields(params)
-            if f.name not in ("base_model", "output_dir", "extra_sft")
+            if f.name not in ("base_model", "output_dir", "extra_sft", "start_adapter")
         },
+        "start_adapter": str(params.start_adapter) if params.start_adapter else None,
     }
 
     sft_rows = read_jsonl(sft_path)

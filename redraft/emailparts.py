@@ -1,4 +1,5 @@
-"""An email draft as the parts a simulated writer edits; pure text handling, no rules.
+"""An email as its parts (subject, greeting, body, sign-off, P.S.) and its recipient's names;
+pure text handling, shared by the simulated writers and style mining.
 
 A draft looks like "Subject: ...\\n\\nHi Maria,\\n\\nbody...\\n\\nBest,\\nPriya\\n\\nP.S. ...".
 `parse_email` splits it into subject, greeting, body sentences, sign-off and postscript;
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 _SUBJECT = re.compile(r"^\s*subject\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _GREETING = re.compile(
@@ -123,6 +124,23 @@ def parse_email(text: str, greeting_hint: str = "", sign_off_hint: str = "") -> 
             rest = first[len(greeting) :].strip()
             lines = _trim_blank([rest[:1].upper() + rest[1:], *lines[1:]])
     return Email(subject, greeting, _sentences(lines), sign_off, postscript)
+
+
+def names_from_recipient(recipient: Any) -> dict[str, str]:
+    """first_name, last_name and full_name from "First Last, Title".
+
+    >>> names_from_recipient("Maria Lopez, Head of Customer Success")
+    {'first_name': 'Maria', 'last_name': 'Lopez', 'full_name': 'Maria Lopez'}
+    """
+    full = str(recipient or "").split(",")[0].strip()
+    words = full.split()
+    if not words:
+        return {"first_name": "there", "last_name": "", "full_name": "there"}
+    return {
+        "first_name": words[0],
+        "last_name": words[-1] if len(words) > 1 else "",
+        "full_name": full,
+    }
 
 
 def render_email(email: Email) -> str:

@@ -1,0 +1,374 @@
+"""Mine each client's style rules from the writers' edits: pure functions, no I/O.
+
+Every rule is something the writers do over and over, with the evidence to check it:
+
+- **add**: a greeting form, a sign-off, a sentence (a call to action, a P.S. line) or a subject
+  word that the finals have and the drafts lacked;
+- **avoid**: a word, phrase or "!" that the writers delete from the drafts;
+- **replace**: a word or short phrase the writers swap for another;
+- **length**: finals consistently shorter (or longer) than the drafts.
+
+Names and the company are generalised to placeholders ({first_name}, {full_name},
+{last_name}, {company}) so "Hi Sam," and "Hi Ana," count as one greeting. The diffs come
+from difflib over word tokens; a rule needs `min_support` edits and `min_share` of the
+client's edits behind it, so one odd edit never becomes a rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from redraft.emailparts import Email, names_from_recipient, parse_email
+
+# Words that never make a rule alone (a deleted "the" says nothing about style).
+STOPWORDS = frozenset(
+    """a an and are as at be but by for from has have i if in is it its me my of on or our
+    so that the their them they this to us was we were will with you your""".split()
+)
+_TOKEN = re.compile(r"\{\w+\}|[\w'’%-]+|[!?]")
+# An edit counts as targeted (not a rewritten or cut sentence) when the writer kept this many
+# words around it.
+CONTEXT_WORDS = 3
+_SPACE = re.compile(r"\s+")
+GENERALISED = ("full_name", "company", "first_name", "last_name")
+
+
+@dataclass(frozen=True)
+class EditRecord:
+    """What mining needs from one feedback record: the draft, the final and the task data."""
+
+    client: str
+    draft: str
+    final: str
+    data: Mapping[str, object] = field(default_factory=dict)
+    issues: tuple[str, ...] = ()
+    feedback: str | None = None
+
+
+@dataclass(frozen=True)
+class MiningOptions:
+    """Thresholds: a rule needs `min_support` edits and `min_share` of a client's edits."""
+
+    min_support: int = 3
+    min_share: float = 0.6
+    max_phrase_words: int = 8
+
+
+@dataclass(frozen=True)
+class LearnedRule:
+    """One rule: the instruction the prompt gets, and the edits that show it."""
+
+    kind: str  # greeting | sign_off | sentence | postscript | subject | avoid | replace | length
+    rule: str
+    support: int
+    total: int
+    example: str = ""
+
+    @property
+    def evidence(self) -> str:
+        """How many of the client's edits show the rule.
+
+        >>> LearnedRule("avoid", 'Never write "just".', 9, 12).evidence
+        '9 of 12 edits'
+        """
+        return f"{self.support} of {self.total} edits"
+
+
+@dataclass(frozen=True)
+class ClientFindings:
+    """Everything mined for one client."""
+
+    client: str
+    edits: int
+    rules: tuple[LearnedRule, ...]
+    issue_tags: tuple[tuple[str, int], ...] = ()
+    feedback_themes: tuple[tuple[str, int], ...] = ()
+
+
+def learn_styles(
+    records: Iterable[EditRecord], options: MiningOptions = MiningOptions()
+) -> dict[str, ClientFindings]:
+    """Findings per client (clients kept apart; records without a client are skipped)."""
+    by_client: dict[str, list[EditRecord]] = defaultdict(list)
+    for record in records:
+        if record.client.strip() and record.draft.strip() and record.final.strip():
+            by_client[record.client.strip()].append(record)
+    return {
+        client: learn_client(client, rows, options) for client, rows in sorted(by_client.items())
+    }
+
+
+def learn_client(
+    client: str, records: Sequence[EditRecord], options: MiningOptions = MiningOptions()
+) -> ClientFindings:
+    """The rules one client's writers apply, strongest evidence first within each kind."""
+    edits = [_Edit.of(record, options.max_phrase_words) for record in records]
+    rules = [
+        *_part_rule(edits, options, "greeting", lambda e: e.greeting, 'Open with "{}"'),
+        *_part_rule(edits, options, "sign_off", lambda e: e.sign_off, "Sign off with:\n{}"),
+        *_part_rule(edits, options, "postscript", lambda e: e.postscript, 'End with "{}"'),
+        *_sentence_rules(edits, options),
+        *_subject_rules(edits, options),
+    ]
+    replaced = _replace_rules(edits, options)
+    swapped = {rule.example.split(" -> ")[0] for rule in replaced}
+    rules += replaced
+    rules += [r for r in _avoid_rules(edits, options) if r.example not in swapped]
+    rules += _length_rules(edits, options)
+    tags = Counter(tag for record in records for tag in set(record.issues))
+    return ClientFindings(
+        client=client,
+        edits=len(edits),
+        rules=tuple(rules),
+        issue_tags=tuple(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))),
+        feedback_themes=_themes([r.feedback or "" for r in records], options),
+    )
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """One edit, generalised: both texts with names and company as placeholders, and the
+    targeted changes to the body (deleted phrases, swapped phrases) found by a word diff."""
+
+    draft: Email
+    final: Email
+    draft_tokens: tuple[str, ...]
+    deleted: frozenset[str]
+    swaps: frozenset[tuple[str, str]]
+
+    @staticmethod
+    def of(record: EditRecord, longest: int) -> _Edit:
+        values = recipient_fields(record.data)
+        draft = parse_email(generalise(record.draft, values))
+        final = parse_email(generalise(record.final, values))
+        before, after = tokens(draft.body), tokens(final.body)
+        deleted: set[str] = set()
+        swaps: set[tuple[str, str]] = set()
+        codes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+        for at, (op, i1, i2, j1, j2) in enumerate(codes):
+            if op not in ("delete", "replace") or i2 - i1 > longest:
+                continue
+            # The words around it (one side at the start or end of the body) were kept:
+            # otherwise it is part of a rewritten sentence, not a targeted edit.
+            sides = [codes[k] for k in (at - 1, at + 1) if 0 <= k < len(codes)]
+            if any(c[0] != "equal" for c in sides):
+                continue
+            if sum(c[2] - c[1] for c in sides) < CONTEXT_WORDS:
+                continue
+            span = before[i1:i2]
+            deleted |= _grams(span, longest)
+            if op == "replace" and j2 - j1 <= longest:
+                swaps.add((" ".join(span), " ".join(after[j1:j2])))
+        return _Edit(draft, final, before, frozenset(deleted), frozenset(swaps))
+
+
+def recipient_fields(data: Mapping[str, object]) -> dict[str, str]:
+    """The values generalised to placeholders: the recipient's names and the company.
+
+    >>> recipient_fields({"recipient": "Sam Lee, CTO", "company": "Acme"})["full_name"]
+    'Sam Lee'
+    """
+    values = names_from_recipient(data.get("recipient"))
+    if values["full_name"] == "there":  # no recipient: nothing to generalise
+        values = {}
+    company = data.get("company")
+    if isinstance(company, str) and company.strip():
+        values["company"] = company.strip()
+    return values
+
+
+def generalise(text: str, values: Mapping[str, str]) -> str:
+    """`text` with each value (whole words, longest first) replaced by its {placeholder}.
+
+    >>> generalise("Hi Sam, Sam Lee at Acme", {"first_name": "Sam", "full_name": "Sam Lee",
+    ...   "company": "Acme"})
+    'Hi {first_name}, {full_name} at {company}'
+    """
+    ordered = sorted(
+        ((key, values[key]) for key in GENERALISED if values.get(key)), key=lambda kv: -len(kv[1])
+    )
+    for key, value in ordered:
+        if len(value) >= 2:
+            text = re.sub(rf"(?<![\w{{]){re.escape(value)}(?![\w}}])", "{" + key + "}", text)
+    return text
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """Lower-cased word tokens, with "!" and "?" as tokens of their own.
+
+    >>> tokens("Great news! It's 4% off?")
+    ('great', 'news', '!', "it's", '4%', 'off', '?')
+    """
+    return tuple(t.lower() for t in _TOKEN.findall(text))
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _part_rule(edits, options, kind, part, wording):  # type: ignore[no-untyped-def]
+    """A part (greeting, sign-off, P.S.) most finals share and many drafts lacked."""
+    finals = Counter(_norm(part(e.final)) for e in edits if part(e.final).strip())
+    if not finals:
+        return []
+    text, support = finals.most_common(1)[0]
+    added = sum(1 for e in edits if _norm(part(e.final)) == text != _norm(part(e.draft)))
+    if not _enough(support, len(edits), options) or added < options.min_support:
+        return []
+    exact = next(part(e.final).strip() for e in edits if _norm(part(e.final)) == text)
+    return [LearnedRule(kind, wording.format(exact), support, len(edits), exact)]
+
+
+def _sentence_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
+    """Sentences (generalised) that most finals contain and the writers wrote in."""
+    in_final: Counter[str] = Counter()
+    added: Counter[str] = Counter()
+    for e in edits:
+        finals = {_norm(s.text) for s in e.final.sentences}
+        drafts = {_norm(s.text) for s in e.draft.sentences}
+        in_final.update(finals)
+        # A draft sentence with a word or two changed is an edit (the avoid and replace rules
+        # catch those), not a sentence the writer wrote in.
+        added.update(s for s in finals - drafts if not _edited_from(s, drafts))
+    return [
+        LearnedRule("sentence", f'Include the sentence "{text}"', count, len(edits), text)
+        for text, count in in_final.most_common()
+        if _enough(count, len(edits), options) and added[text] >= options.min_support
+    ]
+
+
+def _edited_from(sentence: str, drafts: set[str]) -> bool:
+    words = sentence.lower().split()
+    return any(
+        difflib.SequenceMatcher(None, words, draft.lower().split()).ratio() >= 0.6
+        for draft in drafts
+    )
+
+
+def _subject_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
+    """Words or phrases most final subject lines contain that the draft subjects lacked."""
+    grams_final: Counter[str] = Counter()
+    grams_added: Counter[str] = Counter()
+    for e in edits:
+        before, after = tokens(e.draft.subject or ""), tokens(e.final.subject or "")
+        grams_final.update(_grams(after, options.max_phrase_words))
+        codes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+        inserted: set[str] = set()
+        for op, _, _, j1, j2 in codes:
+            if op in ("insert", "replace"):
+                inserted |= _grams(after[j1:j2], options.max_phrase_words)
+        grams_added.update(inserted)
+    found = {
+        gram: count
+        for gram, count in grams_final.items()
+        if _enough(count, len(edits), options)
+        and grams_added[gram] >= options.min_support
+        and not set(gram.split()) <= STOPWORDS
+    }
+    return [
+        LearnedRule("subject", f'Put "{gram}" in the subject line', count, len(edits), gram)
+        for gram, count in _maximal(found)
+    ]
+
+
+def _avoid_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
+    """Phrases the writers delete (or swap out) from the body most times a draft has them."""
+    in_draft: Counter[str] = Counter()
+    deleted: Counter[str] = Counter()
+    for e in edits:
+        in_draft.update(_grams(e.draft_tokens, options.max_phrase_words))
+        deleted.update(e.deleted)
+    found = {
+        gram: count
+        for gram, count in deleted.items()
+        if count >= options.min_support
+        and count / in_draft[gram] >= options.min_share
+        and not set(gram.split()) <= STOPWORDS
+        and "{" not in gram
+    }
+    rules = []
+    for gram, count in _maximal(found):
+        wording = "No exclamation marks" if gram == "!" else f'Never write "{gram}"'
+        rules.append(LearnedRule("avoid", wording, count, in_draft[gram], gram))
+    return rules
+
+
+def _replace_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
+    """Phrases the writers swap for the same other phrase, most times a draft has them."""
+    swaps: Counter[tuple[str, str]] = Counter(swap for e in edits for swap in e.swaps)
+    in_draft: Counter[str] = Counter()
+    for e in edits:
+        in_draft.update(_grams(e.draft_tokens, options.max_phrase_words))
+    rules = []
+    for (old, new), count in swaps.most_common():
+        if set(old.split()) <= STOPWORDS or "{" in old + new:
+            continue
+        if count >= options.min_support and count / max(in_draft[old], 1) >= options.min_share:
+            wording = f'Write "{new}", not "{old}"'
+            rules.append(LearnedRule("replace", wording, count, in_draft[old], f"{old} -> {new}"))
+    return rules
+
+
+def _length_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
+    """Finals consistently shorter (or longer) than drafts: a word limit (or floor)."""
+    pairs = [(e.draft.word_count, e.final.word_count) for e in edits if e.draft.word_count]
+    if len(pairs) < options.min_support:
+        return []
+    shorter = sum(1 for d, f in pairs if f < 0.9 * d)
+    longer = sum(1 for d, f in pairs if f > 1.1 * d)
+    finals = sorted(f for _, f in pairs)
+    drafts = statistics.median(d for d, _ in pairs)
+    typical = statistics.median(finals)
+    if _enough(shorter, len(pairs), options):
+        limit = finals[min(len(finals) - 1, math.ceil(0.9 * len(finals)) - 1)]
+        rule = f"Keep it under {int(math.ceil(limit / 5) * 5)} words (greeting and body)"
+    elif _enough(longer, len(pairs), options):
+        rule = f"Write at least {int(typical // 5 * 5)} words (greeting and body)"
+    else:
+        return []
+    example = f"finals median {typical:g} words, drafts median {drafts:g}"
+    return [LearnedRule("length", rule, max(shorter, longer), len(pairs), example)]
+
+
+def _themes(feedback: Sequence[str], options: MiningOptions) -> tuple[tuple[str, int], ...]:
+    """Content words and word pairs that recur across the free-text feedback (top 8)."""
+    counts: Counter[str] = Counter()
+    for text in feedback:
+        words = [t for t in tokens(text) if t.isalpha() and t not in STOPWORDS]
+        counts.update(set(words) | {" ".join(p) for p in itertools.pairwise(words)})
+    found = {gram: n for gram, n in counts.items() if n >= options.min_support}
+    return tuple(_maximal(found)[:8])
+
+
+def _enough(count: int, total: int, options: MiningOptions) -> bool:
+    return total > 0 and count >= options.min_support and count / total >= options.min_share
+
+
+def _grams(words: Sequence[str], longest: int) -> set[str]:
+    return {
+        " ".join(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)
+    }
+
+
+def _maximal(found: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The longest phrases: drop one inside a kept longer one with nearly its support.
+
+    >>> _maximal({"hope this": 5, "i hope this finds you well": 5, "just": 4})
+    [('i hope this finds you well', 5), ('just', 4)]
+    """
+    kept: list[tuple[str, int]] = []
+    for gram, count in sorted(found.items(), key=lambda kv: (-len(kv[0].split()), -kv[1], kv[0])):
+        inside = any(
+            f" {gram} " in f" {longer} " and longer_count >= 0.8 * count
+            for longer, longer_count in kept
+        )
+        if not inside:
+            kept.append((gram, count))
+    return sorted(kept, key=lambda kv: (-kv[1], kv[0]))

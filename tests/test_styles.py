@@ -1,0 +1,311 @@
+"""Style mining (`redraft styles learn`) and applying the rules to a template (`styles apply`)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bench.briefs import make_briefs
+from redraft.backend.results import build_prediction
+from redraft.cli.main import cli
+from redraft.prompting import build_messages, load_template, parse_template
+from redraft.settings import Settings
+from redraft.simulate.annotate import annotation_results
+from redraft.simulate.rules import load_rules
+from redraft.simulate.writers import simulate_edit
+from redraft.styles.mining import EditRecord, LearnedRule, MiningOptions, learn_styles
+from redraft.styles.notes import apply_notes, read_fragment, render_fragment
+from redraft.training.registry import Registry
+
+
+def naive_draft(data: dict[str, str]) -> str:
+    """What an untrained model writes: generic greeting, opener, call and sign-off."""
+    name = data["recipient"].split(",")[0]
+    return (
+        f"Subject: A quick idea for {data['company']}\n\n"
+        f"Dear {name},\n\n"
+        f"I hope this email finds you well. {data['brief']} We are excited to help "
+        f"{data['company']} grow! It really works.\n\n"
+        "Would you be available for a quick call next week?\n\n"
+        "Best regards,\nThe Team"
+    )
+
+
+def simulated_tasks(clients: list[str], per_client: int) -> list[dict]:
+    """Completed Label Studio tasks: naive drafts edited by the shipped simulated writers."""
+    rules = load_rules()
+    tasks = []
+    for client in clients:
+        for data in make_briefs(client, per_client, seed=3):
+            draft = naive_draft(data)
+            verdict = simulate_edit(rules[client], data, draft)
+            task_id = len(tasks) + 1
+            prediction = build_prediction(draft, "base")
+            tasks.append(
+                {
+                    "id": task_id,
+                    "data": data,
+                    "predictions": [{"id": task_id, **prediction}],
+                    "annotations": [
+                        {
+                            "id": task_id,
+                            "parent_prediction": task_id,
+                            "completed_by": 1,
+                            "was_cancelled": False,
+                            "result": annotation_results(draft, verdict),
+                        }
+                    ],
+                }
+            )
+    return tasks
+
+
+def rules_by_kind(found) -> dict[str, list[LearnedRule]]:  # type: ignore[no-untyped-def]
+    kinds: dict[str, list[LearnedRule]] = {}
+    for rule in found.rules:
+        kinds.setdefault(rule.kind, []).append(rule)
+    return kinds
+
+
+def test_mining_names_the_simulated_writers_rules_with_their_evidence():
+    from redraft.styles.source import edit_records
+
+    tasks = simulated_tasks(["Northwind Analytics", "Quarry Bikes"], 12)
+    source = edit_records(tasks, load_template(None))
+    assert (source.tasks, len(source.records)) == (24, 24)
+    findings = learn_styles(source.records)
+    assert sorted(findings) == ["Northwind Analytics", "Quarry Bikes"]
+
+    north = rules_by_kind(findings["Northwind Analytics"])
+    assert [(r.rule, r.evidence) for r in north["greeting"]] == [
+        ('Open with "Hi {first_name},"', "12 of 12 edits")
+    ]
+    assert north["sign_off"][0].example == "Best,\nPriya Raman\nNorthwind Analytics"
+    assert north["sentence"][0].example == (
+        "Would a 20-minute walkthrough for the {company} team work next week?"
+    )
+    avoided = {r.example for r in north.get("avoid", [])}
+    swapped = {r.example for r in north.get("replace", [])}
+    # Banned phrases and "!" are deleted; tone words are swapped for the writer's own.
+    assert {"i hope this email finds you well", "!"} <= avoided, avoided
+    assert "excited -> glad" in swapped, swapped
+
+    bikes = rules_by_kind(findings["Quarry Bikes"])
+    assert bikes["greeting"][0].rule == 'Open with "Hey {first_name}!"'
+    assert bikes["postscript"][0].example.startswith("P.S.")
+    assert "!" not in {r.example for r in bikes.get("avoid", [])}  # this writer allows them
+    # Each client keeps its own rules: no Northwind sign-off in the bike shop's findings.
+    assert all("Priya" not in r.rule for r in findings["Quarry Bikes"].rules)
+    tags = dict(findings["Northwind Analytics"].issue_tags)
+    assert tags["call to action"] == 12
+
+
+def edit(client: str, draft: str, final: str, recipient: str = "Sam Lee, CTO", **kw) -> EditRecord:
+    data = {"recipient": recipient, "company": kw.pop("company", "Acme")}
+    return EditRecord(client, draft, final, data, **kw)
+
+
+def test_rules_the_simulated_writers_never_use_are_found_too():
+    """A fixed P.S. line and a required word in the subject, on hand-built edits."""
+    people = ["Sam Lee", "Ana Ruiz", "Bo Chen", "Eve Park", "Raj Patel"]
+    records = [
+        edit(
+            "Fjord Dental",
+            f"Subject: Hello\n\nHi {p.split()[0]},\n\nWe clean teeth well.\n\nBest,\nKim",
+            f"Subject: Hello from Fjord Dental\n\nHi {p.split()[0]},\n\nWe clean teeth well."
+            "\n\nBest,\nKim\n\nP.S. New patients get a free check-up.",
+            recipient=f"{p}, Owner",
+        )
+        for p in people
+    ]
+    found = learn_styles(records)["Fjord Dental"]
+    kinds = rules_by_kind(found)
+    assert [(r.rule, r.support, r.total) for r in kinds["postscript"]] == [
+        ('End with "P.S. New patients get a free check-up."', 5, 5)
+    ]
+    assert [r.example for r in kinds["subject"]] == ["from fjord dental"]
+    assert "greeting" not in kinds  # the drafts already greet this way: nothing to learn
+
+
+def test_noise_makes_no_rule():
+    rng = random.Random(5)
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+    records = []
+    for i in range(30):
+        draft_words = rng.sample(words, 8)
+        final_words = list(draft_words)
+        final_words[rng.randrange(8)] = rng.choice(words)  # one random swap per edit
+        rng.shuffle(final_words)
+        records.append(
+            edit(
+                "Noise Inc",
+                f"Subject: {rng.choice(words)}\n\n{' '.join(draft_words)}.",
+                f"Subject: {rng.choice(words)}\n\n{' '.join(final_words)}.",
+                recipient=f"Person{i} X, CEO",
+            )
+        )
+    found = learn_styles(records)["Noise Inc"]
+    assert found.rules == ()
+
+
+def test_one_odd_edit_never_becomes_a_rule():
+    base = "Subject: Hi\n\nHi Sam,\n\nWe fix roofs fast and well today.\n\nBest,\nJo"
+    records = [edit("Roofco", base, base) for _ in range(9)]
+    records.append(edit("Roofco", base, base.replace("fast and", "very")))
+    assert learn_styles(records)["Roofco"].rules == ()
+    strict = MiningOptions(min_support=2, min_share=0.5)
+    assert learn_styles(records[:2], strict)["Roofco"].rules == ()
+
+
+def test_two_clients_with_conflicting_rules_are_kept_apart():
+    records = []
+    for name in ["Sam Lee", "Ana Ruiz", "Bo Chen", "Eve Park"]:
+        first = name.split()[0]
+        draft = f"Subject: Hi\n\nHello {first},\n\nOur vans are fast.\n\nRegards,\nTeam"
+        records.append(
+            edit(
+                "Formal Ltd",
+                draft,
+                draft.replace(f"Hello {first},", f"Dear {name},"),
+                recipient=f"{name}, CFO",
+            )
+        )
+        records.append(
+            edit(
+                "Casual Co",
+                draft,
+                draft.replace(f"Hello {first},", f"Hey {first}!"),
+                recipient=f"{name}, CFO",
+            )
+        )
+    found = learn_styles(records)
+    assert [r.rule for r in rules_by_kind(found["Formal Ltd"])["greeting"]] == [
+        'Open with "Dear {full_name},"'
+    ]
+    assert [r.rule for r in rules_by_kind(found["Casual Co"])["greeting"]] == [
+        'Open with "Hey {first_name}!"'
+    ]
+
+
+def test_a_shorter_final_gives_a_word_limit():
+    records = []
+    for i in range(6):
+        long_body = " ".join(f"word{j}" for j in range(100))
+        short_body = " ".join(f"word{j}" for j in range(50 + i))
+        records.append(edit("Brief Co", f"Hi Sam,\n\n{long_body}.", f"Hi Sam,\n\n{short_body}."))
+    (rule,) = learn_styles(records)["Brief Co"].rules
+    assert (rule.kind, rule.rule, rule.evidence) == (
+        "length",
+        "Keep it under 60 words (greeting and body)",
+        "6 of 6 edits",
+    )
+
+
+TEMPLATE = """# our template
+name = "ours"
+system = "Write emails."
+user = "{brief}"
+
+[clients."Northwind Analytics"]
+# written by a person: must survive a re-learn
+style_notes = "Numbers first."
+"""
+
+
+def test_applied_rules_reach_the_prompt_and_person_notes_survive(tmp_path: Path):
+    records = [
+        edit(
+            "Northwind Analytics",
+            f"Subject: x\n\nDear {n},\n\nOur dashboard helps.\n\nRegards,\nTeam",
+            f"Subject: x\n\nHi {n.split()[0]},\n\nOur dashboard helps.\n\nRegards,\nTeam",
+            recipient=f"{n}, COO",
+        )
+        for n in ["Sam Lee", "Ana Ruiz", "Bo Chen"]
+    ]
+    findings = learn_styles(records)
+    fragment = render_fragment(findings, "test", MiningOptions())
+    assert "# Northwind Analytics: 3 edits; 1 rules" in fragment
+    learned = read_fragment(fragment, "fragment.toml")
+    merged = apply_notes(TEMPLATE, learned)
+    assert merged.startswith("# our template\n")
+    assert "# written by a person: must survive a re-learn" in merged
+    template = parse_template(merged)
+    style = template.client_style("northwind analytics")
+    assert style.style_notes == "Numbers first."
+    assert [(n.kind, n.rule, n.evidence) for n in style.learned] == [
+        ("greeting", 'Open with "Hi {first_name},"', "3 of 3 edits")
+    ]
+    data = {"client": "Northwind Analytics", "recipient": "Maria Lopez, CFO", "brief": "Pitch."}
+    system = build_messages(data, template)[0]["content"]
+    assert system == (
+        'Write emails.\n\nClient style notes:\nNumbers first.\n- Open with "Hi Maria,"'
+    )
+    # Applying the same rules again changes nothing; an empty re-learn clears only the rules.
+    assert apply_notes(merged, learned) == merged
+    cleared = parse_template(apply_notes(merged, {"Northwind Analytics": ()}))
+    assert cleared.client_style("Northwind Analytics").learned == ()
+    assert cleared.client_style("Northwind Analytics").style_notes == "Numbers first."
+    assert cleared.sha256 == parse_template(TEMPLATE).sha256
+
+
+def test_styles_cli_learns_from_an_export_and_applies_as_a_candidate(tmp_path: Path):
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(simulated_tasks(["Kestrel Freight"], 6)))
+    notes = tmp_path / "styles.toml"
+    runner = CliRunner()
+    env = {"REDRAFT_HOME": str(tmp_path / "home"), "OPENAI_API_KEY": "k"}
+    result = runner.invoke(
+        cli, ["styles", "learn", "--from-file", str(export), "-o", str(notes)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "read 6 task(s): 6 edit(s) to learn from" in result.stderr
+    text = notes.read_text()
+    assert '[[clients."Kestrel Freight".learned]]' in text
+    assert 'rule = "Open with \\"Morning {first_name},\\""' in text
+
+    dry = runner.invoke(cli, ["styles", "apply", str(notes), "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert '+[[clients."Kestrel Freight".learned]]' in dry.stdout
+    registry = Registry(Settings.from_env(env).registry_path)
+    assert registry.list() == []
+
+    applied = runner.invoke(cli, ["styles", "apply", str(notes), "--name", "notes1"], env=env)
+    assert applied.exit_code == 0, applied.output
+    version = registry.get("notes1")
+    assert (version.trainer, version.status, version.model_id) == (
+        "notes",
+        "candidate",
+        "gpt-4o-mini",
+    )
+    template = load_template(Path(version.metrics["template"]))
+    assert template.sha256 == version.template_sha256
+    kestrel = template.client_style("Kestrel Freight")
+    assert 'Open with "Morning {first_name},"' in [n.rule for n in kestrel.learned]
+
+    again = runner.invoke(cli, ["styles", "learn", "--from-file", str(tmp_path / "none.json")])
+    assert again.exit_code == 2
+
+
+def test_styles_learn_needs_exactly_one_source():
+    result = CliRunner().invoke(cli, ["styles", "learn"])
+    assert result.exit_code == 2
+    assert "give exactly one of --project ID|TITLE or --from-file FILE" in result.output
+
+
+@pytest.mark.parametrize(
+    "fragment, message",
+    [
+        ('[[clients."A".learned]]\nkind = "x"\n', "has no `rule` text"),
+        ('[[clients."A".learned]]\nrule = "r"\nweight = 2\n', "may only set"),
+        ("nothing = 1\n", "make one with `redraft styles learn`"),
+    ],
+)
+def test_a_broken_fragment_is_refused_with_the_fix(fragment: str, message: str):
+    from redraft.errors import TemplateError
+
+    with pytest.raises(TemplateError, match=message):
+        read_fragment(fragment, "styles.toml")
