@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ from redraft.settings import Settings
 from redraft.simulate.annotate import annotation_results
 from redraft.simulate.rules import WriterRules, load_rules
 from redraft.simulate.writers import WriterVerdict, rule_checks, simulate_edit
+from redraft.styles.mining import learn_styles
+from redraft.styles.notes import apply_notes, notes_of
+from redraft.styles.source import edit_records
 from redraft.training.exportdir import load_export
 from redraft.training.registry import Registry
 from redraft.training.source import active_model_for
@@ -64,10 +68,16 @@ RECIPES: dict[str, dict[str, Any]] = {
     "sft-then-dpo": {"dpo_sft_weight": 0.0},
     "default": {},
     "continue": {},  # the defaults, but from turn 2 on it continues the previous adapter
+    "notes-only": {},  # no training: learned style notes in the prompt of the base model
+    "notes+default": {},  # learned style notes in the prompt, and the default fine-tune on it
 }
 # Recipes whose later turns continue the previous turn's adapter on that turn's annotations
 # only, instead of training a fresh adapter on every annotation so far.
 CONTINUING = {"continue"}
+# Recipes that learn each client's style notes from the annotations so far (`redraft styles
+# learn`, default thresholds) and draft with them in the prompt (`redraft styles apply`).
+NOTES = {"notes-only", "notes+default"}
+UNTRAINED = {"notes-only"}
 STAMP = "2026-12-01T10:00:00.000000Z"
 
 
@@ -89,6 +99,17 @@ class Round:
 
 def group_of(rules: WriterRules) -> str:
     return "tuned clients" if rules.tuned else "untuned clients"
+
+
+def learn_notes(tasks: list[dict[str, Any]], out: Path) -> tuple[Path, int]:
+    """The shipped template plus the style notes mined from `tasks`, written to `out`."""
+    source = edit_records(tasks, load_template(None))
+    findings = learn_styles(source.records)
+    learned = {client: tuple(notes_of(found)) for client, found in findings.items()}
+    text = resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(apply_notes(text, learned))
+    return out, sum(len(notes) for notes in learned.values())
 
 
 def draft_all(
@@ -186,6 +207,14 @@ def stage(stages: dict[str, float], name: str) -> Iterator[None]:
     began = time.perf_counter()
     yield
     stages[name] = stages.get(name, 0.0) + time.perf_counter() - began
+
+
+def print_stages(stages: dict[str, float]) -> None:
+    print(
+        "  stage times: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items())
+        + f"; the turn took {sum(stages.values()) / 60:.1f} min"
+    )
 
 
 def pct(value: float | None) -> str:
@@ -314,6 +343,25 @@ def main() -> None:
                     ]
                 for data, draft, verdict in zip(batch, drafts, verdicts, strict=True):
                     tasks.append(ls_task(len(tasks) + 1, data, draft or "", model.name, verdict))
+                name = f"{recipe}-t{turn}"
+                notes_path, notes_line = None, ""
+                if recipe in NOTES:
+                    with stage(stages, "learn notes"):
+                        notes_path, count = learn_notes(tasks, home / "templates" / f"{name}.toml")
+                    notes_line = f", {count} learned style rules in the prompt"
+                if recipe in UNTRAINED:
+                    assert notes_path is not None
+                    model = replace(base_model, name=name, template_path=str(notes_path))
+                    with stage(stages, "redraft held-out"):
+                        result = held_out_round(name, drafter, model, held_out, rules)
+                    print(
+                        f"\n{recipe}, turn {turn}: {len(tasks)} annotations, no training"
+                        + notes_line
+                    )
+                    print_round(result, baseline)
+                    print_stages(stages)
+                    figures[name] = {"costs": result.costs, "stages": stages}
+                    continue
                 continuing = recipe in CONTINUING and previous is not None
                 previous_name = previous.name if previous is not None else None
                 shared = f"default-t{turn}"
@@ -328,10 +376,10 @@ def main() -> None:
                 with stage(stages, "export"):
                     options = ExportOptions(validation_ratio=0.0)
                     exported = tasks[-len(batch) :] if continuing else list(tasks)
+                    prompts = load_template(notes_path) if notes_path else template
                     manifest = run_export(
-                        exported, out, template, load_counter(), options, {"kind": "bench"}
+                        exported, out, prompts, load_counter(), options, {"kind": "bench"}
                     )
-                name = f"{recipe}-t{turn}"
                 params = replace(
                     TrlParams(str(target.hf_dir), home / "adapters" / name),
                     max_steps=args.max_steps,
@@ -348,6 +396,8 @@ def main() -> None:
                     registry.promote(version.name)
                 previous = registry.get(version.name)
                 model = active_model_for(previous, settings)
+                if notes_path is not None:
+                    model = replace(model, template_path=str(notes_path))
                 with stage(stages, "redraft held-out"):
                     result = held_out_round(name, drafter, model, held_out, rules)
                 counts = manifest["counts"]
@@ -358,13 +408,10 @@ def main() -> None:
                     f"{sft.get('seconds_per_step')} s/step, DPO {dpo.get('steps', 0)} steps "
                     f"{dpo.get('seconds_per_step', '-')} s/step, {version.metrics.get('precision')}"
                     + (f", continuing {previous_name}" if continuing else "")
+                    + notes_line
                 )
                 print_round(result, baseline)
-                print(
-                    "  stage times: "
-                    + ", ".join(f"{k} {v:.0f} s" for k, v in stages.items())
-                    + f"; the turn took {sum(stages.values()) / 60:.1f} min"
-                )
+                print_stages(stages)
                 figures[name] = {"costs": result.costs, "stages": stages}
         drafter.close()
     if args.json:

@@ -99,6 +99,8 @@ class Settings:
     auto_train_trainer: str = "openai"
     auto_train_base_model: str | None = None
     auto_promote: bool = False
+    # `redraft status` suggests re-learning the style notes after this many new edits.
+    styles_relearn_edits: int = 30
     # The local open-weights model (redraft.local): base model, server port, converters' sdist.
     local_model: str | None = None
     local_port: int = 8089
@@ -143,6 +145,9 @@ class Settings:
                 env.get("REDRAFT_AUTO_TRAIN_TRAINER") or cls.auto_train_trainer
             ).lower(),
             auto_train_base_model=env.get("REDRAFT_AUTO_TRAIN_BASE_MODEL") or None,
+            styles_relearn_edits=_int(
+                env, "REDRAFT_STYLES_RELEARN_EDITS", cls.styles_relearn_edits
+            ),
             auto_promote=_bool(env, "REDRAFT_AUTO_PROMOTE", cls.auto_promote),
             local_model=env.get("REDRAFT_LOCAL_MODEL") or None,
             local_port=_int(env, "REDRAFT_LOCAL_PORT", cls.local_port),
@@ -170,6 +175,8 @@ class Settings:
             )
         if self.auto_train_threshold < 1:
             raise ConfigError("REDRAFT_AUTO_TRAIN_THRESHOLD must be at least 1 — e.g. 50")
+        if self.styles_relearn_edits < 1:
+            raise ConfigError("REDRAFT_STYLES_RELEARN_EDITS must be at least 1 — e.g. 30")
         if self.auto_train_trainer not in ("openai", "trl"):
             raise ConfigError("REDRAFT_AUTO_TRAIN_TRAINER must be openai or trl")
         return self

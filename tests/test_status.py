@@ -181,6 +181,7 @@ def test_gather_facts_from_registry_and_exports(settings: Settings, registry: Re
         export_dir=str(export),
         export_is_new=True,
         project=2,
+        edits_since_notes=1,
     )
     assert current_stage(facts) is Stage.READY_TO_TRAIN
     from redraft.training.exportdir import load_export
@@ -200,6 +201,33 @@ def test_gather_facts_from_registry_and_exports(settings: Settings, registry: Re
         0,
     )
     assert current_stage(after) is Stage.CANDIDATE
+
+
+def test_status_suggests_relearning_the_style_notes(settings: Settings, registry: Registry) -> None:
+    def annotated(at: str) -> dict[str, Any]:
+        return {"total_predictions": 1, "annotations": [{"created_at": at}]}
+
+    registry.add(
+        ModelVersion(
+            name="v1",
+            model_id="m",
+            trainer="notes",
+            created_at="2026-11-20T00:00:00+00:00",
+        )
+    )
+    tasks = [annotated("2026-11-19T00:00:00Z")] + [annotated("2026-11-21T00:00:00Z")] * 3
+    facts = gather_facts(
+        registry, settings.exports_dir, threshold=50, tasks=tasks, project=2, relearn_at=3
+    )
+    assert (facts.notes_version, facts.edits_since_notes) == ("v1", 3)
+    assert render(facts)[-1] == (
+        "also: 3 new edits since the style notes of v1 — `redraft styles learn --project 2 "
+        "-o styles.toml`, review it, then `redraft styles apply styles.toml`"
+    )
+    fewer = gather_facts(
+        registry, settings.exports_dir, threshold=50, tasks=tasks, project=2, relearn_at=4
+    )
+    assert not render(fewer)[-1].startswith("also:")
 
 
 def test_status_cli_without_label_studio(settings: Settings, registry: Registry) -> None:

@@ -35,16 +35,21 @@ def naive_draft(data: dict[str, str]) -> str:
     )
 
 
-def simulated_tasks(clients: list[str], per_client: int) -> list[dict]:
-    """Completed Label Studio tasks: naive drafts edited by the shipped simulated writers."""
+def simulated_tasks(
+    clients: list[str], per_client: int, version: str = "base", styled: bool = False
+) -> list[dict]:
+    """Completed Label Studio tasks: drafts edited by the shipped simulated writers. The drafts
+    are naive ones, or (`styled`) what the writer makes of them, so they follow every rule."""
     rules = load_rules()
     tasks = []
     for client in clients:
         for data in make_briefs(client, per_client, seed=3):
             draft = naive_draft(data)
+            if styled:
+                draft = simulate_edit(rules[client], data, draft).final
             verdict = simulate_edit(rules[client], data, draft)
             task_id = len(tasks) + 1
-            prediction = build_prediction(draft, "base")
+            prediction = build_prediction(draft, version)
             tasks.append(
                 {
                     "id": task_id,
@@ -309,3 +314,86 @@ def test_a_broken_fragment_is_refused_with_the_fix(fragment: str, message: str):
 
     with pytest.raises(TemplateError, match=message):
         read_fragment(fragment, "styles.toml")
+
+
+def test_the_report_shows_how_often_each_version_follows_the_learned_rules(tmp_path: Path):
+    naive = simulated_tasks(["Kestrel Freight"], 4, version="v1")
+    styled = simulated_tasks(["Kestrel Freight"], 4, version="v2", styled=True)
+    for offset, task in enumerate(styled, start=100):
+        task["id"] = task["annotations"][0]["id"] = task["predictions"][0]["id"] = offset
+        task["annotations"][0]["parent_prediction"] = offset
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(naive + styled))
+    template = tmp_path / "template.toml"
+    template.write_text(
+        'system = "Write."\nuser = "{brief}"\n'
+        '[[clients."Kestrel Freight".learned]]\nkind = "greeting"\n'
+        'rule = "Open with \\"Morning {first_name},\\""\nexample = "Morning {first_name},"\n'
+    )
+    env = {"REDRAFT_HOME": str(tmp_path / "home"), "REDRAFT_TEMPLATE": str(template)}
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli, ["report", "--from-file", str(export), "-o", str(out)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "style_rules.csv").read_text() == (
+        "client,rule,model_version,drafts,following,share\n"
+        'Kestrel Freight,"Open with ""Morning {first_name},""",v1,4,0,0\n'
+        'Kestrel Freight,"Open with ""Morning {first_name},""",v2,4,4,1\n'
+    )
+    html = (out / "report.html").read_text()
+    assert "Learned style rules: drafts that already follow them" in html
+    assert "<td>100% (4)</td>" in html
+
+
+def test_summarise_adds_the_models_sentences_as_comments(tmp_path: Path, standin):  # type: ignore[no-untyped-def]
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(simulated_tasks(["Kestrel Freight"], 4)))
+    env = {
+        "REDRAFT_HOME": str(tmp_path / "home"),
+        "OPENAI_API_KEY": "sk-test",
+        "OPENAI_BASE_URL": standin.base_url,
+    }
+    result = CliRunner().invoke(
+        cli, ["styles", "learn", "--from-file", str(export), "--summarise"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    summary = text[text.index("# Summaries by the drafting model") :]
+    lines = summary.splitlines()
+    assert lines[1] == "# Kestrel Freight:"
+    assert len(lines) > 2 and all(line.startswith("#   ") for line in lines[2:])
+    # The summaries are comments: the mined rules read back the same.
+    assert read_fragment(text, "out.toml") == read_fragment(text[: text.index(summary)], "x")
+
+
+@pytest.mark.e2e
+def test_styles_learn_reads_a_live_label_studio_project(ls_client, ls_settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Drafts in a real project, annotated by `redraft simulate`, then mined with --project."""
+    import uuid
+
+    from redraft.label_config import read_label_config
+    from tests.fixtures.labelstudio import run_cli
+
+    made = ls_client.projects.create(
+        title=f"styles e2e {uuid.uuid4().hex[:8]}", label_config=read_label_config()
+    )
+    briefs = make_briefs("Kestrel Freight", 5, seed=11)
+    ls_client.projects.import_tasks(
+        made.id,
+        request=[
+            {"data": data, "predictions": [build_prediction(naive_draft(data), "v1")]}
+            for data in briefs
+        ],
+    )
+    simulated = run_cli(["simulate", "--project", str(made.id)], ls_settings)
+    assert simulated.exit_code == 0, simulated.output
+    notes = tmp_path / "styles.toml"
+    learned = run_cli(["styles", "learn", "--project", made.title, "-o", str(notes)], ls_settings)
+    assert learned.exit_code == 0, learned.output
+    assert "read 5 task(s): 5 edit(s) to learn from" in learned.stderr
+    rules = read_fragment(notes.read_text(), str(notes))["Kestrel Freight"]
+    by_kind = {note.kind: note for note in rules}
+    assert by_kind["greeting"].rule == 'Open with "Morning {first_name},"'
+    assert by_kind["greeting"].evidence == "5 of 5 edits"
+    assert by_kind["sign_off"].example == "Thanks,\nDana Whitlock\nOperations, Kestrel Freight"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from redraft.prompting import load_template
+from redraft.errors import TemplateError
+from redraft.prompting import PromptTemplate, load_template
 from redraft.report.build import build_report, terminal_table, write_report
 from redraft.report.errors import ReportInputError
 from redraft.report.html import render_html
@@ -45,6 +46,22 @@ def load_input(
 
     with session_from_settings(settings) as client:
         return from_project(client, resolve_project(client, project), template)
+
+
+def _learned_rules_template(settings: Settings) -> PromptTemplate | None:
+    """The template whose learned style rules the report checks: the active version's own
+    (`redraft styles apply`), else the settings' template; None when it has no such rules."""
+    from redraft.training.registry import Registry
+
+    active = Registry(settings.registry_path).active()
+    path = active.metrics.get("template") if active is not None else None
+    try:
+        template = load_template(Path(path) if path else settings.template_path)
+    except TemplateError as exc:
+        logger.warning("learned style rules not reported: %s", exc)
+        return None
+    has_rules = any(style.learned for style in template.clients.values())
+    return template if has_rules else None
 
 
 @click.command("report")
@@ -96,7 +113,10 @@ def report(
     """
     data = load_input(settings, project, export, from_file)
     now = datetime.now(UTC)
-    result = build_report(data, now.strftime("%Y-%m-%d %H:%M UTC"), compare or None, seed)
+    learned = _learned_rules_template(settings)
+    result = build_report(
+        data, now.strftime("%Y-%m-%d %H:%M UTC"), compare or None, seed, learned=learned
+    )
     out_dir = output or settings.home / "reports" / now.strftime("%Y%m%d-%H%M%S")
     written = write_report(result, render_html(result), out_dir)
     click.echo(terminal_table(result), nl=False)

@@ -64,6 +64,7 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
         threshold=settings.auto_train_threshold,
         tasks=tasks,
         project=ref,
+        relearn_at=settings.styles_relearn_edits,
     )
     stage = current_stage(facts)
     if as_json:

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redraft.report.agreement import (
     AnnotatorAgreement,
@@ -18,6 +19,10 @@ from redraft.report.compare import Difference, compare_versions
 from redraft.report.errors import CompareError
 from redraft.report.metrics import UNKNOWN_VERSION, GroupMetrics, summarise, version_order
 from redraft.report.sources import ReportInput
+from redraft.styles.check import RuleAdherence, adherence
+
+if TYPE_CHECKING:
+    from redraft.prompting import PromptTemplate
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Report:
     annotators: AnnotatorAgreement | None = None
     judges: list[JudgeAgreement] = field(default_factory=list)
     rejected: int = 0
+    style_rules: list[RuleAdherence] = field(default_factory=list)
 
 
 def build_report(
@@ -41,10 +47,13 @@ def build_report(
     generated_at: str,
     compare: tuple[str, str] | None = None,
     seed: int = 0,
+    learned: PromptTemplate | None = None,
 ) -> Report:
     """Figures per version, per client, per week; the comparison; agreement (pure).
 
-    Without `compare`, the two most recent named versions are compared (older first).
+    Without `compare`, the two most recent named versions are compared (older first). With
+    `learned` (a template holding learned style rules), how often each version's annotated
+    drafts already followed each rule.
     """
     records = data.records
     order = version_order(records)
@@ -76,6 +85,11 @@ def build_report(
             for name, scores in sorted(data.judge_scores.items())
         ],
         rejected=data.rejected,
+        style_rules=adherence(
+            ((r.client, r.model_version, r.draft, r.data) for r in records if r.draft), learned
+        )
+        if learned is not None
+        else [],
     )
 
 
@@ -111,6 +125,8 @@ def report_files(report: Report) -> dict[str, str]:
         files["agreement.csv"] = csv_text([report.annotators.as_row()])
     if report.judges:
         files["judge_agreement.csv"] = csv_text([j.as_row() for j in report.judges])
+    if report.style_rules:
+        files["style_rules.csv"] = csv_text([a.as_row() for a in report.style_rules])
     return files
 
 

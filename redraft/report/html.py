@@ -53,12 +53,45 @@ def render_html(report: Report) -> str:
         _issues(report),
         "<h2>Per client</h2>",
         _table(report.clients, first="model_version", second="client"),
+        _style_rules(report),
         "<h2>Agreement</h2>",
         _agreement(report),
         _method(),
         "</main></body></html>",
     ]
     return "\n".join(parts)
+
+
+def _style_rules(report: Report) -> str:
+    """Per client and learned rule: the share of each version's drafts that follow it."""
+    if not report.style_rules:
+        return ""
+    versions = [v for v in report.order if any(a.model_version == v for a in report.style_rules)]
+    cells = {(a.client, a.rule, a.model_version): a for a in report.style_rules}
+    rows = list(dict.fromkeys((a.client, a.rule) for a in report.style_rules))
+    head = "".join(f"<th>{escape(v)}</th>" for v in versions)
+    body = []
+    for client, rule in rows:
+        shares = []
+        for version in versions:
+            a = cells.get((client, rule, version))
+            shares.append(f"<td>{a.share:.0%} ({a.drafts})</td>" if a else "<td>–</td>")
+        label = escape(rule).replace("\n", "<br>")
+        body.append(
+            f'<tr><td class="l">{escape(client)}</td><td class="l">{label}</td>'
+            + "".join(shares)
+            + "</tr>"
+        )
+    return "\n".join(
+        [
+            "<h2>Learned style rules: drafts that already follow them</h2>",
+            '<p class="note">Rules from `redraft styles learn` in the prompt template; the '
+            "share of each version's annotated drafts that follow each rule (drafts).</p>",
+            f'<table><tr><th class="l">client</th><th class="l">rule</th>{head}</tr>',
+            *body,
+            "</table>",
+        ]
+    )
 
 
 def _verdict(report: Report) -> str:

@@ -87,10 +87,19 @@ def gather_facts(
     threshold: int,
     tasks: Iterable[Mapping[str, Any]] | None = None,
     project: int | str | None = None,
+    relearn_at: int = 30,
 ) -> LoopFacts:
     """LoopFacts from the registry, the exports folder and (if given) the project's tasks."""
     since = registry.last_trained_at()
+    tasks = list(tasks) if tasks is not None else None
     counts = count_tasks(tasks, since) if tasks is not None else None
+    notes = max(
+        (v for v in registry.list() if v.trainer == "notes" and v.status != "failed"),
+        key=lambda v: v.created_at,
+        default=None,
+    )
+    notes_since = notes.created_at if notes else None
+    edits = count_tasks(tasks, notes_since).annotated_since if tasks is not None else None
     export_dir, export_is_new = export_facts(exports_dir, registry, since)
     training = registry.training()
     candidate = registry.latest_candidate()
@@ -107,4 +116,7 @@ def gather_facts(
         candidate=candidate.name if candidate else None,
         active=active.name if active else None,
         project=project,
+        notes_version=notes.name if notes else None,
+        edits_since_notes=edits,
+        relearn_at=relearn_at,
     )

@@ -47,6 +47,9 @@ class LoopFacts:
     candidate: str | None = None  # the newest candidate awaiting review
     active: str | None = None  # the active version (None: the settings' model drafts)
     project: int | str | None = None  # an id, or the title given when it was not resolved
+    notes_version: str | None = None  # the newest version made by `redraft styles apply`
+    edits_since_notes: int | None = None  # completed annotations since it (or ever, if none)
+    relearn_at: int = 30
 
 
 def current_stage(facts: LoopFacts) -> Stage:
@@ -126,7 +129,34 @@ def render(facts: LoopFacts) -> list[str]:
         marker = ">" if stage is current else ("✓" if position < index else " ")
         lines.append(f"{marker} {position + 1}. {stage.value}{_detail(stage, facts)}")
     lines.append(f"next: {next_step(current, facts)}")
+    relearn = relearn_hint(facts)
+    if relearn:
+        lines.append(f"also: {relearn}")
     return lines
+
+
+def relearn_hint(facts: LoopFacts) -> str | None:
+    """A nudge to re-learn the style notes once enough new edits arrived, else None.
+
+    >>> relearn_hint(LoopFacts(edits_since_notes=42, notes_version="v4", project=3))
+    '42 new edits since the style notes of v4 — `redraft styles learn --project 3 -o \
+styles.toml`, review it, then `redraft styles apply styles.toml`'
+    >>> relearn_hint(LoopFacts(edits_since_notes=5)) is None
+    True
+    """
+    edits = facts.edits_since_notes
+    if edits is None or edits < facts.relearn_at:
+        return None
+    project = f" --project {shlex.quote(str(facts.project))}" if facts.project else " --project ID"
+    since = (
+        f"since the style notes of {facts.notes_version}"
+        if facts.notes_version
+        else ("and no learned style notes yet")
+    )
+    return (
+        f"{edits} new edits {since} — `redraft styles learn{project} -o styles.toml`, "
+        "review it, then `redraft styles apply styles.toml`"
+    )
 
 
 def _detail(stage: Stage, facts: LoopFacts) -> str:
