@@ -397,3 +397,41 @@ def test_no_secret_in_logs_or_responses(
     for response in responses:
         text = f"{response.headers!r} {response.text}"
         assert not any(secret in text for secret in secrets), response.url
+
+
+def test_a_notes_version_drafts_with_its_own_template(
+    make_app: Any,
+    app_settings: Settings,
+    standin: StandinServer,
+    tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A version from `redraft styles apply` carries its template; promotion switches prompts."""
+    template = tmp_path / "notes.toml"
+    template.write_text(
+        'system = "Write."\nuser = "{brief}"\n'
+        '[[clients."Acme".learned]]\nrule = "Open with \\"Hi {first_name},\\""\n'
+    )
+    plain = ActiveModel("writer-v1", "gpt-4o-mini", standin.base_url, "sk-a")
+    source = SwitchableSource(plain)
+    client = make_app(app_settings, model_source=source).test_client()
+    task = {"id": 1, "data": {"brief": "Offer a demo.", "client": "Acme", "recipient": "Bo Li"}}
+
+    def system_prompt() -> str:
+        client.post("/predict", json={"tasks": [task]})
+        return standin.requests[-1]["json"]["messages"][0]["content"]
+
+    assert "Open with" not in system_prompt()
+    source.current = ActiveModel(
+        "notes-v2", "gpt-4o-mini", standin.base_url, "sk-a", template_path=str(template)
+    )
+    assert system_prompt() == 'Write.\n\nClient style notes:\n- Open with "Hi Bo,"'
+
+    source.current = ActiveModel(
+        "notes-v3", "gpt-4o-mini", standin.base_url, "sk-a", template_path=str(tmp_path / "gone")
+    )
+    calls = standin.request_count()
+    results = client.post("/predict", json={"tasks": [task]}).get_json()["results"]
+    assert results == [[]]  # an empty slot, as for any task that could not be drafted
+    assert standin.request_count() == calls  # nothing was sent to the model
+    assert "model version notes-v3: cannot read prompt template" in caplog.text
