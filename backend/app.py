@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 EXTENSION = "redraft"
 OPEN_ENDPOINTS = frozenset({"health", "index"})  # probes work without credentials
+WEBHOOK_SECRET_HEADER = "X-Redraft-Webhook-Secret"
 
 
 class BackendState:
@@ -107,6 +108,9 @@ def create_app(
 
     @app.post("/webhook")
     def webhook() -> Response:
+        refused = _webhook_refusal(settings)
+        if refused is not None:
+            return refused
         body = _json_body()
         action = body.get("action")
         result = model.fit(action, body)
@@ -154,6 +158,28 @@ def _error(message: str, status: int) -> Response:
     response = jsonify(error=message)
     response.status_code = status
     return response
+
+
+def _webhook_refusal(settings: Settings) -> Response | None:
+    """None when this webhook may be handled: basic auth passed (checked before every request)
+    or it carries the shared secret; else the 401/403 answer.
+
+    A webhook can start training, so without either, anyone who reaches the port could.
+    """
+    if settings.basic_auth_user is not None:
+        return None
+    if settings.webhook_secret is None:
+        logger.warning("webhook refused: set REDRAFT_WEBHOOK_SECRET or basic auth to accept them")
+        return _error(
+            "webhooks are refused until REDRAFT_WEBHOOK_SECRET (sent by Label Studio as the "
+            f"{WEBHOOK_SECRET_HEADER} header) or basic auth is set",
+            403,
+        )
+    given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
+    if hmac.compare_digest(given.encode(), settings.webhook_secret.encode()):
+        return None
+    logger.warning("webhook refused: missing or wrong %s header", WEBHOOK_SECRET_HEADER)
+    return _error(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
 
 
 def _authorized(header: str | None, settings: Settings) -> bool:

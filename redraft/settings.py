@@ -90,6 +90,8 @@ class Settings:
     threads: int = 32
     basic_auth_user: str | None = None
     basic_auth_password: str | None = field(default=None, repr=False)
+    # Label Studio sends it as the X-Redraft-Webhook-Secret header of the project's webhook.
+    webhook_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     # `redraft standin`: the bearer token it requires (None: any non-empty one).
     standin_api_key: str | None = field(default=None, repr=False)
@@ -135,6 +137,7 @@ class Settings:
             threads=_int(env, "REDRAFT_THREADS", cls.threads),
             basic_auth_user=env.get("REDRAFT_BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("REDRAFT_BASIC_AUTH_PASSWORD") or None,
+            webhook_secret=env.get("REDRAFT_WEBHOOK_SECRET") or None,
             log_level=(env.get("REDRAFT_LOG_LEVEL") or cls.log_level).upper(),
             standin_api_key=env.get("REDRAFT_STANDIN_API_KEY") or None,
             auto_train=_bool(env, "REDRAFT_AUTO_TRAIN", cls.auto_train),

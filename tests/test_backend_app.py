@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -20,10 +20,15 @@ from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from tests.test_backend_drafting import make_tasks, stand_in_draft
 
+HOOK_SECRET = "hook-secret"
+HOOK = {"X-Redraft-Webhook-Secret": HOOK_SECRET}  # what Label Studio's webhook sends
+
 
 @pytest.fixture
 def app_settings(settings: Settings, standin: StandinServer) -> Settings:
-    return settings.with_overrides(openai_base_url=standin.base_url, max_retries=0)
+    return settings.with_overrides(
+        openai_base_url=standin.base_url, max_retries=0, webhook_secret=HOOK_SECRET
+    )
 
 
 @pytest.fixture
@@ -88,7 +93,10 @@ def test_every_endpoint_over_loopback(
         "model_version": "writer-v1",
     }
     webhook = requests.post(
-        f"{url}/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 11}}, timeout=5
+        f"{url}/webhook",
+        json={"action": "ANNOTATION_CREATED", "annotation": {"id": 11}},
+        headers=HOOK,
+        timeout=5,
     )
     assert webhook.json() == {"status": "ok", "action": "ANNOTATION_CREATED"}
     versions = {"versions": ["writer-v1"], "active": "writer-v1"}
@@ -215,7 +223,7 @@ def test_webhook_records_known_events_and_calls_the_hook(
         {"action": "START_TRAINING", "project": {"id": 3}},
         {"action": "PROJECT_UPDATED", "project": {"id": 3}},
     ]
-    answers = [client.post("/webhook", json=e).get_json() for e in events]
+    answers = [client.post("/webhook", json=e, headers=HOOK).get_json() for e in events]
     assert answers == [{"status": "ok", "action": e["action"]} for e in events]
     assert heard == [(e["action"], e) for e in events]
     log = client.get("/metrics").get_json()["webhook_log"]
@@ -245,7 +253,7 @@ def test_unknown_webhook_event_is_ignored_without_error(
 ) -> None:
     heard: list[str] = []
     client = make_app(app_settings, on_event=lambda a, p: heard.append(a)).test_client()
-    response = client.post("/webhook", json=body)
+    response = client.post("/webhook", json=body, headers=HOOK)
     assert (response.status_code, response.get_json()) == (
         200,
         {"status": "ignored", "action": action},
@@ -269,7 +277,13 @@ NOT_TASKS = "`tasks` must be a list of task objects"
             "`tasks` must be a list of task objects",
         ),
         ("post", "/predict", {"json": {}}, 400, "`tasks` must be a list of task objects"),
-        ("post", "/webhook", {"data": "nope"}, 400, "the request body must be a JSON object"),
+        (
+            "post",
+            "/webhook",
+            {"data": "nope", "headers": HOOK},
+            400,
+            "the request body must be a JSON object",
+        ),
         ("post", "/setup", {"data": "{"}, 400, "the request body must be a JSON object"),
         ("get", "/predict", {}, 405, "The method is not allowed for the requested URL."),
         ("get", "/nope", {}, 404, None),
@@ -291,6 +305,42 @@ def test_errors_are_short_json(
         assert body["error"] == error
 
 
+@pytest.mark.parametrize(
+    ("secret", "headers", "status", "error"),
+    [
+        (
+            None,
+            HOOK,
+            403,
+            "webhooks are refused until REDRAFT_WEBHOOK_SECRET (sent by Label Studio as the "
+            "X-Redraft-Webhook-Secret header) or basic auth is set",
+        ),
+        (HOOK_SECRET, {}, 401, "missing or wrong X-Redraft-Webhook-Secret header"),
+        (
+            HOOK_SECRET,
+            {"X-Redraft-Webhook-Secret": "guess"},
+            401,
+            "missing or wrong X-Redraft-Webhook-Secret header",
+        ),
+    ],
+)
+def test_a_webhook_without_the_shared_secret_is_refused(
+    make_app: Any,
+    app_settings: Settings,
+    secret: str | None,
+    headers: dict[str, str],
+    status: int,
+    error: str,
+) -> None:
+    """A forged webhook never reaches the hook (auto mode counts and trains from it)."""
+    heard: list[str] = []
+    settings = replace(app_settings, webhook_secret=secret)
+    client = make_app(settings, on_event=lambda a, p: heard.append(a)).test_client()
+    forged = {"action": "ANNOTATIONS_CREATED", "annotation": [{}] * 50, "project": {"id": 1}}
+    response = client.post("/webhook", json=forged, headers=headers)
+    assert (response.status_code, response.get_json(), heard) == (status, {"error": error}, [])
+
+
 def test_setup_accepts_an_empty_body(client: FlaskClient) -> None:
     assert client.post("/setup").get_json() == {"model_version": "gpt-4o-mini"}
 
@@ -303,7 +353,7 @@ def test_unexpected_error_is_logged_not_returned(
 
     client = make_app(app_settings, on_event=hook).test_client()
     with caplog.at_level(logging.ERROR, logger="redraft.backend.app"):
-        response = client.post("/webhook", json={"action": "START_TRAINING"})
+        response = client.post("/webhook", json={"action": "START_TRAINING"}, headers=HOOK)
     assert (response.status_code, response.get_json()) == (
         500,
         {"error": "internal error — see the backend log"},

@@ -1,4 +1,5 @@
-"""Auto mode: webhook events counted by the backend hook; at the threshold, export and train."""
+"""Auto mode: a webhook makes the hook count new annotations (in Label Studio, or a given
+counter); at the threshold it exports and trains; forged webhooks train nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from redraft.backend.app import backend_state, create_app
 from redraft.settings import Settings
 from redraft.standin import StandinServer
-from redraft.training.auto import COUNTER, AutoTrainer, annotations_in, build_auto_trainer
+from redraft.training.auto import COUNTER, AutoTrainer, build_auto_trainer
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.source import RegistryModelSource
 from tests.fixtures.training import write_export
@@ -32,9 +33,23 @@ def _auto_settings(settings: Settings, standin: StandinServer, **env: str) -> Se
         "OPENAI_BASE_URL": standin.base_url,
         "REDRAFT_AUTO_TRAIN": "true",
         "REDRAFT_AUTO_TRAIN_THRESHOLD": "3",
+        "REDRAFT_WEBHOOK_SECRET": "hook-secret",
+        "LABEL_STUDIO_API_KEY": "ls-token",
         **env,
     }
     return Settings.from_env(values)
+
+
+class Annotations:
+    """New annotations per project, as Label Studio would count them; the tests set them."""
+
+    def __init__(self) -> None:
+        self.new: dict[int, int] = {}
+        self.asked: list[int] = []
+
+    def __call__(self, project: int) -> int:
+        self.asked.append(project)
+        return self.new.get(project, 0)
 
 
 def _job_posts(standin: StandinServer) -> int:
@@ -67,14 +82,17 @@ def test_threshold_starts_one_training_that_waits_as_candidate(
 ) -> None:
     auto_settings = _auto_settings(settings, fast_standin)
     exports = Exports(tmp_path / "exports")
-    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02)
+    counts = Annotations()
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
     assert isinstance(hook, AutoTrainer)
     registry = Registry(auto_settings.registry_path)
+    counts.new[1] = 2
     hook("ANNOTATION_CREATED", _event(1))
-    hook("TASKS_CREATED", {"action": "TASKS_CREATED"})
-    hook("ANNOTATION_CREATED", _event(2))
-    assert registry.get_meta(COUNTER) == "2"
+    hook("TASKS_CREATED", {"action": "TASKS_CREATED"})  # not a trigger: nothing is counted
+    hook.wait(10)
+    assert (counts.asked, registry.get_meta(COUNTER)) == ([1], "2")
     assert (exports.calls, _job_posts(fast_standin), registry.list()) == ([], 0, [])
+    counts.new[1] = 3
     hook("ANNOTATION_CREATED", _event(3))
     hook.wait(60)
     assert hook.last_error is None
@@ -84,7 +102,6 @@ def test_threshold_starts_one_training_that_waits_as_candidate(
         ("v1", "candidate", "openai")
     ]
     assert registry.active() is None
-    assert registry.get_meta(COUNTER) == "0"
 
 
 def test_never_two_runs_at_once(
@@ -93,10 +110,13 @@ def test_never_two_runs_at_once(
     auto_settings = _auto_settings(settings, fast_standin, REDRAFT_AUTO_TRAIN_THRESHOLD="2")
     gate = threading.Event()
     exports = Exports(tmp_path / "exports", gate)
-    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02)
+    counts = Annotations()
+    counts.new[4] = 2
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
     assert isinstance(hook, AutoTrainer)
-    hook("ANNOTATIONS_CREATED", {"annotation": [{"id": 1}, {"id": 2}], "project": {"id": 4}})
+    assert hook.check(4) == 2
     assert hook.running
+    counts.new[4] = 7
     for annotation_id in range(3, 8):  # past the threshold again while the first run works
         hook("ANNOTATION_CREATED", _event(annotation_id, project=4))
     assert hook.start(4) is False
@@ -104,8 +124,6 @@ def test_never_two_runs_at_once(
     hook.wait(60)
     assert exports.calls == [4]
     assert _job_posts(fast_standin) == 1
-    registry = Registry(auto_settings.registry_path)
-    assert registry.get_meta(COUNTER) == "5"
 
 
 def test_a_training_row_in_the_registry_blocks_auto_mode(
@@ -115,7 +133,9 @@ def test_a_training_row_in_the_registry_blocks_auto_mode(
     registry = Registry(auto_settings.registry_path)
     registry.add(ModelVersion(name="v1", model_id="", trainer="openai", status="training"))
     exports = Exports(tmp_path / "exports")
-    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02)
+    counts = Annotations()
+    counts.new[1] = 4
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
     assert isinstance(hook, AutoTrainer)
     for annotation_id in range(1, 5):
         hook("ANNOTATION_CREATED", _event(annotation_id))
@@ -128,15 +148,19 @@ def test_auto_promote_through_the_backend_webhook(
 ) -> None:
     auto_settings = _auto_settings(settings, fast_standin, REDRAFT_AUTO_PROMOTE="true")
     exports = Exports(tmp_path / "exports")
-    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02)
+    counts = Annotations()
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
     assert isinstance(hook, AutoTrainer)
     app = create_app(auto_settings, model_source=RegistryModelSource(auto_settings), on_event=hook)
     try:
         client = app.test_client()
         assert client.post("/setup", json={}).get_json() == {"model_version": "gpt-4o-mini"}
+        secret = {"X-Redraft-Webhook-Secret": "hook-secret"}
         for annotation_id in range(1, 4):
-            reply = client.post("/webhook", json=_event(annotation_id))
+            counts.new[1] = annotation_id
+            reply = client.post("/webhook", json=_event(annotation_id), headers=secret)
             assert reply.get_json() == {"status": "ok", "action": "ANNOTATION_CREATED"}
+            hook.wait(10)
         hook.wait(60)
         assert hook.last_error is None
         assert client.post("/setup", json={}).get_json() == {"model_version": "v1"}
@@ -152,10 +176,13 @@ def test_a_failed_auto_run_is_reported_not_raised(
     def broken_export(_settings: Settings, _project: int | None) -> Path:
         return tmp_path / "missing"
 
-    hook = build_auto_trainer(auto_settings, export=broken_export, poll_interval=0.02)
+    counts = Annotations()
+    counts.new[1] = 3
+    hook = build_auto_trainer(
+        auto_settings, export=broken_export, poll_interval=0.02, count_new=counts
+    )
     assert isinstance(hook, AutoTrainer)
-    for annotation_id in range(1, 4):
-        hook("ANNOTATION_CREATED", _event(annotation_id))
+    hook("ANNOTATION_CREATED", _event(3))
     hook.wait(30)
     assert hook.last_error == (
         f"{tmp_path / 'missing'} has no manifest.json — pass a folder written by `redraft export`"
@@ -184,10 +211,70 @@ def test_auto_settings_are_checked(env: dict[str, str], message: str) -> None:
     assert str(err.value) == message
 
 
-def test_counts_annotations_per_event() -> None:
-    assert [
-        annotations_in("ANNOTATION_CREATED", {"annotation": {"id": 1}}),
-        annotations_in("ANNOTATIONS_CREATED", {"annotation": [{"id": 1}, {"id": 2}, {"id": 3}]}),
-        annotations_in("ANNOTATION_UPDATED", {"annotation": {"id": 1}}),
-        annotations_in("START_TRAINING", {}),
-    ] == [1, 3, 0, 0]
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"REDRAFT_WEBHOOK_SECRET": ""},
+            "REDRAFT_AUTO_TRAIN needs REDRAFT_WEBHOOK_SECRET (add it to the Label Studio webhook "
+            "as the X-Redraft-Webhook-Secret header) or REDRAFT_BASIC_AUTH_USER/PASSWORD, so "
+            "that no one else can start a training",
+        ),
+        (
+            {"LABEL_STUDIO_API_KEY": ""},
+            "REDRAFT_AUTO_TRAIN counts new annotations in Label Studio: set LABEL_STUDIO_URL "
+            "and LABEL_STUDIO_API_KEY",
+        ),
+    ],
+)
+def test_auto_mode_refuses_to_start_where_anyone_could_trigger_it(
+    settings: Settings, fast_standin: StandinServer, env: dict[str, str], message: str
+) -> None:
+    from redraft.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        build_auto_trainer(_auto_settings(settings, fast_standin, **env))
+    assert str(err.value) == message
+
+
+@pytest.mark.e2e
+def test_a_forged_webhook_trains_nothing_the_real_count_does(
+    settings: Settings, fast_standin: StandinServer, tmp_path: Path, ls_client, ls_settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The count comes from Label Studio: a webhook claiming 50 annotations starts nothing."""
+    import uuid
+
+    from redraft.backend.results import build_prediction
+    from redraft.label_config import read_label_config
+
+    env = {
+        "LABEL_STUDIO_URL": ls_settings.label_studio_url,
+        "LABEL_STUDIO_API_KEY": ls_settings.label_studio_api_key or "",
+    }
+    auto_settings = _auto_settings(settings, fast_standin, **env)
+    exports = Exports(tmp_path / "exports")
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02)
+    assert isinstance(hook, AutoTrainer)
+    made = ls_client.projects.create(
+        title=f"auto e2e {uuid.uuid4().hex[:8]}", label_config=read_label_config()
+    )
+    ls_client.projects.import_tasks(
+        made.id,
+        request=[
+            {"data": {"brief": f"Offer a demo to shop {i}."},
+             "predictions": [build_prediction(f"Draft {i}.", "v0")]}
+            for i in range(3)
+        ],
+    )  # fmt: skip
+    tasks = [t.model_dump() for t in ls_client.tasks.list(project=made.id, fields="all")]
+    forged = {"annotation": [{}] * 50, "project": {"id": made.id}}
+    hook("ANNOTATIONS_CREATED", forged)
+    hook.wait(30)
+    assert (Registry(auto_settings.registry_path).get_meta(COUNTER), exports.calls) == ("0", [])
+
+    for task in tasks:  # three real annotations reach the threshold
+        ls_client.annotations.create(task["id"], result=task["predictions"][0]["result"])
+        hook("ANNOTATION_CREATED", _event(0, project=made.id))
+    hook.wait(60)
+    assert hook.last_error is None
+    assert exports.calls == [made.id]

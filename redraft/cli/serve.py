@@ -103,4 +103,32 @@ def serve(
         f"auto-train {'on' if state.model.on_event else 'off'}",
         err=True,
     )
+    exposure = exposure_warning(settings)
+    if exposure:
+        logger.warning(exposure)
+        click.echo(f"warning: {exposure}", err=True)
     serve_forever(app, host=settings.host, port=settings.port, threads=settings.threads)
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """A warning when the backend listens beyond loopback with no basic auth, else None.
+
+    >>> from redraft.settings import Settings
+    >>> exposure_warning(Settings(host="127.0.0.1")) is None
+    True
+    >>> exposure_warning(Settings(host="0.0.0.0"))[:44]
+    'listening on 0.0.0.0 without authentication:'
+    """
+    import ipaddress
+
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if loopback or settings.basic_auth_user is not None:
+        return None
+    return (
+        f"listening on {settings.host} without authentication: anyone who reaches this port "
+        "can draft with your model and API key — set REDRAFT_BASIC_AUTH_USER and "
+        "REDRAFT_BASIC_AUTH_PASSWORD (and the same in Label Studio's model connection)"
+    )

@@ -1,9 +1,13 @@
-"""Auto mode: count new annotations from Label Studio webhooks; at a threshold, export and train.
+"""Auto mode: at a threshold of new annotations, export and train.
 
 Off by default (REDRAFT_AUTO_TRAIN=true turns it on). The backend calls the hook returned by
-`build_auto_trainer(settings)` as `on_event(action, payload)` for every webhook. Training runs
-in one background thread at a time (a lock plus the registry's single `training` row); the
-result waits as a candidate, or is promoted when REDRAFT_AUTO_PROMOTE=true.
+`build_auto_trainer(settings)` as `on_event(action, payload)` for every webhook it accepted
+(one with the shared secret or basic auth). A webhook is only a nudge: the hook asks Label
+Studio itself how many completed annotations the project has since the last training, so a
+forged body ("50 annotations!") counts for nothing. The check runs in the background, one at a
+time, and once more if webhooks arrived meanwhile. Training runs in one background thread at a
+time (a lock plus the registry's single `training` row); the result waits as a candidate, or
+is promoted (through the evaluation gate) when REDRAFT_AUTO_PROMOTE=true.
 """
 
 from __future__ import annotations
@@ -15,36 +19,20 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from redraft.errors import RedraftError
+from redraft.errors import ConfigError, RedraftError
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
 
 logger = logging.getLogger(__name__)
 
-COUNTER = "auto.annotations_since_training"
+COUNTER = "auto.annotations_since_training"  # the last count read from Label Studio
+TRIGGERS = frozenset({"ANNOTATION_CREATED", "ANNOTATIONS_CREATED"})
 EventHook = Callable[[str, dict[str, Any]], None]
+NewAnnotations = Callable[[int], int]  # project id -> completed annotations since the last run
 Cycle = Callable[[int | None], ModelVersion]
 Gate = Callable[[ModelVersion, int | None], bool]  # True: promote
 Exporter = Callable[[Settings, int | None], Path]
-
-
-def annotations_in(action: str, payload: Mapping[str, Any]) -> int:
-    """How many new annotations one Label Studio webhook event brings.
-
-    >>> annotations_in("ANNOTATION_CREATED", {"annotation": {"id": 1}})
-    1
-    >>> annotations_in("ANNOTATIONS_CREATED", {"annotation": [{"id": 1}, {"id": 2}]})
-    2
-    >>> annotations_in("TASKS_CREATED", {})
-    0
-    """
-    if action == "ANNOTATION_CREATED":
-        return 1
-    if action == "ANNOTATIONS_CREATED":
-        many = payload.get("annotation", payload.get("annotations"))
-        return len(many) if isinstance(many, list) else 1
-    return 0
 
 
 def project_of(payload: Mapping[str, Any]) -> int | None:
@@ -63,7 +51,7 @@ def project_of(payload: Mapping[str, Any]) -> int | None:
 
 
 class AutoTrainer:
-    """The webhook hook: counts annotations and starts `cycle` in the background at threshold."""
+    """The webhook hook: asks Label Studio for the count and starts `cycle` at the threshold."""
 
     def __init__(
         self,
@@ -71,31 +59,63 @@ class AutoTrainer:
         cycle: Cycle,
         *,
         threshold: int,
+        count_new: NewAnnotations,
         promote: bool = False,
         gate: Gate | None = None,
     ) -> None:
         self.registry = registry
         self.cycle = cycle
         self.threshold = threshold
+        self.count_new = count_new
         self.promote = promote
         self.gate = gate
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._checks = threading.Lock()  # guards _pending and _checker
+        self._pending: set[int] = set()
+        self._checker: threading.Thread | None = None
         self.last_result: ModelVersion | None = None
         self.last_error: str | None = None
 
     def __call__(self, action: str, payload: dict[str, Any]) -> None:
         """Handle one webhook event (never raises: a hook must not break the backend)."""
-        added = annotations_in(action, payload)
-        if not added:
+        if action not in TRIGGERS:
             return
+        project = project_of(payload)
+        if project is None:
+            logger.warning("auto mode: %s without a project id — ignored", action)
+            return
+        with self._checks:
+            self._pending.add(project)
+            if self._checker is None:
+                self._checker = threading.Thread(
+                    target=self._check_pending, name="redraft-auto-count", daemon=True
+                )
+                self._checker.start()
+
+    def _check_pending(self) -> None:
+        while True:
+            with self._checks:
+                if not self._pending:
+                    self._checker = None
+                    return
+                project = self._pending.pop()
+            self.check(project)
+
+    def check(self, project: int) -> int | None:
+        """Count the project's new annotations in Label Studio; start a run at the threshold."""
         try:
-            count = self.registry.add_to_counter(COUNTER, added)
-            logger.info("auto mode: %d new annotation(s) since training", count)
+            count = self.count_new(project)
+            self.registry.set_meta(COUNTER, str(count))
+            logger.info("auto mode: project %s has %d new annotation(s) since training",
+                        project, count)  # fmt: skip
             if count >= self.threshold:
-                self.start(project_of(payload))
-        except Exception:
-            logger.exception("auto mode could not handle %s", action)
+                self.start(project)
+            return count
+        except Exception as exc:
+            self.last_error = f"counting new annotations failed: {exc}"
+            logger.exception("auto mode could not count project %s's annotations", project)
+            return None
 
     @property
     def running(self) -> bool:
@@ -111,7 +131,6 @@ class AutoTrainer:
             self._lock.release()
             logger.info("auto mode: %s is already training; not starting another", training.name)
             return False
-        self.registry.set_meta(COUNTER, "0")
         self._thread = threading.Thread(
             target=self._run, args=(project_id,), name="redraft-auto-train", daemon=True
         )
@@ -142,7 +161,10 @@ class AutoTrainer:
             self._lock.release()
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the background run (if any) ends; for tests and shutdown."""
+        """Block until the background count and run (if any) end; for tests and shutdown."""
+        checker = self._checker
+        if checker is not None:
+            checker.join(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -237,16 +259,50 @@ def default_cycle(
     return cycle
 
 
+def label_studio_counter(settings: Settings, registry: Registry) -> NewAnnotations:
+    """Completed annotations of a project since the last training, read from Label Studio."""
+
+    def count(project_id: int) -> int:
+        from redraft.labelstudio.client import session_from_settings
+        from redraft.training.facts import count_tasks, label_studio_tasks
+
+        with session_from_settings(settings) as client:
+            tasks = label_studio_tasks(client, project_id)
+            return count_tasks(tasks, registry.last_trained_at()).annotated_since
+
+    return count
+
+
+def check_auto_settings(settings: Settings) -> None:
+    """Refuse auto mode where a stranger could trigger it, or where it cannot count."""
+    if settings.webhook_secret is None and settings.basic_auth_user is None:
+        raise ConfigError(
+            "REDRAFT_AUTO_TRAIN needs REDRAFT_WEBHOOK_SECRET (add it to the Label Studio "
+            "webhook as the X-Redraft-Webhook-Secret header) or REDRAFT_BASIC_AUTH_USER/"
+            "PASSWORD, so that no one else can start a training"
+        )
+    if not settings.label_studio_api_key:
+        raise ConfigError(
+            "REDRAFT_AUTO_TRAIN counts new annotations in Label Studio: set "
+            "LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
+        )
+
+
 def build_auto_trainer(
     settings: Settings,
     *,
     export: Exporter | None = None,
     openai_client: Any = None,
     poll_interval: float = 10.0,
+    count_new: NewAnnotations | None = None,
 ) -> EventHook | None:
-    """The backend's `on_event` hook when REDRAFT_AUTO_TRAIN is on, else None."""
+    """The backend's `on_event` hook when REDRAFT_AUTO_TRAIN is on, else None.
+
+    `count_new` defaults to asking Label Studio (`label_studio_counter`).
+    """
     if not settings.auto_train:
         return None
+    check_auto_settings(settings)
     registry = Registry(settings.registry_path)
     cycle = default_cycle(
         settings,
@@ -266,6 +322,7 @@ def build_auto_trainer(
         registry,
         cycle,
         threshold=settings.auto_train_threshold,
+        count_new=count_new or label_studio_counter(settings, registry),
         promote=settings.auto_promote,
         gate=gate,
     )

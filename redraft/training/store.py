@@ -56,15 +56,3 @@ class SqliteStore:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
-
-    def add_to_counter(self, key: str, amount: int) -> int:
-        """Add to an integer meta counter atomically; returns the new value."""
-        with self._write() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            value = (int(row[0]) if row else 0) + amount
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, str(value)),
-            )
-        return value
