@@ -1,4 +1,4 @@
-"""LLM-as-judge: prompt, parsing, the stored prediction, and a run against the stand-in."""
+"""LLM-as-judge: prompt, parsing, the stored verdict (task meta), and a run against the stand-in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from redraft.report.judge import (
     JudgeScore,
     judge_drafts,
     judge_messages,
-    judge_prediction,
+    judged_meta,
+    legacy_judgements,
     parse_judgement,
 )
 from redraft.report.sources import from_tasks
@@ -54,21 +55,32 @@ def test_unusable_answers_are_named(text, message):
     assert str(info.value) == message
 
 
-def test_judge_prediction_sits_beside_the_draft():
-    assert judge_prediction(JudgeScore(7, 2, "Too stiff."), "gpt-4o-mini") == {
-        "task": 7,
-        "model_version": "judge:gpt-4o-mini",
-        "score": 0.4,
+def test_a_verdict_goes_into_task_meta_never_into_a_prediction():
+    """Label Studio pre-fills a writer's form from predictions, never from task meta."""
+    meta = {"source": "crm", "redraft_judge": {"other": {"score": 5, "reason": "Good."}}}
+    assert judged_meta(meta, JudgeScore(7, 2, "Too stiff."), "gpt-4o-mini") == {
+        "source": "crm",
+        "redraft_judge": {
+            "other": {"score": 5, "reason": "Good."},
+            "gpt-4o-mini": {"score": 2, "reason": "Too stiff."},
+        },
+    }
+
+
+def test_judge_predictions_of_an_earlier_redraft_are_moved_into_meta():
+    old = {
+        "id": 31,
+        "model_version": "judge:m",
         "result": [
-            {"from_name": "rating", "to_name": "brief", "type": "rating", "value": {"rating": 2}},
-            {
-                "from_name": "feedback",
-                "to_name": "brief",
-                "type": "textarea",
-                "value": {"text": ["Too stiff."]},
-            },
+            {"from_name": "rating", "value": {"rating": 2}},
+            {"from_name": "feedback", "value": {"text": ["Too stiff."]}},
         ],
     }
+    draft = {"id": 30, "model_version": "v1", "result": [{"from_name": "draft", "value": {}}]}
+    tasks = [{"id": 3, "meta": {"a": 1}, "predictions": [draft, old]}, {"id": 4, "predictions": []}]
+    assert legacy_judgements(tasks) == [
+        (3, 31, {"a": 1, "redraft_judge": {"m": {"score": 2, "reason": "Too stiff."}}})
+    ]
 
 
 def test_judge_drafts_through_an_openai_compatible_server(standin):
@@ -93,11 +105,16 @@ def test_stored_judge_scores_reach_the_report():
                 "model_version": "v1",
                 "result": [{"from_name": "draft", "value": {"text": ["Hi"]}}],
             },
-            {"id": 2, **judge_prediction(JudgeScore(5, 4, ""), "m")},
+            {  # an earlier redraft stored verdicts as predictions: still read
+                "id": 2,
+                "model_version": "judge:old",
+                "result": [{"from_name": "rating", "value": {"rating": 3}}],
+            },
         ],
+        "meta": {"redraft_judge": {"m": {"score": 4, "reason": ""}}},
         "annotations": [],
     }
     data = from_tasks([task], TEMPLATE)
-    assert data.judge_scores == {"judge:m": {5: 4}}
+    assert data.judge_scores == {"judge:m": {5: 4}, "judge:old": {5: 3}}
     assert [(d.task_id, d.model_version) for d in data.drafts] == [(5, "v1")]
     assert (data.records, data.rejected) == ([], 0)

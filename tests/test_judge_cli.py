@@ -26,7 +26,7 @@ def _briefs() -> list[dict[str, str]]:
 
 
 def _expected(data: dict[str, str], draft: str) -> dict[str, object]:
-    """What the stand-in answers the judge for one draft, as the stored prediction holds it."""
+    """What the stand-in answers the judge for one draft, as the task meta holds it."""
     body = {
         "model": JUDGE,
         "messages": judge_messages(data, draft, load_template(None)),
@@ -34,34 +34,19 @@ def _expected(data: dict[str, str], draft: str) -> dict[str, object]:
         "response_format": {"type": "json_object"},
     }
     answer = json.loads(build_completion(body, "id", 0)["choices"][0]["message"]["content"])
-    return {
-        "model_version": f"judge:{JUDGE}",
-        "score": answer["score"] / 5,
-        "result": [
-            {
-                "from_name": "rating",
-                "to_name": "brief",
-                "type": "rating",
-                "value": {"rating": answer["score"]},
-            },
-            {
-                "from_name": "feedback",
-                "to_name": "brief",
-                "type": "textarea",
-                "value": {"text": [answer["text"]]},
-            },
-        ],
-    }
+    return {JUDGE: {"score": answer["score"], "reason": answer["text"]}}
 
 
-def _judge_predictions(ls_client, project_id: int) -> dict[int, list[dict[str, object]]]:
-    stored: dict[int, list[dict[str, object]]] = {}
+def _judge_verdicts(ls_client, project_id: int) -> dict[int, object]:
+    """Each task's judge verdicts (task meta); no judge prediction may exist."""
+    stored: dict[int, object] = {}
     for task in ls_client.tasks.list(project=project_id, fields="all"):
-        for p in task.model_dump(mode="json")["predictions"]:
-            if str(p["model_version"]).startswith("judge:"):
-                stored.setdefault(task.id, []).append(
-                    {k: p[k] for k in ("model_version", "score", "result")}
-                )
+        dumped = task.model_dump(mode="json")
+        versions = [p["model_version"] for p in dumped["predictions"]]
+        assert not [v for v in versions if str(v).startswith("judge:")], versions
+        verdicts = (dumped.get("meta") or {}).get("redraft_judge")
+        if verdicts:
+            stored[task.id] = verdicts
     return stored
 
 
@@ -106,8 +91,8 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
         "1 task without a draft; re-run to retry the failed ones"
     )
     assert standin.request_count() == 5
-    expected = {tid: [_expected(*drafted[tid])] for tid in ids[:5] if tid != failing}
-    assert _judge_predictions(ls_client, project.id) == expected
+    expected = {tid: _expected(*drafted[tid]) for tid in ids[:5] if tid != failing}
+    assert _judge_verdicts(ls_client, project.id) == expected
 
     # A dry run reads Label Studio only: no model call.
     dry = judge("--dry-run")
@@ -127,8 +112,8 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
         "1 task without a draft"
     )
     assert standin.request_count() == 6
-    expected[failing] = [_expected(*drafted[failing])]
-    assert _judge_predictions(ls_client, project.id) == expected
+    expected[failing] = _expected(*drafted[failing])
+    assert _judge_verdicts(ls_client, project.id) == expected
 
     # Everything is judged: a third run calls nothing and stores nothing.
     third = judge()
@@ -138,7 +123,7 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
         "1 task without a draft"
     )
     assert standin.request_count() == 6
-    assert _judge_predictions(ls_client, project.id) == expected
+    assert _judge_verdicts(ls_client, project.id) == expected
 
 
 @pytest.mark.e2e
@@ -171,7 +156,7 @@ def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, 
         "3 left for a later run (--limit)"
     )
     assert standin.request_count() == 2
-    assert sum(len(v) for v in _judge_predictions(ls_client, project.id).values()) == 2
+    assert sum(len(v) for v in _judge_verdicts(ls_client, project.id).values()) == 2
 
     missing = subprocess.run(
         [*base, "--project", "999999"], capture_output=True, text=True, env=env, check=False
@@ -180,3 +165,48 @@ def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, 
         1,
         "error: project 999999 does not exist — run redraft init first",
     )
+
+
+@pytest.mark.e2e
+def test_judge_predictions_of_an_earlier_redraft_leave_the_writers_form(
+    label_studio, ls_client, redraft_home, standin
+):
+    """Label Studio pre-fills the form from a judge prediction: it is moved into task meta."""
+    project = ls_client.projects.create(title="judge legacy", label_config=read_label_config())
+    brief = _briefs()[0]
+    ls_client.projects.import_tasks(
+        id=project.id, request=[{"data": brief, "predictions": [build_prediction("Hi", "v1")]}]
+    )
+    (task,) = list(ls_client.tasks.list(project=project.id))
+    ls_client.predictions.create(
+        task=task.id,
+        model_version="judge:old",
+        result=[
+            {"from_name": "rating", "to_name": "brief", "type": "rating", "value": {"rating": 2}},
+            {
+                "from_name": "feedback",
+                "to_name": "brief",
+                "type": "textarea",
+                "value": {"text": ["Too stiff."]},
+            },
+        ],
+    )
+    env = clean_env()
+    env |= {
+        "REDRAFT_HOME": str(redraft_home),
+        "OPENAI_BASE_URL": standin.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.login.token,
+    }
+    args = [REDRAFT, "judge", "--project", str(project.id), "--model", JUDGE]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == (
+        "moved 1 judge prediction of an earlier redraft into task meta (Label Studio "
+        "pre-filled them into the writers' forms)"
+    )
+    verdicts = _judge_verdicts(ls_client, project.id)[task.id]
+    assert verdicts == {"old": {"score": 2, "reason": "Too stiff."}, **_expected(brief, "Hi")}
+    remaining = ls_client.tasks.get(str(task.id)).model_dump(mode="json")["predictions"]
+    assert [p["model_version"] for p in remaining] == ["v1"]

@@ -27,7 +27,7 @@ def test_report_from_a_project(label_studio, ls_client, redraft_home, tmp_path):
     stored = sorted(t.id for t in ls_client.tasks.list(project=project.id))
     assert len(stored) == 28
     scores = [JudgeScore(task_id, 4, "Fine.") for task_id in stored[:10]]
-    assert store_judgements(ls_client, scores, "stand-in") == 10
+    assert store_judgements(ls_client, scores, "stand-in", {}) == 10
 
     env = clean_env()
     env |= {

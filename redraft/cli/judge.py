@@ -36,8 +36,10 @@ def judge(
 ) -> None:
     """Score every draft 1-5 against the client's style notes with a judge model.
 
-    Each score is stored as its own prediction (model_version "judge:<model>") beside the
-    draft, never over it; `redraft report` then shows how well the judge agrees with people.
+    Each score is stored in the task's meta, where Label Studio never shows it to a writer
+    (a judge prediction would be pre-filled into their form); `redraft report` then shows how
+    well the judge agrees with people. Judge predictions stored by earlier versions of redraft
+    are moved there and deleted.
     Tasks that already have a score from this judge are skipped, so a re-run continues where
     the last one stopped. A draft the judge fails on is listed and left for the next run.
 
@@ -56,7 +58,16 @@ def judge(
     version = judge_version(judge_model)
     with session_from_settings(settings) as client:
         project_id = resolve_project(client, project_ref)
-        plan = plan_judging(project_tasks(client, project_id), judge_model)
+        tasks = project_tasks(client, project_id)
+        moved = 0 if dry_run else _move_legacy_judgements(client, tasks)
+        if moved:
+            click.echo(
+                f"moved {_n(moved, 'judge prediction')} of an earlier redraft into task meta "
+                "(Label Studio pre-filled them into the writers' forms)",
+                err=True,
+            )
+            tasks = project_tasks(client, project_id)
+        plan = plan_judging(tasks, judge_model)
         items = plan.items if limit is None else plan.items[: max(limit, 0)]
         later = len(plan.items) - len(items)
         extra = _extra(plan.no_draft, later)
@@ -70,7 +81,9 @@ def judge(
                 err=True,
             )
             return
-        judged, failures = _judge_and_store(client, settings, judge_model, base_url, items)
+        judged, failures = _judge_and_store(
+            client, settings, judge_model, base_url, items, plan.metas
+        )
     for task_id, reason in failures[:SHOW_FAILURES]:
         click.echo(f"task {task_id}: not judged — {reason}", err=True)
     if len(failures) > SHOW_FAILURES:
@@ -82,6 +95,17 @@ def judge(
     click.echo(line + ("; re-run to retry the failed ones" if failures else ""), err=True)
     if failures:
         sys.exit(1)
+
+
+def _move_legacy_judgements(client: Any, tasks: list[Any]) -> int:
+    """Move judge predictions of an earlier redraft into task meta, then delete them."""
+    from redraft.report.judge import legacy_judgements
+
+    moves = legacy_judgements(tasks)
+    for task_id, prediction_id, meta in moves:
+        client.tasks.update(str(task_id), meta=meta)
+        client.predictions.delete(prediction_id)
+    return len(moves)
 
 
 def _n(count: int, word: str) -> str:
@@ -99,6 +123,7 @@ def _judge_and_store(
     judge_model: str,
     base_url: str | None,
     items: list[Any],
+    metas: dict[int, Any],
 ) -> tuple[int, list[tuple[int, str]]]:
     """Judge items in batches, storing each batch's scores before the next; return counts."""
     from label_studio_sdk.core.api_error import ApiError
@@ -134,10 +159,10 @@ def _judge_and_store(
                 )
                 failures.extend((f.task_id, f.reason) for f in failed)
                 try:
-                    stored += store_judgements(ls_client, scores, judge_model)
+                    stored += store_judgements(ls_client, scores, judge_model, metas)
                 except ApiError as exc:
                     raise LabelStudioError(
-                        f"Label Studio refused a judge prediction (HTTP {exc.status_code}); "
+                        f"Label Studio refused a judge score (HTTP {exc.status_code}); "
                         f"{stored:,} scores of earlier batches are stored — re-run to continue"
                     ) from None
     finally:

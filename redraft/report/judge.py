@@ -2,8 +2,11 @@
 
 The judge sees the same system and user messages the drafter saw (built by the one prompt
 builder, so the client's style notes are included), then the draft, and answers a JSON object.
-Scores are stored as their own Label Studio prediction (`model_version` "judge:<model>") and
-the report compares them with people's ratings before anyone relies on them.
+Scores are stored in the task's `meta` (`{"redraft_judge": {"<model>": {"score", "reason"}}}`),
+which Label Studio never uses to pre-fill an annotation: a prediction holding the judge's
+rating and reason would be pre-filled into the writer's form as if it were theirs. The report
+compares the scores with people's ratings before anyone relies on them. Judge predictions
+written by earlier versions are moved into `meta` and deleted (`legacy_judgements`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import openai
 
 from redraft.errors import RedraftError
 from redraft.exporters.records import pick_prediction
-from redraft.label_config import DRAFT, FEEDBACK, FINAL, OBJECT, RATING
+from redraft.label_config import DRAFT, FEEDBACK, FINAL, RATING
 from redraft.prompting import Message, PromptTemplate, build_messages
 from redraft.report.errors import JudgeError
 
@@ -52,6 +55,7 @@ class JudgeFailure:
 
 
 JUDGE_PREFIX = "judge:"
+JUDGE_META = "redraft_judge"  # the task meta key: judge model -> {"score", "reason"}
 
 # One item to judge: (task id, task data, draft text).
 JudgeItem = tuple[int, Mapping[str, Any], str]
@@ -65,6 +69,7 @@ class JudgePlan:
     total: int = 0
     already: int = 0
     no_draft: int = 0
+    metas: dict[int, dict[str, Any]] = field(default_factory=dict)  # task id -> its meta
 
 
 def judge_version(judge_model: str) -> str:
@@ -95,9 +100,13 @@ def plan_judging(tasks: Sequence[Mapping[str, Any]], judge_model: str) -> JudgeP
     done_version = judge_version(judge_model)
     for task in tasks:
         predictions = [p for p in task.get("predictions") or [] if isinstance(p, Mapping)]
-        if any(p.get("model_version") == done_version for p in predictions):
+        meta = task.get("meta") if isinstance(task.get("meta"), Mapping) else {}
+        if judge_model in (meta.get(JUDGE_META) or {}) or any(
+            p.get("model_version") == done_version for p in predictions
+        ):
             plan.already += 1
             continue
+        plan.metas[int(task["id"])] = dict(meta)
         drafts = [
             p for p in predictions if not str(p.get("model_version") or "").startswith(JUDGE_PREFIX)
         ]
@@ -176,30 +185,30 @@ def parse_judgement(text: str) -> tuple[int, str]:
     return int(score), reason
 
 
-def judge_prediction(score: JudgeScore, judge_model: str) -> dict[str, Any]:
-    """The Label Studio prediction that stores a judge score beside (not over) the draft.
+def judged_meta(meta: Mapping[str, Any], score: JudgeScore, judge_model: str) -> dict[str, Any]:
+    """The task meta with this judge's verdict added (other keys and judges kept).
 
-    >>> judge_prediction(JudgeScore(5, 4, "Fine."), "gpt-4o")["model_version"]
-    'judge:gpt-4o'
+    >>> judged_meta({"source": "crm"}, JudgeScore(5, 4, "Fine."), "gpt-4o")
+    {'source': 'crm', 'redraft_judge': {'gpt-4o': {'score': 4, 'reason': 'Fine.'}}}
     """
-    result = [
-        {"from_name": RATING, "to_name": OBJECT, "type": "rating", "value": {"rating": score.score}}
-    ]
-    if score.reason:
-        result.append(
-            {
-                "from_name": FEEDBACK,
-                "to_name": OBJECT,
-                "type": "textarea",
-                "value": {"text": [score.reason]},
-            }
-        )
-    return {
-        "task": score.task_id,
-        "model_version": judge_version(judge_model),
-        "score": score.score / 5,
-        "result": result,
-    }
+    verdicts = dict(meta.get(JUDGE_META) or {})
+    verdicts[judge_model] = {"score": score.score, "reason": score.reason}
+    return {**meta, JUDGE_META: verdicts}
+
+
+def meta_scores(meta: Any) -> dict[str, int]:
+    """judge model_version ("judge:<model>") -> score, from a task's meta.
+
+    >>> meta_scores({"redraft_judge": {"m": {"score": 4}, "bad": {"score": 9}}})
+    {'judge:m': 4}
+    """
+    verdicts = meta.get(JUDGE_META) if isinstance(meta, Mapping) else None
+    scores = {}
+    for model, verdict in (verdicts or {}).items():
+        score = verdict.get("score") if isinstance(verdict, Mapping) else None
+        if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 5:
+            scores[judge_version(str(model))] = score
+    return scores
 
 
 def judge_one(
@@ -271,14 +280,54 @@ def failure_reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def store_judgements(ls_client: Any, scores: Sequence[JudgeScore], judge_model: str) -> int:
-    """Write each score to Label Studio as its own prediction; return how many were written."""
+def store_judgements(
+    ls_client: Any, scores: Sequence[JudgeScore], judge_model: str, metas: Mapping[int, Any]
+) -> int:
+    """Write each score into its task's meta (`metas`: the meta each task had when read, so
+    other keys survive); return how many were written."""
     for score in scores:
-        body = judge_prediction(score, judge_model)
-        ls_client.predictions.create(
-            task=body["task"],
-            result=body["result"],
-            model_version=body["model_version"],
-            score=body["score"],
-        )
+        meta = judged_meta(metas.get(score.task_id) or {}, score, judge_model)
+        ls_client.tasks.update(str(score.task_id), meta=meta)
     return len(scores)
+
+
+def legacy_judgements(tasks: Sequence[Mapping[str, Any]]) -> list[tuple[int, int, dict[str, Any]]]:
+    """(task id, prediction id, the task's meta with the verdict moved in) for every judge
+    prediction an earlier redraft stored, which Label Studio would pre-fill into the form.
+
+    >>> old = {"id": 7, "model_version": "judge:m",
+    ...        "result": [{"from_name": "rating", "value": {"rating": 2}}]}
+    >>> legacy_judgements([{"id": 1, "meta": {}, "predictions": [old]}])
+    [(1, 7, {'redraft_judge': {'m': {'score': 2, 'reason': ''}}})]
+    """
+    moves = []
+    for task in tasks:
+        meta = dict(task.get("meta") or {}) if isinstance(task.get("meta"), Mapping) else {}
+        for prediction in task.get("predictions") or []:
+            version = str(prediction.get("model_version") or "")
+            if not version.startswith(JUDGE_PREFIX) or prediction.get("id") is None:
+                continue
+            model = version[len(JUDGE_PREFIX) :]
+            score = _rating(prediction)
+            reason = _feedback(prediction)
+            if score is not None and model not in (meta.get(JUDGE_META) or {}):
+                meta = judged_meta(meta, JudgeScore(int(task["id"]), score, reason), model)
+            moves.append((int(task["id"]), int(prediction["id"]), meta))
+    return moves
+
+
+def _rating(prediction: Mapping[str, Any]) -> int | None:
+    for entry in prediction.get("result") or []:
+        if isinstance(entry, Mapping) and entry.get("from_name") == RATING:
+            value = (entry.get("value") or {}).get("rating")
+            if isinstance(value, int) and 1 <= value <= 5:
+                return value
+    return None
+
+
+def _feedback(prediction: Mapping[str, Any]) -> str:
+    for entry in prediction.get("result") or []:
+        if isinstance(entry, Mapping) and entry.get("from_name") == FEEDBACK:
+            text = (entry.get("value") or {}).get("text")
+            return " ".join(str(t) for t in (text or []) if t is not None).strip()
+    return ""

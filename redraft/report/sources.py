@@ -18,11 +18,10 @@ from redraft.exporters.records import FeedbackRecord, task_records
 from redraft.label_config import DRAFT, FINAL, RATING
 from redraft.prompting import PromptTemplate
 from redraft.report.errors import ReportInputError
+from redraft.report.judge import JUDGE_PREFIX, meta_scores
 from redraft.report.metrics import DraftSeen
 
 logger = logging.getLogger(__name__)
-
-JUDGE_PREFIX = "judge:"
 
 
 @dataclass
@@ -51,14 +50,16 @@ def from_tasks(
         # A task with no annotation yet is not rejected for the report: its drafts still count.
         rejected += sum(1 for r in outcome.rejects if r.reason != "no completed annotation")
         task_id = outcome.task_id if outcome.task_id is not None else -1
+        for version, score in meta_scores(task.get("meta")).items():
+            judges.setdefault(version, {})[task_id] = score
         for prediction in task.get("predictions") or []:
             if not isinstance(prediction, Mapping):
                 continue
             version = str(prediction.get("model_version") or "")
-            if version.startswith(JUDGE_PREFIX):
+            if version.startswith(JUDGE_PREFIX):  # stored so by redraft before 2026-12
                 score = prediction_rating(prediction)
                 if score is not None:
-                    judges.setdefault(version, {})[task_id] = score
+                    judges.setdefault(version, {}).setdefault(task_id, score)
             elif _has_text(prediction):
                 drafts.append(
                     DraftSeen(
