@@ -583,3 +583,35 @@ def test_help_names_the_flags_the_errors_point_to(redraft_home: Path) -> None:
     assert "--timeout FLOAT RANGE Seconds to wait for Label Studio to build the project's" in text
     assert "--keep-snapshot Leave the snapshot export on the Label Studio server" in text
     assert "--min-edit-ratio FLOAT Those changed characters as a share of the longer text" in text
+
+
+def test_what_redraft_writes_is_owner_only(tmp_path: Path) -> None:
+    """REDRAFT_HOME holds tokens, recipients and emails: no other user may read it."""
+    import os
+    import stat
+    import subprocess
+
+    from tests.fixtures.common import REDRAFT, clean_env
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # made before redraft ran, as a user might
+    source = write_json(tmp_path / "export.json", tasks())
+    env = clean_env() | {"REDRAFT_HOME": str(home)}
+    done = subprocess.run(
+        [REDRAFT, "export", "--from-file", str(source), "-o", str(home / "exports" / "one")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    modes = {
+        str(path.relative_to(home)): stat.S_IMODE(path.stat().st_mode)
+        for path in [home, *home.rglob("*")]
+    }
+    assert modes["."] == 0o700
+    shared = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+    assert shared == {}
+    assert modes["exports/one/manifest.json"] == 0o600
+    assert os.access(home / "exports" / "one" / "manifest.json", os.R_OK)

@@ -179,3 +179,20 @@ def test_export_folder_written_by_the_exporter_reads_back(fmt, tmp_path):
         sink.write(record_row(r, "train", "rewrite"))
     sink.close()
     assert from_export_dir(tmp_path).records == records
+
+
+def test_a_client_name_never_runs_as_a_spreadsheet_formula(tmp_path, redraft_home):
+    from tests.fixtures.report import make_tasks
+
+    tasks = make_tasks(per_version=3)
+    formula = '=HYPERLINK("http://evil.example","Acme")'
+    for task in tasks:
+        task["data"]["client"] = formula
+    source = tmp_path / "export.json"
+    source.write_text(json.dumps(tasks))
+    out = tmp_path / "out"
+    done = run("report", "--from-file", str(source), "-o", str(out), home=redraft_home)
+    assert done.returncode == 0, done.stderr
+    with (out / "clients.csv").open() as handle:
+        clients = {row["client"] for row in csv.DictReader(handle)}
+    assert clients == {"'" + formula}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -86,7 +88,20 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         # One INFO line per HTTP request from the client libraries would bury progress bars.
         for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    keep_private(settings.home)
     ctx.obj = settings
+
+
+def keep_private(home: Path) -> None:
+    """Owner-only files from here on: REDRAFT_HOME holds API tokens (the demo's Label Studio
+    database), recipients' names and emails (exports, the draft cache) and the registry. The
+    umask also covers what child processes write (the demo's Label Studio)."""
+    os.umask(0o077)
+    try:
+        if home.is_dir():
+            home.chmod(0o700)
+    except OSError:  # not ours to change (a shared folder): the files are still owner-only
+        logger.debug("could not restrict %s", home, exc_info=True)
 
 
 def main() -> None:

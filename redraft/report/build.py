@@ -106,9 +106,19 @@ def csv_text(rows: Sequence[dict[str, object]]) -> str:
     return buffer.getvalue()
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
+    """A CSV cell; text a spreadsheet would run as a formula gets a leading apostrophe.
+
+    >>> print(_cell('=HYPERLINK("http://x","Acme")'), _cell(-0.5), _cell("Acme"))
+    '=HYPERLINK("http://x","Acme") -0.5 Acme
+    """
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value  # client names and versions come from task data: not trusted
     return "" if value is None else value
 
 
