@@ -8,6 +8,8 @@ so memory stays flat however many tasks the export holds.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Container, Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,6 +28,7 @@ from redraft.exporters.sinks import JsonlSink, RecordsSink, record_row
 from redraft.exporters.split import SplitPlan, TaskSource, planned_tasks
 from redraft.exporters.tokens import TokenCounter
 from redraft.exporters.validation import DEFAULT_CONTEXT_LIMIT, DEFAULT_EPOCHS, RowValidator
+from redraft.processes import process_alive
 from redraft.prompting import PromptTemplate
 
 logger = logging.getLogger(__name__)
@@ -85,7 +88,39 @@ def run_export(
         raise ExportError("--golden needs a model to write with — pass --golden-model")
     if options.golden == "review" and review_sink is None:
         raise ExportError("--golden-review needs a Label Studio project — pass --review-project")
-    make_empty_dir(out_dir)
+    check_target(out_dir)
+    # Written into a hidden sibling and renamed into place once complete: a failed or killed
+    # run never leaves a folder that looks like an export.
+    work = out_dir.parent / f"{PARTIAL_PREFIX}{out_dir.name}.{os.getpid()}"
+    remove_stale_partials(out_dir.parent)
+    work.mkdir(parents=True)
+    try:
+        manifest = _write_export(
+            tasks, work, template, counter, options, source, golden_writer, review_sink,
+            now, reviewed, pinned,
+        )  # fmt: skip
+        if out_dir.exists():
+            out_dir.rmdir()  # checked empty above
+        os.replace(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_export(
+    tasks: TaskSource,
+    out_dir: Path,
+    template: PromptTemplate,
+    counter: TokenCounter,
+    options: ExportOptions,
+    source: Mapping[str, Any],
+    golden_writer: GoldenWriter | None,
+    review_sink: Callable[[list[dict[str, Any]]], int] | None,
+    now: Callable[[], datetime],
+    reviewed: Container[int],
+    pinned: frozenset[int],
+) -> dict[str, Any]:
     started = now()
     sinks = open_dataset_sinks(out_dir, counter, options)
     rejects = JsonlSink(out_dir / "rejects.jsonl").open()
@@ -93,10 +128,12 @@ def run_export(
     records_sink = RecordsSink(out_dir / records_name, options.records_format)
     counts = RunCounts()
     golden = _Golden(golden_writer, options.golden, review_sink, reviewed)
+    shaped = 0  # tasks with a `data` object: an input without any is not a Label Studio export
     try:
         with planned_tasks(tasks, options.validation_ratio, pinned) as (plan, stream):
             for task in stream:
                 counts.tasks_read += 1
+                shaped += isinstance(task.get("data"), Mapping)
                 _one_task(
                     task, template, options, plan, golden, sinks, rejects, records_sink, counts
                 )
@@ -109,6 +146,14 @@ def run_export(
             for sink in [*sinks.values(), rejects]:
                 sink.close()
             records_sink.close()
+    where = source.get("path") or f"project {source.get('project_id')}"
+    if counts.tasks_read == 0:
+        raise ExportError(f"nothing to export: {where} holds no tasks")
+    if shaped == 0:
+        raise ExportError(
+            f"{where} is not a Label Studio export: none of its {counts.tasks_read} items has a "
+            "`data` object — export the project from Label Studio as JSON"
+        )
     return write_manifest(
         out_dir,
         sinks,
@@ -124,11 +169,29 @@ def run_export(
     )
 
 
+PARTIAL_PREFIX = ".partial-"
+
+
+def check_target(out_dir: Path) -> None:
+    """Fail when the export folder already holds files (exports never mix)."""
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ExportError(f"{out_dir} is not empty — choose a new folder with -o")
+
+
 def make_empty_dir(out_dir: Path) -> None:
     """Create the export folder, or fail when it already holds files (exports never mix)."""
+    check_target(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.iterdir()):
-        raise ExportError(f"{out_dir} is not empty — choose a new folder with -o")
+
+
+def remove_stale_partials(parent: Path) -> None:
+    """Delete what killed runs left (`.partial-NAME.PID` whose process is gone)."""
+    if not parent.is_dir():
+        return
+    for leftover in parent.glob(f"{PARTIAL_PREFIX}*"):
+        pid = leftover.name.rsplit(".", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def open_dataset_sinks(

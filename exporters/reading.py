@@ -25,7 +25,9 @@ class ExportReadError(RedraftError):
     """An export file or a project snapshot cannot be read as Label Studio tasks."""
 
 
-def iter_json_values(chunks: Iterable[bytes], source: str = "<stream>") -> Iterator[Any]:
+def iter_json_values(
+    chunks: Iterable[bytes], source: str = "<stream>", max_value_chars: int | None = None
+) -> Iterator[Any]:
     """Yield each element of a top-level JSON array, or each line of JSONL, chunk by chunk.
 
     >>> list(iter_json_values([b'[{"id": 1}, {"i', b'd": 2}]']))
@@ -66,7 +68,10 @@ def iter_json_values(chunks: Iterable[bytes], source: str = "<stream>") -> Itera
             try:
                 value, end = decoder.raw_decode(buffer, pos)
             except json.JSONDecodeError as exc:
-                if exhausted:
+                # A value longer than any task will not be mended by more data: fail now
+                # rather than buffer the rest of the file.
+                longest = max_value_chars or MAX_VALUE_CHARS
+                if exhausted or len(buffer) - pos > longest:
                     raise ExportReadError(
                         f"{source}: not valid JSON at character {offset + exc.pos} ({exc.msg})"
                         " — give a Label Studio JSON export (an array of tasks) or JSONL"
@@ -93,6 +98,11 @@ def iter_json_values(chunks: Iterable[bytes], source: str = "<stream>") -> Itera
         pending += chunk
         text, pending = _decode_utf8(pending)
         buffer += text
+
+
+# No task is this large (16 Mi characters): past it, a value that does not parse is corrupt,
+# not cut off by a chunk boundary, and reading on would buffer the rest of the file.
+MAX_VALUE_CHARS = 1 << 24
 
 
 def _skip(text: str, pos: int) -> int:

@@ -115,9 +115,14 @@ def task_records(
     >>> (r.annotation_id, r.draft, r.final, r.rating, r.model_version, r.annotator)
     (8, 'Hi, demo?', 'Hi Ada, a demo?', 2, 'v1', '1')
     """
-    task_id = _int_or_none(task.get("id"))
+    raw_id = task.get("id")
     data = task.get("data") if isinstance(task.get("data"), Mapping) else {}
     client = _text_or_none(data.get("client"))
+    if not isinstance(raw_id, int) or isinstance(raw_id, bool):
+        # Every record and reject is keyed by the task id: without one, tasks would collapse.
+        why = "has no id" if raw_id is None else f"has id {raw_id!r}, not a whole number"
+        return TaskOutcome(None, client, [], [Reject(None, why)])
+    task_id: int = raw_id
     annotations = [a for a in task.get("annotations") or [] if isinstance(a, Mapping)]
     try:
         messages = build_messages(data, template)
@@ -134,6 +139,10 @@ def task_records(
             rejects.append(Reject(task_id, "was cancelled (skipped)", annotation_id))
             continue
         result = annotation.get("result") or []
+        problem = _malformed(result)
+        if problem:
+            rejects.append(Reject(task_id, problem, annotation_id))
+            continue
         final = _textarea(result, FINAL)
         if not final:
             rejects.append(Reject(task_id, "has no final text", annotation_id))
@@ -141,7 +150,7 @@ def task_records(
         prediction, source = pick_prediction(annotation, predictions, model_version)
         records.append(
             FeedbackRecord(
-                task_id=task_id if task_id is not None else -1,
+                task_id=task_id,
                 annotation_id=annotation_id if annotation_id is not None else -1,
                 messages=messages,
                 final=final,
@@ -217,6 +226,31 @@ def _entries(result: Any, name: str) -> list[Mapping[str, Any]]:
         and e.get("from_name") == name
         and isinstance(e.get("value"), Mapping)
     ]
+
+
+def _malformed(result: Any) -> str | None:
+    """Why an annotation's result cannot be trusted (a text that is not text, a rating off
+    the 1-5 scale), or None.
+
+    >>> _malformed([{"from_name": "final", "value": {"text": [None, 3]}}])
+    'final text is not text ([None, 3])'
+    >>> _malformed([{"from_name": "rating", "value": {"rating": 7}}])
+    'rating 7 is not 1-5'
+    """
+    for name in (FINAL, DRAFT, FEEDBACK):
+        for entry in _entries(result, name):
+            text = entry["value"].get("text")
+            if text is None or isinstance(text, str):
+                continue
+            if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
+                return f"{name} text is not text ({str(text)[:40]})"
+    for entry in _entries(result, RATING):
+        rating = entry["value"].get("rating")
+        if rating is not None and (
+            isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5
+        ):
+            return f"rating {str(rating)[:20]} is not 1-5"
+    return None
 
 
 def _textarea(result: Any, name: str) -> str | None:

@@ -615,3 +615,38 @@ def test_what_redraft_writes_is_owner_only(tmp_path: Path) -> None:
     assert shared == {}
     assert modes["exports/one/manifest.json"] == 0o600
     assert os.access(home / "exports" / "one" / "manifest.json", os.R_OK)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '[{"name": "Ada", "email": "ada@example.com"}]',
+            "is not a Label Studio export: none of its 1 items has a `data` object — export "
+            "the project from Label Studio as JSON",
+        ),
+        ("[]", "holds no tasks"),
+    ],
+)
+def test_an_input_that_is_not_a_label_studio_export_fails_and_leaves_nothing(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    source = tmp_path / "contacts.json"
+    source.write_text(content)
+    out = tmp_path / "exports" / "one"
+    result = run(["export", "--from-file", str(source), "-o", str(out)], tmp_path / "home")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert list((tmp_path / "exports").iterdir()) == []  # no folder, no half-written files
+
+
+def test_a_killed_export_leaves_no_export_and_its_debris_is_cleared(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    debris = exports / ".partial-20261130T000000Z.999999999"  # a run that was killed
+    debris.mkdir(parents=True)
+    (debris / "trl_sft.train.jsonl").write_text('{"half": ')
+    source = write_json(tmp_path / "project-1.json", tasks())
+    result = run(["export", "--from-file", str(source), "-o", str(exports / "new")], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in exports.iterdir()) == ["new"]
+    assert (exports / "new" / "manifest.json").is_file()

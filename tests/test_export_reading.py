@@ -83,3 +83,21 @@ def test_empty_export(tmp_path: Path) -> None:
 
 def _first(items: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
     return next(i for i in items if all(i.get(k) == v for k, v in match.items()))
+
+
+def test_a_corrupt_value_early_in_a_large_file_stops_the_read_early():
+    """Memory stays flat: the reader gives up once a value grows past any task's size."""
+    good = json.dumps(TASKS[:3])
+    corrupt = good[:-1] + ', {"id": 9, "data": {"brief": "x"} "oops": 1}'
+    rest = "".join(", " + json.dumps(t) for t in TASKS * 40) + "]"
+    data = (corrupt + rest).encode()
+    read: list[int] = []
+
+    def chunks():
+        for chunk in chunked(data, 1024):
+            read.append(len(chunk))
+            yield chunk
+
+    with pytest.raises(ExportReadError, match="not valid JSON at character"):
+        list(iter_json_values(chunks(), max_value_chars=10_000))  # small, so the file is too
+    assert sum(read) < len(data) / 4

@@ -126,7 +126,29 @@ def test_prediction_ids_only_means_no_draft(export_template: PromptTemplate) -> 
             task(44, brief="   ", annotations=[annotation(1, final="Hi")]),
             ["task 44: no brief — rejected"],
         ),
-        ({"data": {}}, ["task (no id): no brief — rejected"]),
+        ({"data": {}}, ["task (no id): has no id — rejected"]),
+        (
+            {"id": "abc", "data": {"brief": "b"}, "annotations": [annotation(1, final="Hi")]},
+            ["task (no id): has id 'abc', not a whole number — rejected"],
+        ),
+        (
+            task(45, annotations=[annotation(2, final="Hi", score=7)]),
+            ["task 45: annotation 2 rating 7 is not 1-5 — rejected"],
+        ),
+        (
+            task(
+                46,
+                annotations=[
+                    {
+                        "id": 3,
+                        "result": [
+                            {"from_name": "final", "type": "textarea", "value": {"text": [None, 3]}}
+                        ],
+                    }
+                ],
+            ),
+            ["task 46: annotation 3 final text is not text ([None, 3]) — rejected"],
+        ),
     ],
 )
 def test_rejects_name_the_reason(

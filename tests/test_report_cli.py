@@ -74,6 +74,7 @@ def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft
 def test_report_from_an_export_folder(tmp_path, redraft_home):
     folder = tmp_path / "export"
     folder.mkdir()
+    (folder / "manifest.json").write_text("{}")  # what makes the folder a finished export
     rows = [
         record(1, "v1", "Hello Ann", "Hello Anna", 3, issues=("tone",)),
         record(2, "v1", "Hello Ann", "Hello Ann", 5),
@@ -154,8 +155,8 @@ def test_report_errors_are_one_line(report_export_file, tmp_path, redraft_home):
     )
     empty = run("report", "--export", str(tmp_path), home=redraft_home)
     assert empty.stderr == (
-        f"error: {tmp_path} has no records.parquet or records.csv — pass a `redraft export` "
-        "folder\n"
+        f"error: {tmp_path} is not a complete export (no manifest.json) — pass a folder "
+        "written by `redraft export`, or re-run the export\n"
     )
 
 
@@ -178,7 +179,33 @@ def test_export_folder_written_by_the_exporter_reads_back(fmt, tmp_path):
     for r in records:
         sink.write(record_row(r, "train", "rewrite"))
     sink.close()
+    (tmp_path / "manifest.json").write_text("{}")
     assert from_export_dir(tmp_path).records == records
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"records.parquet": b"PAR1"},
+            "is not a complete export (no manifest.json) — pass a folder written by "
+            "`redraft export`, or re-run the export",
+        ),
+        (
+            {"records.parquet": b"PAR1 half-written", "manifest.json": b"{}"},
+            "cannot read the records of",
+        ),
+    ],
+)
+def test_a_half_written_export_folder_is_one_error_line(tmp_path, redraft_home, files, message):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    done = run("report", "--export", str(folder), home=redraft_home)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 def test_a_client_name_never_runs_as_a_spreadsheet_formula(tmp_path, redraft_home):

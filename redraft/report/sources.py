@@ -119,14 +119,24 @@ def from_export_dir(path: Path) -> ReportInput:
     """Read `records.parquet` (or `records.csv`) from a `redraft export` folder."""
     folder = Path(path)
     parquet, csv = folder / "records.parquet", folder / "records.csv"
-    if parquet.exists():
-        frame = pd.read_parquet(parquet)
-    elif csv.exists():
-        frame = pd.read_csv(csv, keep_default_na=False, na_values=[""])
-    else:
+    if not (folder / "manifest.json").is_file():
         raise ReportInputError(
-            f"{folder} has no records.parquet or records.csv — pass a `redraft export` folder"
+            f"{folder} is not a complete export (no manifest.json) — pass a folder written by "
+            "`redraft export`, or re-run the export"
         )
+    try:
+        if parquet.exists():
+            frame = pd.read_parquet(parquet)
+        elif csv.exists():
+            frame = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+        else:
+            raise ReportInputError(
+                f"{folder} has no records.parquet or records.csv — pass a `redraft export` folder"
+            )
+    except (OSError, ValueError) as exc:  # pyarrow's and pandas' read errors are both
+        raise ReportInputError(
+            f"cannot read the records of {folder} ({type(exc).__name__}) — re-run the export"
+        ) from None
     return ReportInput(
         [record_from_row(row) for row in frame.to_dict("records")], None, source=str(folder)
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -89,16 +88,3 @@ def row_to_version(row: sqlite3.Row) -> ModelVersion:
     values = {name: row[name] for name in COLUMNS}
     values["metrics"] = json.loads(values["metrics"] or "{}")
     return ModelVersion(**values)
-
-
-def process_alive(pid: int | None) -> bool:
-    """Whether a process with this id runs on this machine (for stale `training` rows)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -17,13 +17,13 @@ from typing import Any
 
 import openai
 
+from redraft.processes import process_alive
 from redraft.training import deadline
 from redraft.training.errors import (
     FineTuningUnavailableError,
     TrainingFailedError,
     TrainingInProgressError,
 )
-from redraft.training.modelversion import process_alive
 from redraft.training.openai_jobs import (
     KEY_FIELD,
     TERMINAL,

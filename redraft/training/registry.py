@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import replace
 from typing import Any
 
+from redraft.processes import process_alive
 from redraft.training.errors import RegistryError, TrainingInProgressError
 from redraft.training.modelversion import (
     COLUMNS,
@@ -20,7 +21,6 @@ from redraft.training.modelversion import (
     STATUSES,
     TRAINERS,
     ModelVersion,
-    process_alive,
     row_to_version,
     utc_now,
 )
