@@ -61,6 +61,7 @@ def create_app(
     model.setup()
 
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_mb * 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = state
 
@@ -129,6 +130,12 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            return _error(
+                f"request body over {settings.max_body_mb} MB — send fewer tasks per request, "
+                "or raise REDRAFT_MAX_BODY_MB",
+                413,
+            )
         return _error(exc.description or exc.name, exc.code or 500)
 
     @app.errorhandler(RedraftError)

@@ -161,7 +161,7 @@ def build_messages(data: Mapping[str, Any], template: PromptTemplate) -> list[Me
     >>> build_messages({"brief": "Offer a demo."}, t)
     [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Offer a demo.'}]
     """
-    fields = {key: _field_text(value) for key, value in data.items()}
+    fields = {key: _checked_field(key, value) for key, value in data.items()}
     if not fields.get(REQUIRED_FIELD):
         raise TaskDataError("task data has no `brief` text — every task needs a non-empty brief")
     if fields.get("recipient"):  # {first_name}, {last_name}, {full_name} for learned rules
@@ -189,11 +189,34 @@ def _render(text: str, fields: Mapping[str, str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", rendered).strip()
 
 
-def _field_text(value: Any) -> str:
+MAX_FIELD_DEPTH = 8  # lists inside lists: deeper than any brief's data needs
+
+
+def _checked_field(key: str, value: Any) -> str:
+    """A task field as text, or TaskDataError for data no prompt can hold: a lone surrogate
+    (not encodable text) or lists nested deeper than MAX_FIELD_DEPTH.
+
+    >>> _checked_field("brief", "Hi \\ud83d")
+    Traceback (most recent call last):
+    redraft.errors.TaskDataError: task field `brief` holds a lone surrogate (not valid Unicode text)
+    """
+    text = _field_text(value, key)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TaskDataError(
+            f"task field `{key}` holds a lone surrogate (not valid Unicode text)"
+        ) from None
+    return text
+
+
+def _field_text(value: Any, key: str = "", depth: int = 0) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return ", ".join(_field_text(item) for item in value if item is not None)
+        if depth >= MAX_FIELD_DEPTH:
+            raise TaskDataError(f"task field `{key}` is nested deeper than {MAX_FIELD_DEPTH} lists")
+        return ", ".join(_field_text(item, key, depth + 1) for item in value if item is not None)
     return str(value).strip()
 
 

@@ -56,6 +56,7 @@ _RANGES: dict[str, tuple[str, str, Callable[[float], bool], float]] = {
     "max_retries": ("REDRAFT_MAX_RETRIES", "0 or more", lambda v: v >= 0, 2),
     "max_concurrency": ("REDRAFT_MAX_CONCURRENCY", "at least 1", lambda v: v >= 1, 16),
     "predict_deadline": ("REDRAFT_PREDICT_DEADLINE", "> 0", lambda v: v > 0, 80),
+    "max_body_mb": ("REDRAFT_MAX_BODY_MB", "at least 1", lambda v: v >= 1, 32),
 }
 
 
@@ -78,6 +79,8 @@ class Settings:
     max_retries: int = 2
     max_concurrency: int = 16
     predict_deadline: float = 80.0
+    # Largest request body the backend reads (a "Retrieve predictions" of ~10,000 tasks).
+    max_body_mb: int = 32
     template_path: Path | None = None
     cache_enabled: bool = True
     # Label Studio.
@@ -127,6 +130,7 @@ class Settings:
             max_retries=_int(env, "REDRAFT_MAX_RETRIES", cls.max_retries),
             max_concurrency=_int(env, "REDRAFT_MAX_CONCURRENCY", cls.max_concurrency),
             predict_deadline=_float(env, "REDRAFT_PREDICT_DEADLINE", cls.predict_deadline),
+            max_body_mb=_int(env, "REDRAFT_MAX_BODY_MB", cls.max_body_mb),
             template_path=Path(template).expanduser() if template else None,
             cache_enabled=_bool(env, "REDRAFT_CACHE", cls.cache_enabled),
             label_studio_url=(env.get("LABEL_STUDIO_URL") or cls.label_studio_url).rstrip("/"),

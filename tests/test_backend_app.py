@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -485,3 +486,48 @@ def test_a_notes_version_drafts_with_its_own_template(
     assert results == [[]]  # an empty slot, as for any task that could not be drafted
     assert standin.request_count() == calls  # nothing was sent to the model
     assert "model version notes-v3: cannot read prompt template" in caplog.text
+
+
+def test_a_poison_task_gets_an_empty_slot_and_its_neighbours_are_drafted(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    deep: Any = "x"
+    for _ in range(400):
+        deep = [deep]
+    body = json.dumps({"tasks": [{"id": 1, "data": {"brief": "Offer a demo."}}]})
+    poison = [
+        body.replace("]}", ', {"id": 2, "data": {"brief": "Hi \\ud83d"}}]}'),  # lone surrogate
+        json.dumps(
+            {
+                "tasks": [
+                    {"id": 1, "data": {"brief": "Offer a demo."}},
+                    {"id": 2, "data": {"brief": "Hi", "extra": deep}},
+                ]
+            }
+        ),
+    ]
+    reasons = []
+    for raw in poison:
+        caplog.clear()
+        response = client.post("/predict", data=raw, content_type="application/json")
+        results = response.get_json()["results"]
+        assert (response.status_code, len(results), results[1]) == (200, 2, [])
+        assert results[0]["result"][0]["value"]["text"][0]
+        reasons += [r.getMessage() for r in caplog.records if "task 2: no draft" in r.getMessage()]
+    assert reasons == [
+        "task 2: no draft — task field `brief` holds a lone surrogate (not valid Unicode text)",
+        "task 2: no draft — task field `extra` is nested deeper than 8 lists",
+    ]
+
+
+def test_a_body_over_the_limit_is_refused_with_413(make_app: Any, app_settings: Settings) -> None:
+    client = make_app(app_settings.with_overrides(max_body_mb=1)).test_client()
+    huge = {"tasks": [{"id": 1, "data": {"brief": "x" * (2 * 1024 * 1024)}}]}
+    response = client.post("/predict", json=huge)
+    assert (response.status_code, response.get_json()) == (
+        413,
+        {
+            "error": "request body over 1 MB — send fewer tasks per request, or raise "
+            "REDRAFT_MAX_BODY_MB"
+        },
+    )
