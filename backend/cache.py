@@ -59,15 +59,47 @@ class DraftCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.quarantined: list[Path] = []
         # One connection guarded by a lock: each statement takes microseconds, far below the
         # cost of a model call, and a single connection closes cleanly.
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            self._conn = self._start_fresh(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(_SCHEMA)
+            conn.execute("SELECT COUNT(*) FROM drafts").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _start_fresh(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """The cache is disposable: move a damaged file aside and start an empty one."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            damaged = Path(f"{self.path}{suffix}")
+            if damaged.exists():
+                damaged.replace(Path(f"{aside}{suffix}"))
+        self.quarantined.append(aside)
+        logger.warning(
+            "draft cache %s is damaged (%s): moved it to %s and started an empty one; "
+            "drafting goes on",
+            self.path,
+            exc,
+            aside,
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.execute(_SCHEMA)
+        return self._open()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -75,22 +107,30 @@ class DraftCache:
         return self._conn
 
     def get(self, key: str) -> str | None:
-        """The cached draft for a key, or None."""
+        """The cached draft for a key, or None (also when the cache turns out damaged)."""
         with self._lock:
-            row = (
-                self._connection()
-                .execute("SELECT text FROM drafts WHERE key = ?", (key,))
-                .fetchone()
-            )
+            try:
+                row = (
+                    self._connection()
+                    .execute("SELECT text FROM drafts WHERE key = ?", (key,))
+                    .fetchone()
+                )
+            except sqlite3.DatabaseError as exc:
+                self._conn = self._start_fresh(exc)
+                return None
         return None if row is None else row[0]
 
     def put(self, key: str, model_id: str, text: str) -> None:
-        """Store (or replace) the draft for a key."""
+        """Store (or replace) the draft for a key; a damaged cache is replaced, not fatal."""
         with self._lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO drafts (key, model, text, created_at) VALUES (?, ?, ?, ?)",
-                (key, model_id, text, time.time()),
-            )
+            try:
+                self._connection().execute(
+                    "INSERT OR REPLACE INTO drafts (key, model, text, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (key, model_id, text, time.time()),
+                )
+            except sqlite3.DatabaseError as exc:
+                self._conn = self._start_fresh(exc)
 
     def __len__(self) -> int:
         with self._lock:

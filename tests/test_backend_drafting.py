@@ -182,6 +182,34 @@ def test_cache_survives_a_restart(drafting_settings: Settings, standin: StandinS
     assert standin.request_count() == 2
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_cache_is_set_aside_and_drafting_goes_on(
+    drafting_settings: Settings,
+    standin: StandinServer,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The cache is disposable: a corrupt file never stops drafting (or `serve`)."""
+    tasks = make_tasks(2)
+    drafter = Drafter.from_settings(drafting_settings)
+    draft(drafter, tasks)
+    drafter.close()
+    path = drafting_settings.cache_path
+    data = path.read_bytes()
+    path.write_bytes(b"not a database" * 100 if damage == "garbage" else data[:200])
+    drafter = Drafter.from_settings(drafting_settings)
+    try:
+        outcomes = draft(drafter, tasks)
+        again = draft(drafter, tasks)
+    finally:
+        drafter.close()
+    assert [o.text is not None for o in outcomes] == [True, True]
+    assert [o.cached for o in again] == [True, True]  # the fresh cache works
+    aside = list(path.parent.glob(f"{path.name}.corrupt-*"))
+    assert len(aside) == 1
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+
+
 def test_changed_generation_params_miss_the_cache(
     drafting_settings: Settings, standin: StandinServer
 ) -> None:

@@ -264,3 +264,54 @@ def test_trl_serve_instructions_name_a_promote_command_that_stores_the_endpoint(
     assert with_url[2] == (
         "  then: redraft models promote v2   (model id 'v2', endpoint http://gpu:8000/v1)"
     )
+
+
+@pytest.mark.parametrize("damage", ["emptied", "garbage"])
+def test_a_damaged_registry_is_refused_and_restored_from_its_backup(
+    tmp_path: Path, damage: str
+) -> None:
+    """An emptied registry silently drafting with the base model would be worse than an error."""
+    from click.testing import CliRunner
+
+    from redraft.cli.main import cli
+
+    env = {"REDRAFT_HOME": str(tmp_path), "OPENAI_API_KEY": "sk-test"}
+    runner = CliRunner()
+    added = runner.invoke(cli, ["models", "add", "v1", "--model-id", "ft:a", "--promote"], env=env)
+    assert added.exit_code == 0, added.output
+    path = Settings.from_env(env).registry_path
+    path.write_bytes(b"" if damage == "emptied" else b"garbage" * 500)
+    listed = runner.invoke(cli, ["models", "list"], env=env)
+    assert listed.exit_code == 1
+    why = "is empty (0 bytes): it lost its versions" if damage == "emptied" else "is damaged"
+    assert listed.stderr.startswith(f"error: the model registry {path} {why}")
+    assert listed.stderr.rstrip().endswith(
+        "restore the last good copy with `redraft models restore`"
+    )
+
+    restored = runner.invoke(cli, ["models", "restore"], env=env)
+    assert restored.exit_code == 0, restored.output
+    assert "1 version, active v1" in restored.stderr
+    assert Registry(path).active().model_id == "ft:a"  # type: ignore[union-attr]
+
+
+def test_an_older_registry_file_gains_new_columns_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "registry.sqlite3"
+    with sqlite3.connect(path) as db:  # a registry from before `error` and `pid` existed
+        db.execute(
+            "CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+            "UNIQUE, model_id TEXT NOT NULL, base_url TEXT, base_model TEXT, parent TEXT, "
+            "trainer TEXT NOT NULL, manifest_sha256 TEXT, template_sha256 TEXT, job_id TEXT, "
+            "idempotency_key TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, "
+            "metrics TEXT NOT NULL DEFAULT '{}', export_dir TEXT)"
+        )
+        db.execute(
+            "INSERT INTO versions (name, model_id, trainer, status, created_at) "
+            "VALUES ('v1', 'ft:a', 'openai', 'active', '2026-11-01T00:00:00+00:00')"
+        )
+    db.close()
+    registry = Registry(path)
+    active = registry.active()
+    assert (active.name, active.error, active.pid) == ("v1", None, None)  # type: ignore[union-attr]

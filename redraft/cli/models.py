@@ -219,3 +219,27 @@ def cancel(settings: Settings, name: str) -> None:
             client.fine_tuning.jobs.cancel(version.job_id)
     registry.update(name, status="failed", error="cancelled by the operator")
     click.echo(f"cancelled {name}", err=True)
+
+
+@models.command("restore")
+@click.pass_obj
+def restore(settings: Settings) -> None:
+    """Put back the registry's last good copy (REGISTRY.bak, written after every change).
+
+    For a registry that is damaged or was emptied; the file it replaces is kept beside it as
+    REGISTRY.damaged.
+
+    \b
+    Example:
+      redraft models restore && redraft models list
+    """
+    aside = Registry.restore(settings.registry_path)
+    registry = _registry(settings)
+    active = registry.active()
+    count = len(registry.list())
+    click.echo(
+        f"restored {settings.registry_path} from its backup: {count} "
+        f"version{'' if count == 1 else 's'}, "
+        f"active {active.name if active else 'none'}; the replaced file is {aside}",
+        err=True,
+    )

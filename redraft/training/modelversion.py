@@ -81,6 +81,20 @@ class ModelVersion:
 
 
 COLUMNS: list[str] = [f.name for f in fields(ModelVersion)]
+# Each column's SQL type, for adding a column a newer redraft introduces to an older file.
+COLUMN_TYPES: dict[str, str] = {
+    "base_url": "TEXT",
+    "base_model": "TEXT",
+    "parent": "TEXT",
+    "manifest_sha256": "TEXT",
+    "template_sha256": "TEXT",
+    "job_id": "TEXT",
+    "idempotency_key": "TEXT",
+    "metrics": "TEXT NOT NULL DEFAULT '{}'",
+    "export_dir": "TEXT",
+    "error": "TEXT",
+    "pid": "INTEGER",
+}
 
 
 def row_to_version(row: sqlite3.Row) -> ModelVersion:

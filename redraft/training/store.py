@@ -7,17 +7,74 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from redraft.training.modelversion import SCHEMA
+from redraft.training.errors import RegistryError
+from redraft.training.modelversion import COLUMN_TYPES, SCHEMA
+
+BACKUP_SUFFIX = ".bak"
 
 
 class SqliteStore:
-    """An SQLite file at `path` with the registry schema; one short connection per operation."""
+    """An SQLite file at `path` with the registry schema; one short connection per operation.
+
+    After every write a consistent copy goes to `PATH.bak` (`redraft models restore`). A file
+    that is damaged or emptied is refused, never silently replaced by an empty registry: that
+    would drop the active version and draft with the base model. Columns that a newer redraft
+    adds are added to an existing file in place.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        if self.path.exists() and self.path.stat().st_size == 0:
+            raise RegistryError(
+                f"the model registry {self.path} is empty (0 bytes): it lost its versions — "
+                f"restore the last good copy with `redraft models restore`"
+            )
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+                self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(
+                f"the model registry {self.path} is damaged ({exc}) — restore the last good "
+                "copy with `redraft models restore`"
+            ) from None
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Add the columns an older file lacks (the new fields start empty)."""
+        have = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
+        for column, kind in COLUMN_TYPES.items():
+            if column not in have:
+                db.execute(f"ALTER TABLE versions ADD COLUMN {column} {kind}")
+
+    @property
+    def backup_path(self) -> Path:
+        return self.path.with_name(self.path.name + BACKUP_SUFFIX)
+
+    def backup(self) -> None:
+        """Copy the registry to PATH.bak with SQLite's online backup (consistent mid-write)."""
+        with self._connect() as db, sqlite3.connect(self.backup_path) as copy:
+            db.backup(copy)
+        copy.close()
+
+    @classmethod
+    def restore(cls, path: Path) -> Path:
+        """Put PATH.bak back in place; the damaged file is kept beside it. Returns where."""
+        path = Path(path)
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        if not backup.is_file():
+            raise RegistryError(f"no backup of the registry at {backup} — nothing to restore")
+        aside = path.with_name(path.name + ".damaged")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            current = Path(f"{path}{suffix}")
+            if current.exists():
+                current.replace(Path(f"{aside}{suffix}"))
+        with sqlite3.connect(backup) as source, sqlite3.connect(path) as target:
+            source.backup(target)
+        source.close()
+        target.close()
+        return aside
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -39,6 +96,7 @@ class SqliteStore:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+        self.backup()
 
     # -- small counters (auto mode) --------------------------------------------------------
 
