@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -21,8 +22,14 @@ CREATE TABLE IF NOT EXISTS drafts (
     model TEXT NOT NULL,
     text TEXT NOT NULL,
     created_at REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS inflight (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    since REAL NOT NULL
+);
 """
+OWNER = f"{os.getpid()}"
 
 
 def cache_key(
@@ -74,7 +81,7 @@ class DraftCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute(_SCHEMA)
+            conn.executescript(_SCHEMA)
             conn.execute("SELECT COUNT(*) FROM drafts").fetchone()
         except BaseException:
             conn.close()
@@ -128,6 +135,45 @@ class DraftCache:
                     "INSERT OR REPLACE INTO drafts (key, model, text, created_at) "
                     "VALUES (?, ?, ?, ?)",
                     (key, model_id, text, time.time()),
+                )
+            except sqlite3.DatabaseError as exc:
+                self._conn = self._start_fresh(exc)
+
+    def claim(self, key: str, stale_after: float) -> bool:
+        """Take the right to draft `key` (True), or learn that a live drafter (this process or
+        another sharing the file: the backend, `prefill`) holds it (False). A claim older than
+        `stale_after` seconds, or of a process that is gone, is taken over."""
+        from redraft.processes import process_alive
+
+        now = time.time()
+        with self._lock:
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                row = conn.execute("SELECT owner, since FROM inflight WHERE key = ?", (key,))
+                held = row.fetchone()
+                if held is not None:
+                    owner, since = held
+                    alive = owner == OWNER or process_alive(int(owner))
+                    if alive and now - since < stale_after:
+                        conn.execute("COMMIT")
+                        return False
+                conn.execute(
+                    "INSERT OR REPLACE INTO inflight (key, owner, since) VALUES (?, ?, ?)",
+                    (key, OWNER, now),
+                )
+                conn.execute("COMMIT")
+                return True
+            except sqlite3.DatabaseError as exc:
+                self._conn = self._start_fresh(exc)
+                return True
+
+    def release(self, key: str) -> None:
+        """Give up the claim on `key` (after storing its draft, or failing)."""
+        with self._lock:
+            try:
+                self._connection().execute(
+                    "DELETE FROM inflight WHERE key = ? AND owner = ?", (key, OWNER)
                 )
             except sqlite3.DatabaseError as exc:
                 self._conn = self._start_fresh(exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from redraft.prompting import Message, PromptTemplate, build_messages, load_temp
 from redraft.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+CLAIM_POLL_SECONDS = 0.2
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TaskId = int | str | None
@@ -201,6 +204,29 @@ class Drafter:
         return outcomes  # type: ignore[return-value]
 
     def _draft_job(self, client: openai.OpenAI, active: ActiveModel, job: _Job) -> DraftOutcome:
+        if self.cache is None:
+            return self._call_model(client, active, job)
+        # Someone else (another request, `prefill`, the backend) may be drafting the same
+        # prompt right now: wait for their draft rather than pay for it twice.
+        give_up = time.monotonic() + self._claim_seconds()
+        while True:
+            text = self.cache.get(job.key)
+            if text is not None:
+                return DraftOutcome(job.task_id, text, cached=True)
+            if self.cache.claim(job.key, stale_after=self._claim_seconds()):
+                try:
+                    return self._call_model(client, active, job)
+                finally:
+                    self.cache.release(job.key)
+            if time.monotonic() > give_up:
+                return self._failed(job.task_id, "another drafter held it too long", "timeout")
+            time.sleep(CLAIM_POLL_SECONDS)
+
+    def _claim_seconds(self) -> float:
+        """How long one draft may take, retries included: a claim older than this is stale."""
+        return self.settings.request_timeout * (self.settings.max_retries + 1) + 5.0
+
+    def _call_model(self, client: openai.OpenAI, active: ActiveModel, job: _Job) -> DraftOutcome:
         if self.cache is not None:
             # An earlier request (one past its deadline, say) may have drafted it meanwhile.
             text = self.cache.get(job.key)

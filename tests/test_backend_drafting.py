@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -235,3 +236,26 @@ def test_cache_disabled_pays_every_time(
         drafter.close()
     assert standin.request_count() == 4
     assert not drafting_settings.cache_path.exists()
+
+
+def test_a_prompt_being_drafted_elsewhere_is_waited_for_not_paid_twice(
+    drafting_settings: Settings, standin: StandinServer
+) -> None:
+    """Two drafters sharing the cache file (the backend and `prefill`) draft one task at once."""
+    import threading
+
+    standin.set_latency(800)
+    tasks = make_tasks(1)
+    drafters = [Drafter.from_settings(drafting_settings) for _ in range(2)]
+    outcomes: list[DraftOutcome] = []
+    first = threading.Thread(target=lambda: outcomes.extend(draft(drafters[0], tasks)))
+    try:
+        first.start()
+        time.sleep(0.3)  # the first drafter has claimed the prompt and waits for the model
+        second = draft(drafters[1], tasks)
+        first.join(10)
+    finally:
+        for drafter in drafters:
+            drafter.close()
+    assert standin.request_count() == 1
+    assert second[0].text == outcomes[0].text and second[0].cached is True

@@ -298,3 +298,53 @@ def test_import_with_feedback_and_refusals(
         "fix them, or pass --skip-invalid to import only the valid rows\n"
     )
     assert len(list(ls_client.tasks.list(project=project_id))) == 2
+
+
+def test_prefill_is_safe_next_to_itself_and_a_retrieve(
+    ls_client: LabelStudio, e2e_settings: Settings, standin: StandinServer, tmp_path: Path
+) -> None:
+    """At most one prediction per task and version, and no prompt is paid for twice."""
+    from redraft.backend.drafting import Drafter
+    from redraft.backend.versions import ActiveModel
+    from redraft.labelstudio.prefill import exclusive, prefill
+
+    made = run_cli(["init", "--title", "e2e prefill race", "--no-backend"], e2e_settings)
+    project_id = int(made.stdout.strip())
+    source = write_jsonl(tmp_path / "briefs.jsonl", briefs(4, "R"))
+    assert (
+        run_cli(["import", str(source), "--project", str(project_id)], e2e_settings).exit_code == 0
+    )
+
+    # A second prefill of the same project is refused while the first holds the project.
+    lock = e2e_settings.home / "locks" / f"prefill-project-{project_id}.lock"
+    with exclusive(lock):
+        busy = run_cli(["prefill", "--project", str(project_id)], e2e_settings)
+    assert busy.exit_code == 1
+    last = busy.stderr.splitlines()[-1]
+    assert last.startswith("error: another `redraft prefill` (pid ")
+    assert last.endswith("two at once would draft and store every task twice")
+    assert standin.request_count() == 0
+
+    # A retrieve stores a draft of this version for one task while prefill drafts it.
+    tasks = sorted(ls_client.tasks.list(project=project_id), key=lambda t: t.id)
+    active = ActiveModel(MODEL_VERSION, "gpt-4o-mini", standin.base_url, "sk-test")
+
+    def retrieve_meanwhile(_count: int) -> None:
+        ls_client.predictions.create(
+            task=tasks[0].id, model_version=MODEL_VERSION, **_draft_result("From a retrieve.")
+        )
+
+    drafter = Drafter.from_settings(e2e_settings)
+    try:
+        summary = prefill(ls_client, project_id, drafter, active, on_start=retrieve_meanwhile)
+    finally:
+        drafter.close()
+    assert (summary.written, summary.raced) == (3, 1)
+    assert task_predictions(ls_client, project_id) == {
+        f"R-{i}": [MODEL_VERSION] for i in range(1, 5)
+    }
+
+
+def _draft_result(text: str) -> dict[str, Any]:
+    prediction = build_prediction(text, MODEL_VERSION)
+    return {"result": prediction["result"]}

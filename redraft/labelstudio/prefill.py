@@ -4,13 +4,22 @@ Label Studio's own "Retrieve predictions" sends all selected tasks in one /predi
 and gives up after its timeout; prefill instead drafts with the backend's Drafter (same prompt
 builder, same cache, bounded concurrency) and writes predictions in bulk as they finish, so a
 crash or Ctrl-C loses at most one write batch and a re-run does only what is still missing.
+
+Safe to run next to itself and to Label Studio's retrieve: one prefill per project at a time
+(a lock file under REDRAFT_HOME), a task that gained a draft of this version while we drafted
+(a retrieve) is not written again, and the draft cache's claims make a prompt that another
+process is drafting wait for that draft instead of paying for it twice.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from label_studio_sdk import LabelStudio
@@ -39,6 +48,7 @@ class PrefillSummary:
     written: int = 0
     shown_before: str | None = None  # the project's model_version prefill replaced, if any
     failures: list[tuple[Any, str]] = field(default_factory=list)
+    raced: int = 0  # drafted, but a retrieve stored this version's draft first: not written
 
     def line(self) -> str:
         """The one summary line printed at the end."""
@@ -48,6 +58,8 @@ class PrefillSummary:
         )
         if self.finished:
             text += f"; {self.finished:,} finished task(s) left alone"
+        if self.raced:
+            text += f"; {self.raced:,} got a draft from a retrieve meanwhile"
         if self.failures:
             text += f"; {len(self.failures):,} failed (re-run to retry them)"
         return text
@@ -115,6 +127,50 @@ def prefill(
     on_start: Callable[[int], None] | None = None,
 ) -> PrefillSummary:
     """Draft the project's tasks that lack `active.name` and store the drafts as predictions."""
+    with exclusive(drafter.settings.home / "locks" / f"prefill-project-{project_id}.lock"):
+        return _prefill(
+            client, project_id, drafter, active, limit, write_batch, on_progress, on_start
+        )
+
+
+class PrefillBusyError(LabelStudioError):
+    """Another `redraft prefill` is drafting the same project."""
+
+
+@contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` (released when the process ends, even killed)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise PrefillBusyError(
+                f"another `redraft prefill` (pid {holder}) is drafting this project — wait for "
+                "it to finish; two at once would draft and store every task twice"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prefill(
+    client: LabelStudio,
+    project_id: int,
+    drafter: Drafter,
+    active: ActiveModel,
+    limit: int | None,
+    write_batch: int,
+    on_progress: Callable[[DraftOutcome], None] | None,
+    on_start: Callable[[int], None] | None,
+) -> PrefillSummary:
     tasks = list_tasks(client, project_id)
     missing = tasks_missing(tasks, active.name)
     already = sum(1 for t in tasks if _has_version(t, active.name))
@@ -131,6 +187,9 @@ def prefill(
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
+        fresh = [item for item in pending if not _stored_meanwhile(client, item)]
+        summary.raced += len(pending) - len(fresh)
+        pending[:] = fresh
         if not pending:
             return
         try:
@@ -161,6 +220,12 @@ def prefill(
     flush()
     summary.shown_before = show_version(client, project_id, active.name)
     return summary
+
+
+def _stored_meanwhile(client: LabelStudio, item: Mapping[str, Any]) -> bool:
+    """Whether the item's task got a prediction of the item's version since it was listed."""
+    stored = client.predictions.list(task=item["task"])
+    return any(p.model_version == item["model_version"] for p in stored)
 
 
 def _has_version(task: Mapping[str, Any], model_version: str) -> bool:
