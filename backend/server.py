@@ -11,10 +11,27 @@ from flask import Flask
 from waitress import wasyncore
 
 from redraft.backend.app import backend_state
+from redraft.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 _POLL_S = 0.05  # how long stop() may wait for the serving loop to notice
+
+
+def server_options(app: Flask) -> dict[str, Any]:
+    """waitress' limits for a backend that Label Studio and proxies keep connections to.
+
+    waitress' defaults (100 connections, idle ones kept 120 s) let 100 idle keep-alive
+    connections lock out every new one, /health included, for two minutes.
+    """
+    settings = backend_state(app).settings
+    return {
+        "connection_limit": settings.connection_limit,
+        "channel_timeout": settings.channel_timeout,
+        "cleanup_interval": max(1, min(30, settings.channel_timeout // 2)),
+        "backlog": 2048,
+        "clear_untrusted_proxy_headers": True,
+    }
 
 
 class BackgroundServer:
@@ -25,7 +42,7 @@ class BackgroundServer:
     ) -> None:
         self.app = app
         self._server: Any = waitress.create_server(
-            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
+            app, host=host, port=port, threads=threads, **server_options(app)
         )
         self.url = f"http://{host}:{self._server.effective_port}"
         self._stopping = threading.Event()
@@ -71,8 +88,16 @@ class BackgroundServer:
 def serve_forever(app: Flask, *, host: str, port: int, threads: int) -> None:
     """Serve until interrupted (the `redraft serve` command), then release the app."""
     try:
-        waitress.serve(
-            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
-        )
+        try:
+            server = waitress.create_server(
+                app, host=host, port=port, threads=threads, **server_options(app)
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror}) — stop what runs there or "
+                "pass another --port"
+            ) from None
+        server.print_listen("Serving on http://{}:{}")
+        server.run()
     finally:
         backend_state(app).close()

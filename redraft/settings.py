@@ -57,6 +57,8 @@ _RANGES: dict[str, tuple[str, str, Callable[[float], bool], float]] = {
     "max_concurrency": ("REDRAFT_MAX_CONCURRENCY", "at least 1", lambda v: v >= 1, 16),
     "predict_deadline": ("REDRAFT_PREDICT_DEADLINE", "> 0", lambda v: v > 0, 80),
     "max_body_mb": ("REDRAFT_MAX_BODY_MB", "at least 1", lambda v: v >= 1, 32),
+    "connection_limit": ("REDRAFT_CONNECTION_LIMIT", "at least 1", lambda v: v >= 1, 1000),
+    "channel_timeout": ("REDRAFT_CHANNEL_TIMEOUT", "at least 1", lambda v: v >= 1, 30),
 }
 
 
@@ -81,6 +83,9 @@ class Settings:
     predict_deadline: float = 80.0
     # Largest request body the backend reads (a "Retrieve predictions" of ~10,000 tasks).
     max_body_mb: int = 32
+    # waitress: open connections at most, and seconds an idle connection is kept.
+    connection_limit: int = 1000
+    channel_timeout: int = 30
     template_path: Path | None = None
     cache_enabled: bool = True
     # Label Studio.
@@ -131,6 +136,8 @@ class Settings:
             max_concurrency=_int(env, "REDRAFT_MAX_CONCURRENCY", cls.max_concurrency),
             predict_deadline=_float(env, "REDRAFT_PREDICT_DEADLINE", cls.predict_deadline),
             max_body_mb=_int(env, "REDRAFT_MAX_BODY_MB", cls.max_body_mb),
+            connection_limit=_int(env, "REDRAFT_CONNECTION_LIMIT", cls.connection_limit),
+            channel_timeout=_int(env, "REDRAFT_CHANNEL_TIMEOUT", cls.channel_timeout),
             template_path=Path(template).expanduser() if template else None,
             cache_enabled=_bool(env, "REDRAFT_CACHE", cls.cache_enabled),
             label_studio_url=(env.get("LABEL_STUDIO_URL") or cls.label_studio_url).rstrip("/"),

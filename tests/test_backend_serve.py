@@ -84,3 +84,42 @@ def test_serve_help_shows_an_example() -> None:
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0
     assert "redraft serve --port 9090 --model gpt-4o-mini" in result.output
+
+
+def test_serve_on_a_port_in_use_is_one_error_line(redraft_home: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [REDRAFT, "serve", "--port", str(port)],
+            env=serve_env(redraft_home, OPENAI_API_KEY="sk-test"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use) — stop what runs "
+        "there or pass another --port"
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_idle_connections_never_lock_out_health(
+    backend_server, settings, standin: StandinServer
+) -> None:  # type: ignore[no-untyped-def]
+    """Label Studio and proxies keep connections open; 150 idle ones must not block a probe."""
+    import socket
+
+    server = backend_server(settings.with_overrides(openai_base_url=standin.base_url))
+    host, port = server.url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(150)]
+    try:
+        answer = requests.get(f"{server.url}/health", timeout=10)
+        assert answer.json()["status"] == "UP"
+    finally:
+        for connection in idle:
+            connection.close()
