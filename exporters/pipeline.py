@@ -176,6 +176,13 @@ def check_target(out_dir: Path) -> None:
     """Fail when the export folder already holds files (exports never mix)."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ExportError(f"{out_dir} is not empty — choose a new folder with -o")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "a file is in the way" if isinstance(exc, FileExistsError) else exc.strerror
+        raise ExportError(
+            f"cannot create {out_dir}: {why} — pass -o with a folder you can write"
+        ) from None
 
 
 def make_empty_dir(out_dir: Path) -> None:

@@ -125,3 +125,25 @@ def test_ab_create_then_analyze(label_studio, ls_client, standin, redraft_home, 
         1,
         f"error: {out} is not empty — choose a new folder with -o\n",
     )
+
+
+def test_ab_create_with_the_model_endpoint_down_is_one_error_line(redraft_home, tmp_path):
+    from redraft.labelstudio.server import free_port
+
+    env = clean_env()
+    env |= {
+        "REDRAFT_HOME": str(redraft_home),
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+        "OPENAI_API_KEY": "sk-test",
+        "REDRAFT_MAX_RETRIES": "0",
+    }
+    briefs = tmp_path / "briefs.jsonl"
+    briefs.write_text("".join(json.dumps({"brief": f"Pitch firm {i}"}) + "\n" for i in range(3)))
+    args = ["ab", "create", "--versions", "v1", "v2", "--model-a", "a", "--model-b", "b"]
+    done = run(*args, "--briefs", str(briefs), env=env)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "error: v1 could not draft 3 of 3 briefs (brief 1: cannot connect to the model "
+        "endpoint) — check the model endpoint and retry; nothing was created"
+    )
+    assert "Traceback" not in done.stderr

@@ -650,3 +650,13 @@ def test_a_killed_export_leaves_no_export_and_its_debris_is_cleared(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in exports.iterdir()) == ["new"]
     assert (exports / "new" / "manifest.json").is_file()
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_error_line(tmp_path: Path) -> None:
+    source = write_json(tmp_path / "project-1.json", tasks())
+    out = source / "sub"  # under a file: no one can create it
+    result = run(["export", "--from-file", str(source), "-o", str(out)], tmp_path / "home")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"error: cannot create {out}: a file is in the way — pass -o with a folder you can write\n",
+    )

@@ -223,3 +223,13 @@ def test_a_client_name_never_runs_as_a_spreadsheet_formula(tmp_path, redraft_hom
     with (out / "clients.csv").open() as handle:
         clients = {row["client"] for row in csv.DictReader(handle)}
     assert clients == {"'" + formula}
+
+
+def test_an_unwritable_report_folder_is_one_error_line(report_export_file, tmp_path, redraft_home):
+    out = report_export_file / "sub"  # under a file
+    done = run("report", "--from-file", str(report_export_file), "-o", str(out), home=redraft_home)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        f"error: cannot use {out}: Not a directory — check that the path is right and writable "
+        "(see -o / REDRAFT_HOME)"
+    )

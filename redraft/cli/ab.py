@@ -13,13 +13,13 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from redraft.backend.drafting import Drafter
 from redraft.prompting import load_template
 from redraft.report.ab import build_ab_tasks
 from redraft.report.ab_run import (
     analyze_project,
     create_project,
     draft_briefs,
-    openai_client,
     read_sidecar,
     resolve_model,
     sidecar_path,
@@ -119,12 +119,14 @@ def create(
             click.echo(f"would draft {len(chosen)} briefs with {m.name} ({m.model_id})", err=True)
         click.echo("dry run: nothing drafted, no project created", err=True)
         return
-    template = load_template(settings.template_path)
     drafts = []
-    with tqdm(total=2 * len(chosen), desc="drafting", unit="draft", file=None) as bar:
-        for m in models:
-            client = openai_client(m, settings)
-            drafts.append(draft_briefs(client, m, chosen, template, settings, bar.update))
+    drafter = Drafter.from_settings(settings)
+    try:
+        with tqdm(total=2 * len(chosen), desc="drafting", unit="draft", file=None) as bar:
+            for m in models:
+                drafts.append(draft_briefs(drafter, m, chosen, bar.update))
+    finally:
+        drafter.close()
     tasks, sidecar = build_ab_tasks(chosen, drafts[0], drafts[1], version_a, version_b, seed)
     with _label_studio(settings) as client:
         project_id = create_project(client, title or f"A/B: {version_a} vs {version_b}", tasks)

@@ -61,6 +61,17 @@ class RedraftGroup(click.Group):
         except RedraftError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:
+            if exc.filename is None:  # not a file problem: a bug, shown in full
+                raise
+            # A path redraft was told to read or write (-o, a template, REDRAFT_HOME).
+            logger.debug("file error", exc_info=True)
+            click.echo(
+                f"error: cannot use {exc.filename}: {exc.strerror or exc} — check that the path "
+                "is right and writable (see -o / REDRAFT_HOME)",
+                err=True,
+            )
+            sys.exit(1)
 
 
 @click.group(cls=RedraftGroup, context_settings={"help_option_names": ["-h", "--help"]})

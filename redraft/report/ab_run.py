@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import openai
 
+from redraft.backend.drafting import Drafter
 from redraft.backend.versions import ActiveModel
-from redraft.prompting import PromptTemplate, build_messages
 from redraft.report.ab import AB_LABEL_CONFIG, ABResult, tally
 from redraft.report.errors import ABError
 from redraft.settings import Settings
@@ -57,36 +56,23 @@ def openai_client(model: ActiveModel, settings: Settings) -> openai.OpenAI:
 
 
 def draft_briefs(
-    client: openai.OpenAI,
+    drafter: Drafter,
     model: ActiveModel,
     briefs: Sequence[Mapping[str, Any]],
-    template: PromptTemplate,
-    settings: Settings,
     on_done: Callable[[], None] | None = None,
 ) -> list[str]:
-    """One draft per brief from `model`, drafted concurrently, in brief order."""
-
-    def one(brief: Mapping[str, Any]) -> str:
-        reply = client.chat.completions.create(
-            model=model.model_id,
-            messages=build_messages(brief, template),  # type: ignore[arg-type]
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-        )
-        text = (reply.choices[0].message.content or "").strip()
-        if on_done is not None:
-            on_done()
-        return text
-
-    with ThreadPoolExecutor(max_workers=settings.max_concurrency) as pool:
-        drafts = list(pool.map(one, briefs))
-    empty = [i + 1 for i, text in enumerate(drafts) if not text]
-    if empty:
+    """One draft per brief from `model`, through the backend's Drafter (its prompt builder,
+    cache, concurrency bound and error reasons), in brief order; ABError if any failed."""
+    tasks = [{"id": i + 1, "data": dict(brief)} for i, brief in enumerate(briefs)]
+    outcomes = drafter.draft_many(tasks, model, on_done=lambda _o: on_done and on_done())
+    failed = [(o.task_id, o.error or "no draft") for o in outcomes if o.text is None]
+    if failed:
+        first_id, why = failed[0]
         raise ABError(
-            f"{model.name} returned an empty draft for brief(s) {empty[:5]} — check the model "
-            "endpoint and retry; nothing was created"
+            f"{model.name} could not draft {len(failed)} of {len(briefs)} briefs (brief "
+            f"{first_id}: {why}) — check the model endpoint and retry; nothing was created"
         )
-    return drafts
+    return [o.text or "" for o in outcomes]
 
 
 def create_project(client: Any, title: str, tasks: list[dict[str, Any]]) -> int:
