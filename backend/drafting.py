@@ -10,14 +10,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import openai
 
 from redraft.backend.cache import DraftCache, cache_key
+from redraft.backend.fairpool import FairPool
 from redraft.backend.slots import Slots
 from redraft.backend.versions import ActiveModel
 from redraft.errors import ConfigError, TaskDataError, TemplateError
@@ -76,16 +78,11 @@ class Drafter:
         self.cache = cache
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._clients_lock = threading.Lock()
-        # The slots bound model calls; the pools only supply threads. Single-task requests (an
-        # annotator opening a task) get their own pool so they never queue behind a bulk
-        # retrieve's backlog, only behind the next free slot.
+        # The slots bound model calls; the pool supplies threads and shares them fairly
+        # between requests, so a small request (an annotator opening a task) is drafted
+        # within its deadline while a bulk retrieve drains its backlog.
         self.slots = Slots(settings.max_concurrency)
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.max_concurrency, thread_name_prefix="redraft-draft"
-        )
-        self._single_pool = ThreadPoolExecutor(
-            max_workers=settings.max_concurrency, thread_name_prefix="redraft-draft-one"
-        )
+        self._pool = FairPool(settings.max_concurrency, name="redraft-draft")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Drafter:
@@ -179,10 +176,10 @@ class Drafter:
 
         if jobs:
             client = self.client_for(active)
-            pool = self._single_pool if len(jobs) == 1 else self._pool
-            futures: dict[Future[DraftOutcome], _Job] = {
-                pool.submit(self._draft_job, client, active, job): job for job in jobs
-            }
+            lane = self._pool.submit_lane(
+                [partial(self._draft_job, client, active, job) for job in jobs]
+            )
+            futures: dict[Future[DraftOutcome], _Job] = dict(zip(lane, jobs, strict=True))
             try:
                 for future in as_completed(futures, timeout=deadline):
                     finish(futures[future].index, future.result())
@@ -286,8 +283,7 @@ class Drafter:
 
     def close(self) -> None:
         """Stop the pools (waiting for calls in flight), close the HTTP clients and the cache."""
-        self._single_pool.shutdown(wait=True, cancel_futures=True)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(cancel=True)
         with self._clients_lock:
             for client in self._clients.values():
                 client.close()

@@ -259,3 +259,28 @@ def test_a_prompt_being_drafted_elsewhere_is_waited_for_not_paid_twice(
             drafter.close()
     assert standin.request_count() == 1
     assert second[0].text == outcomes[0].text and second[0].cached is True
+
+
+def test_a_small_request_is_drafted_while_a_big_one_drains_the_pool(
+    drafting_settings: Settings, standin: StandinServer
+) -> None:
+    """The pool is shared fairly: 5 tasks are not queued behind 120 in flight."""
+    import threading
+
+    standin.set_latency(200)
+    drafter = Drafter.from_settings(drafting_settings.with_overrides(max_concurrency=4))
+    big = [{"id": 1000 + i, "data": {"brief": f"Bulk brief number {i}."}} for i in range(120)]
+    small = [{"id": 10 + i, "data": {"brief": f"Opened task {i}."}} for i in range(5)]
+    bulk: list[DraftOutcome] = []
+    retrieve = threading.Thread(target=lambda: bulk.extend(draft(drafter, big)))
+    try:
+        retrieve.start()
+        time.sleep(0.5)  # the bulk request fills the pool's queue first
+        # 120 tasks x 200 ms / 4 workers = 6 s of backlog: the small request's 3 s deadline
+        # is only met if it shares the workers.
+        outcomes = draft(drafter, small, deadline=3.0)
+        retrieve.join(30)
+    finally:
+        drafter.close()
+    assert [o.error for o in outcomes] == [None] * 5
+    assert sum(o.text is not None for o in bulk) == 120
