@@ -87,6 +87,12 @@ def test_feedback_columns_become_a_feedback_record() -> None:
         ("b.txt", "x", "b.txt: unknown file type '.txt' — use .csv, .jsonl or .json"),
         ("b.jsonl", '{"brief": 1}\n[1]\n', "b.jsonl: line 2 is not a JSON object"),
         ("b.json", '{"brief": "x"}', "b.json: expected a JSON list of objects, one per brief"),
+        (
+            "b.csv",
+            "brief;client\nOffer a demo;Acme\n",
+            "b.csv: the header 'brief;client' reads as one column — the file looks "
+            "semicolon-separated; save it comma-separated (Excel: CSV UTF-8, comma delimited)",
+        ),
     ],
 )
 def test_unreadable_files(tmp_path: Path, name: str, text: str, message: str) -> None:
@@ -144,3 +150,13 @@ def test_server_env_drops_what_label_studio_would_misread(tmp_path: Path) -> Non
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_BASE_DATA_DIR": str(tmp_path),
     }
+
+
+def test_a_lone_surrogate_rejects_its_row_by_number(tmp_path: Path) -> None:
+    source = tmp_path / "b.jsonl"
+    source.write_text('{"brief": "Offer a demo."}\n{"brief": "Hi \\ud83d there"}\n')
+    parsed = validate_records(read_records(source))
+    assert [row.row for row in parsed.rows] == [1]
+    assert [str(e) for e in parsed.errors] == [
+        "row 2: `brief` holds a lone surrogate (\\ud83d), not valid Unicode text"
+    ]

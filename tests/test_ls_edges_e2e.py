@@ -213,3 +213,88 @@ def test_after_a_promotion_opening_a_task_with_an_older_draft(
     assert answer.status_code == 200, answer.text
     shown = sorted(p["model_version"] for p in answer.json()["predictions"])
     assert (shown, standin.request_count()) == (["writer-b"], 3)
+
+
+class DroppingProxy:
+    """A loopback HTTP proxy to Label Studio that drops the connection on the Nth import
+    request and then stops answering: Label Studio going away mid-import, for real."""
+
+    def __init__(self, upstream: str, drop_on_import: int) -> None:
+        import http.server
+        import threading
+
+        proxy = self
+        self.imports = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "POST" and "/import" in self.path:
+                    proxy.imports += 1
+                    if proxy.imports >= drop_on_import:
+                        self.close_connection = True
+                        self.connection.close()  # no answer at all
+                        return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                answer = requests.request(
+                    self.command, upstream + self.path, headers=headers, data=body, timeout=60
+                )
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-encoding",
+                                           "content-length"):  # fmt: skip
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_import_cut_off_by_label_studio_resumes_exactly(
+    ls_client: LabelStudio, edge_settings: Settings, tmp_path: Path
+) -> None:
+    """No duplicates, nothing missing, whether or not the rows carry external ids."""
+    project_id = new_project("edges resume", edge_settings, "--no-backend")
+    rows = [{"brief": f"Offer a demo to clinic {i}."} for i in range(1, 1101)]  # no ids
+    source = write_jsonl(tmp_path / "briefs.jsonl", rows)
+    proxy = DroppingProxy(edge_settings.label_studio_url, drop_on_import=2)
+    try:
+        cut = run_cli(
+            ["import", str(source), "--project", str(project_id)],
+            edge_settings.with_overrides(label_studio_url=proxy.url),
+        )
+    finally:
+        proxy.close()
+    assert cut.exit_code == 1
+    assert cut.stderr.splitlines()[-1] == (
+        "error: Label Studio stopped answering after 500 of 1,100 rows (RemoteProtocolError); "
+        "the imported rows are recorded — run the same command again to import the other 600, "
+        "without duplicates"
+    )
+    assert task_count(ls_client, project_id) == 500
+
+    resumed = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stderr.splitlines() == [
+        f"resuming an interrupted import: 500 rows of {source} are already in project {project_id}",
+        f"imported 600 tasks into project {project_id}",
+    ]
+    briefs_stored = sorted(
+        t.data["brief"] for t in ls_client.tasks.list(project=project_id, fields="task_only")
+    )
+    assert briefs_stored == sorted(r["brief"] for r in rows)
+    again = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
+    assert again.exit_code == 0  # a finished import leaves no record: this imports anew
+    assert task_count(ls_client, project_id) == 2200

@@ -150,7 +150,7 @@ def import_briefs(
       redraft import history.jsonl --with-feedback --model-version ft-2025-03
     """
     from redraft.labelstudio.briefs import parse_mapping
-    from redraft.labelstudio.importer import check_file
+    from redraft.labelstudio.importer import ImportProgress, check_file
     from redraft.labelstudio.project import resolve_project
 
     settings = _settings(ctx, url, api_key)
@@ -158,7 +158,15 @@ def import_briefs(
     with _client(settings) as client:
         project_id = resolve_project(client, project_ref)
         parsed = check_file(client, project_id, file, columns, with_feedback=with_feedback)
-        _import(client, project_id, parsed, file, skip_invalid, model_version, dry_run)
+        progress = ImportProgress.for_file(settings.home / "imports", project_id, file, columns)
+        if progress.rows:
+            parsed = progress.resume(parsed)
+            click.echo(
+                f"resuming an interrupted import: {len(progress.rows):,} rows of {file} are "
+                f"already in project {project_id}",
+                err=True,
+            )
+        _import(client, project_id, parsed, file, skip_invalid, model_version, dry_run, progress)
 
 
 def _import(
@@ -169,6 +177,7 @@ def _import(
     skip_invalid: bool,
     model_version: str,
     dry_run: bool,
+    progress: Any = None,
 ) -> None:
     from redraft.labelstudio.importer import format_errors, import_briefs
 
@@ -192,6 +201,7 @@ def _import(
         path=file,
         skip_invalid=skip_invalid,
         model_version=model_version,
+        progress=progress,
     )
     click.echo(summary.line(project_id), err=True)
 

@@ -88,6 +88,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             frame = pd.read_csv(
                 path, dtype=str, keep_default_na=False, sep="\t" if suffix == ".tsv" else ","
             )
+            _check_delimiter(path, list(frame.columns), suffix)
             return [dict(record) for record in frame.to_dict(orient="records")]
         text = path.read_text("utf-8")
     except FileNotFoundError:
@@ -107,6 +108,20 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             raise BriefImportError(f"{path}: expected a JSON list of objects, one per brief")
         return [_unwrap(record) for record in loaded]
     raise BriefImportError(f"{path}: unknown file type {suffix!r} — use .csv, .jsonl or .json")
+
+
+def _check_delimiter(path: Path, columns: list[str], suffix: str) -> None:
+    """A header read as one column holding another separator: name it instead of failing on
+    a missing `brief` column in every row."""
+    if len(columns) != 1:
+        return
+    for name, separator in (("semicolon", ";"), ("tab", "\t"), ("pipe", "|"), ("comma", ",")):
+        if separator in columns[0]:
+            fix = "save it comma-separated" if suffix == ".csv" else "save it tab-separated"
+            raise BriefImportError(
+                f"{path}: the header {columns[0][:60]!r} reads as one column — the file looks "
+                f"{name}-separated; {fix} (Excel: CSV UTF-8, comma delimited)"
+            )
 
 
 def validate_records(
@@ -133,7 +148,7 @@ def validate_records(
     result = ParsedBriefs()
     for number, record in enumerate(records, start=1):
         data = _task_data(record, mapping)
-        problems: list[str] = []
+        problems: list[str] = _not_text(data)
         brief = data.get(BRIEF)
         if brief is None:
             problems.append(f"no `{BRIEF}` column — map one with --map COLUMN=brief")
@@ -160,6 +175,23 @@ def validate_records(
         else:
             result.rows.append(BriefRow(number, data, feedback))
     return result
+
+
+def _not_text(data: Mapping[str, Any]) -> list[str]:
+    """Fields holding a lone surrogate (JSON can spell one, UTF-8 cannot): no server stores it.
+
+    >>> _not_text({"brief": "Hi \\ud83d", "client": "Acme"})
+    ['`brief` holds a lone surrogate (\\\\ud83d), not valid Unicode text']
+    """
+    problems = []
+    for key, value in data.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                bad = value[exc.start].encode("unicode_escape").decode()
+                problems.append(f"`{key}` holds a lone surrogate ({bad}), not valid Unicode text")
+    return problems
 
 
 def parse_issues(value: Any) -> tuple[tuple[str, ...], list[str]]:

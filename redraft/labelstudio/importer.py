@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -52,6 +55,48 @@ def format_errors(errors: list[RowError], path: Path) -> str:
     )
 
 
+@dataclass
+class ImportProgress:
+    """The rows of one file that an interrupted import already put into one project.
+
+    Saved when Label Studio stops answering mid-import, so the same command resumes exactly:
+    no row twice, none missing (with or without external ids). Removed once an import ends.
+    """
+
+    path: Path
+    rows: set[int] = field(default_factory=set)
+    task_ids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def for_file(
+        cls, folder: Path, project_id: int, file: Path, mapping: Mapping[str, str] | None
+    ) -> ImportProgress:
+        """The progress record of this file (content and column mapping) into this project."""
+        digest = hashlib.sha256(file.read_bytes())
+        digest.update(json.dumps(dict(mapping or {}), sort_keys=True).encode())
+        path = folder / f"project-{project_id}-{digest.hexdigest()[:16]}.json"
+        if not path.is_file():
+            return cls(path)
+        saved = json.loads(path.read_text("utf-8"))
+        return cls(path, set(saved["rows"]), list(saved["task_ids"]))
+
+    def resume(self, parsed: ParsedBriefs) -> ParsedBriefs:
+        """The rows still to import; a recorded row's "already in the project" is not an error."""
+        return replace(
+            parsed,
+            rows=[r for r in parsed.rows if r.row not in self.rows],
+            errors=[e for e in parsed.errors if e.row not in self.rows],
+        )
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"rows": sorted(self.rows), "task_ids": self.task_ids}
+        self.path.write_text(json.dumps(record), "utf-8")
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def existing_external_ids(client: LabelStudio, project_id: int) -> dict[str, int]:
     """external_id → task id for the tasks already in the project."""
     tasks = [
@@ -87,11 +132,19 @@ def import_briefs(
     model_version: str = IMPORTED_MODEL_VERSION,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
+    progress: ImportProgress | None = None,
 ) -> ImportSummary:
-    """Import validated rows; refuse (importing nothing) on any invalid row unless skip_invalid."""
+    """Import validated rows; refuse (importing nothing) on any invalid row unless skip_invalid.
+
+    All or nothing: when Label Studio refuses a batch, the tasks this import made (and those of
+    an interrupted run it resumed) are deleted. When Label Studio stops answering, what was
+    imported is recorded in `progress` (if given), so the same command resumes exactly.
+    """
     if parsed.errors and not skip_invalid:
         raise BriefImportError(format_errors(parsed.errors, path))
     summary = ImportSummary(skipped=list(parsed.errors))
+    earlier = progress.task_ids if progress is not None else []
+    total = len(parsed.rows)
     for batch in batches(parsed.rows, batch_size):
         items = [import_task(row, model_version) for row in batch]
         try:
@@ -103,15 +156,37 @@ def import_briefs(
                 f"Label Studio refused rows {batch[0].row}-{batch[-1].row} "
                 f"(HTTP {exc.status_code}: {str(exc.body)[:300]})"
             )
+            undone = rollback(client, project_id, earlier + summary.task_ids)
+            if progress is not None:
+                progress.clear()
+            raise LabelStudioError(f"{refused}; {undone}") from None
+        except (httpx.TransportError, OSError) as exc:
+            if progress is None:
+                raise LabelStudioError(
+                    f"Label Studio stopped answering after {summary.imported:,} of {total:,} "
+                    f"rows ({type(exc).__name__}) — delete tasks "
+                    f"{_span(summary.task_ids)} before importing again"
+                ) from None
+            progress.rows.update(row.row for row in parsed.rows[: summary.imported])
+            progress.task_ids.extend(summary.task_ids)
+            progress.save()
             raise LabelStudioError(
-                f"{refused}; {rollback(client, project_id, summary.task_ids)}"
+                f"Label Studio stopped answering after {summary.imported:,} of {total:,} rows "
+                f"({type(exc).__name__}); the imported rows are recorded — run the same command "
+                f"again to import the other {total - summary.imported:,}, without duplicates"
             ) from None
         summary.imported += len(batch)
         summary.with_feedback += sum(1 for row in batch if row.feedback is not None)
         summary.task_ids.extend(int(i) for i in response.task_ids or [])
         if on_batch is not None:
             on_batch(len(batch))
+    if progress is not None:
+        progress.clear()
     return summary
+
+
+def _span(task_ids: list[int]) -> str:
+    return f"{min(task_ids)}-{max(task_ids)}" if task_ids else "(none were made)"
 
 
 def rollback(client: LabelStudio, project_id: int, task_ids: list[int]) -> str:
