@@ -210,3 +210,84 @@ def test_judge_predictions_of_an_earlier_redraft_leave_the_writers_form(
     assert verdicts == {"old": {"score": 2, "reason": "Too stiff."}, **_expected(brief, "Hi")}
     remaining = ls_client.tasks.get(str(task.id)).model_dump(mode="json")["predictions"]
     assert [p["model_version"] for p in remaining] == ["v1"]
+
+
+def log_in(browser, ls_url: str, login) -> None:  # type: ignore[no-untyped-def]
+    """Log in through Label Studio's own login form."""
+    browser.goto(f"{ls_url}/user/login/")
+    browser.wait_for("!!document.querySelector('input[name=email]')")
+    browser.evaluate(
+        "(() => {"
+        f"document.querySelector('input[name=email]').value = {json.dumps(login.username)};"
+        f"document.querySelector('input[name=password]').value = {json.dumps(login.password)};"
+        "document.querySelector('form').submit(); return true; })()"
+    )
+    browser.wait_for("!location.pathname.startsWith('/user/login')")
+
+
+def open_task(browser, ls_url: str, project_id: int, task_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Open a task from the Data Manager, as a writer clicking it does."""
+    browser.goto(f"{ls_url}/projects/{project_id}/data?task={task_id}")
+    browser.wait_for(
+        f"location.search.includes('task={task_id}') && "
+        "!!document.querySelector('textarea[name^=final]')",
+        timeout=120,
+    )
+    try:  # the editor fills its controls from the prediction a moment after it renders
+        browser.wait_for("document.querySelector('textarea[name^=final]').value !== ''", 15)
+    except AssertionError:
+        pass  # an empty final is what the caller then sees and asserts on
+
+
+@pytest.mark.e2e
+def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
+    label_studio, ls_client, ls_settings, standin, backend_server, tmp_path
+):
+    """In headless Chromium, logged in to the real Label Studio (a project made by `redraft
+    init` with the backend, drafted by `prefill`), after `redraft judge`. Task 2 also had a
+    judge prediction of an earlier redraft, which Label Studio pre-filled into the form: no
+    draft, the judge's stars and its feedback (seen before this fix)."""
+    from pathlib import Path
+
+    from tests.fixtures.browser import CHROMIUM, Browser
+    from tests.fixtures.labelstudio import run_cli
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Chromium is not installed: `apt-get install -y chromium` (./dev test)")
+    settings = ls_settings.with_overrides(openai_base_url=standin.base_url, model_version="v1")
+    backend = backend_server(settings)
+    made = run_cli(["init", "--title", "judge browser", "--backend-url", backend.url], settings)
+    project_id = int(made.stdout.strip())
+    rows = tmp_path / "briefs.jsonl"
+    rows.write_text("".join(json.dumps(b) + "\n" for b in _briefs()[:2]))
+    assert run_cli(["import", str(rows), "--project", str(project_id)], settings).exit_code == 0
+    assert run_cli(["prefill", "--project", str(project_id)], settings).exit_code == 0
+    tasks = sorted(ls_client.tasks.list(project=project_id, fields="all"), key=lambda t: t.id)
+    drafts = {t.id: t.predictions[0].result[0]["value"]["text"][0] for t in tasks}
+    ls_client.predictions.create(  # what `redraft judge` stored before
+        task=tasks[1].id,
+        model_version="judge:old",
+        score=0.4,
+        result=[
+            {"from_name": "rating", "to_name": "brief", "type": "rating", "value": {"rating": 2}},
+            {"from_name": "feedback", "to_name": "brief", "type": "textarea",
+             "value": {"text": ["Too stiff."]}},
+        ],
+    )  # fmt: skip
+    judged = run_cli(["judge", "--project", str(project_id), "--model", JUDGE], settings)
+    assert judged.exit_code == 0, judged.output
+    assert sorted(_judge_verdicts(ls_client, project_id)) == sorted(drafts)
+
+    seen = {}
+    with Browser(tmp_path / "profile") as browser:
+        log_in(browser, label_studio.url, label_studio.login)
+        for task in tasks:
+            open_task(browser, label_studio.url, project_id, task.id)
+            seen[task.id] = browser.evaluate(
+                "({final: document.querySelector('textarea[name^=final]').value,"
+                " feedback: document.querySelector('textarea[name^=feedback]').value,"
+                " stars: document.querySelectorAll('.ant-rate-star-full').length})"
+            )
+    assert seen == {
+        tid: {"final": draft, "feedback": "", "stars": 0} for tid, draft in drafts.items()
+    }
