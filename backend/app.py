@@ -15,7 +15,6 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from redraft.backend.drafting import Drafter
 from redraft.backend.metrics import Metrics
 from redraft.backend.model import RedraftModel
-from redraft.backend.results import build_results
 from redraft.backend.versions import ModelSource, SettingsModelSource
 from redraft.errors import RedraftError
 from redraft.settings import Settings
@@ -100,12 +99,12 @@ def create_app(
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             return _error("`tasks` must be a list of task objects", 400)
-        active, outcomes = model.draft(tasks)
-        metrics.count_outcomes(outcomes)
-        failed = [o for o in outcomes if not o.ok]
+        response = model.predict(tasks)
+        metrics.count_outcomes(response.outcomes)
+        failed = [o for o in response.outcomes if not o.ok]
         if failed:
             logger.warning("/predict: %d of %d task(s) without a draft", len(failed), len(tasks))
-        return jsonify(results=build_results(outcomes, active.name), model_version=active.name)
+        return jsonify(results=response.predictions, model_version=response.model_version)
 
     @app.post("/webhook")
     def webhook() -> Response:

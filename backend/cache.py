@@ -182,11 +182,6 @@ class DraftCache:
         with self._lock:
             return self._connection().execute("SELECT COUNT(*) FROM drafts").fetchone()[0]
 
-    def clear(self) -> int:
-        """Delete every cached draft; return how many there were."""
-        with self._lock:
-            return self._connection().execute("DELETE FROM drafts").rowcount
-
     def close(self) -> None:
         """Close the database connection (idempotent)."""
         with self._lock:

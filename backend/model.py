@@ -13,11 +13,12 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.results import Prediction, build_results
-from redraft.backend.versions import ActiveModel, ModelSource
+from redraft.backend.versions import ModelSource
 from redraft.errors import TemplateError
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,16 @@ class WebhookLog:
             }
 
 
+@dataclass(frozen=True)
+class ModelResponse:
+    """What `predict` returns, as label-studio-ml 2.x's ModelResponse: the model version and
+    one prediction per task; `outcomes` keep each task's reason, for metrics and logs."""
+
+    model_version: str
+    predictions: list[Prediction | list[Any]]
+    outcomes: list[DraftOutcome]
+
+
 class RedraftModel:
     """Drafts each brief with the active model version and hears Label Studio's events."""
 
@@ -134,18 +145,15 @@ class RedraftModel:
         active = self.model_version
         return names if active in names else [active, *names]
 
-    def draft(self, tasks: Sequence[Mapping[str, Any]]) -> tuple[ActiveModel, list[DraftOutcome]]:
-        """Draft tasks with the version active now, within the request deadline."""
-        active = self.model_source.active()
-        deadline = self.drafter.settings.predict_deadline
-        return active, self.drafter.draft_many(tasks, active, deadline=deadline)
-
     def predict(
         self, tasks: Sequence[Mapping[str, Any]], context: Any = None, **kwargs: Any
-    ) -> list[Prediction | list[Any]]:
-        """One entry per task: its prediction, or [] when drafting it failed."""
-        active, outcomes = self.draft(tasks)
-        return build_results(outcomes, active.name)
+    ) -> ModelResponse:
+        """Draft tasks with the version active now, within the request deadline: one entry
+        per task, its prediction or [] when drafting it failed (`outcomes` say why)."""
+        active = self.model_source.active()
+        deadline = self.drafter.settings.predict_deadline
+        outcomes = self.drafter.draft_many(tasks, active, deadline=deadline)
+        return ModelResponse(active.name, build_results(outcomes, active.name), outcomes)
 
     def fit(self, event: str, data: Mapping[str, Any], **kwargs: Any) -> dict[str, str]:
         """Handle one webhook event: record it and call the event hook, or ignore it."""

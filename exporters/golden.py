@@ -1,4 +1,4 @@
-"""Golden samples: an LLM rewrites a low-rated draft with the feedback applied (seed 000).
+"""Golden samples: an LLM rewrites a low-rated draft with the feedback applied.
 
 The result is marked machine-written. With `--golden-review` it goes back into Label Studio as a
 new task for a person to approve instead of straight into the datasets.

@@ -1,4 +1,4 @@
-"""Dataset rows from feedback records, per DESIGN.md's table (pure).
+"""Dataset rows from feedback records: which rows each kind of annotation gives (pure).
 
 | case                             | SFT             | DPO            | KTO                     |
 |----------------------------------|-----------------|----------------|-------------------------|

@@ -30,7 +30,7 @@ F9 = "<p>Hallo Zoë,</p>\n<p>passt Ihnen ein <em>Termin</em> am Donnerstag? 🎉
 
 
 def tasks() -> list[dict[str, Any]]:
-    """One task per case of DESIGN.md's table, plus every kind of reject."""
+    """One task per kind of annotation (accepted, rewritten, ...), and each kind of reject."""
     return [
         task(
             1,

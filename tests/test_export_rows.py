@@ -1,4 +1,4 @@
-"""Dataset rows for every case in DESIGN.md's table, asserted whole."""
+"""Dataset rows for every kind of annotation, asserted whole."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from redraft.report.errors import JudgeError
 from redraft.report.judge import (
     JUDGE_SYSTEM,
     JudgeScore,
-    judge_drafts,
+    judge_each,
     judge_messages,
     judged_meta,
     legacy_judgements,
@@ -86,12 +86,13 @@ def test_judge_predictions_of_an_earlier_redraft_are_moved_into_meta():
 def test_judge_drafts_through_an_openai_compatible_server(standin):
     client = openai.OpenAI(base_url=standin.base_url, api_key="sk-test", max_retries=0)
     items = [(i, {"brief": f"Brief number {i}", "client": "Acme"}, f"Draft {i}") for i in (1, 2, 3)]
-    scores = judge_drafts(client, "gpt-4o-mini", items, TEMPLATE, max_workers=2)
+    scores, failures = judge_each(client, "gpt-4o-mini", items, TEMPLATE, max_workers=2)
+    assert failures == []
     assert [s.task_id for s in scores] == [1, 2, 3]
     assert all(1 <= s.score <= 5 for s in scores)
     assert all(s.reason.startswith("[stand-in judgement from gpt-4o-mini]") for s in scores)
     # Deterministic: the same request gets the same score.
-    again = judge_drafts(client, "gpt-4o-mini", items, TEMPLATE, max_workers=2)
+    again, _ = judge_each(client, "gpt-4o-mini", items, TEMPLATE, max_workers=2)
     assert again == scores
 
 

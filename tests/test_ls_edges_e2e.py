@@ -180,7 +180,7 @@ def test_after_a_promotion_opening_a_task_with_an_older_draft(
     backend_server: Any,
     tmp_path: Path,
 ) -> None:
-    """The open question of issue 3: which ways of opening a task draft it anew after promote."""
+    """Which ways of opening a task draft it anew after promote."""
     backend = backend_server(edge_settings, model_source=RegistryModelSource(edge_settings))
     project_id = new_project("edges promote", edge_settings, "--backend-url", backend.url)
     source = write_jsonl(tmp_path / "briefs.jsonl", briefs(2, "O"))

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from redraft.cli.main import cli
 from redraft.settings import Settings
 from redraft.training.facts import count_tasks, gather_facts
-from redraft.training.pipeline import STAGES, LoopFacts, Stage, current_stage, next_step, render
+from redraft.training.stages import STAGES, LoopFacts, Stage, current_stage, next_step, render
 from redraft.training.registry import ModelVersion, Registry
 from tests.fixtures.training import write_export
 

@@ -100,7 +100,19 @@ def _warning(n_a: int, n_b: int) -> str | None:
 def _missing(metric: str, a: str, b: str, n_a: int, n_b: int, what: str) -> Difference:
     sentence = f"{what}: not enough data to compare {b} with {a} (n={n_a} vs {n_b})"
     return Difference(
-        metric, a, b, n_a, n_b, None, None, None, None, None, None, sentence, _warning(n_a, n_b)
+        metric=metric,
+        a=a,
+        b=b,
+        n_a=n_a,
+        n_b=n_b,
+        value_a=None,
+        value_b=None,
+        estimate=None,
+        low=None,
+        high=None,
+        p_value=None,
+        sentence=sentence,
+        warning=_warning(n_a, n_b),
     )
 
 
@@ -139,19 +151,19 @@ def compare_ratings(
             f"95% CI {_signed(low)} to {_signed(high)}; {tail})"
         )
     return Difference(
-        "rating",
-        a,
-        b,
-        n_a,
-        n_b,
-        mean_a,
-        mean_b,
-        diff,
-        low,
-        high,
-        p,
-        sentence,
-        _warning(n_a, n_b),
+        metric="rating",
+        a=a,
+        b=b,
+        n_a=n_a,
+        n_b=n_b,
+        value_a=mean_a,
+        value_b=mean_b,
+        estimate=diff,
+        low=low,
+        high=high,
+        p_value=p,
+        sentence=sentence,
+        warning=_warning(n_a, n_b),
     )
 
 
@@ -199,7 +211,19 @@ def compare_proportions(x_a: float, n_a: int, x_b: float, n_b: int, a: str, b: s
             f"({p_b:.0%} vs {p_a:.0%}; 95% CI {points}; {tail})"
         )
     return Difference(
-        "accepted", a, b, n_a, n_b, p_a, p_b, diff, low, high, p, sentence, _warning(n_a, n_b)
+        metric="accepted",
+        a=a,
+        b=b,
+        n_a=n_a,
+        n_b=n_b,
+        value_a=p_a,
+        value_b=p_b,
+        estimate=diff,
+        low=low,
+        high=high,
+        p_value=p,
+        sentence=sentence,
+        warning=_warning(n_a, n_b),
     )
 
 
@@ -221,19 +245,19 @@ def compare_edit_distance(
     if mean_a == 0:
         sentence = f"edit distance: every {a} draft was sent unchanged, so no relative change"
         return Difference(
-            "edit_distance",
-            a,
-            b,
-            n_a,
-            n_b,
-            mean_a,
-            mean_b,
-            None,
-            None,
-            None,
-            None,
-            sentence,
-            _warning(n_a, n_b),
+            metric="edit_distance",
+            a=a,
+            b=b,
+            n_a=n_a,
+            n_b=n_b,
+            value_a=mean_a,
+            value_b=mean_b,
+            estimate=None,
+            low=None,
+            high=None,
+            p_value=None,
+            sentence=sentence,
+            warning=_warning(n_a, n_b),
         )
     rng = np.random.default_rng(seed)
     ratios = np.empty(resamples)
@@ -264,19 +288,19 @@ def compare_edit_distance(
             f"({means}; change {change:+.0%}, 95% CI {low:+.0%} to {high:+.0%}; {tail})"
         )
     return Difference(
-        "edit_distance",
-        a,
-        b,
-        n_a,
-        n_b,
-        mean_a,
-        mean_b,
-        change,
-        low,
-        high,
-        p,
-        sentence,
-        _warning(n_a, n_b),
+        metric="edit_distance",
+        a=a,
+        b=b,
+        n_a=n_a,
+        n_b=n_b,
+        value_a=mean_a,
+        value_b=mean_b,
+        estimate=change,
+        low=low,
+        high=high,
+        p_value=p,
+        sentence=sentence,
+        warning=_warning(n_a, n_b),
     )
 
 

@@ -226,18 +226,6 @@ def judge_one(
     return JudgeScore(task_id, score, reason)
 
 
-def judge_drafts(
-    client: Any,
-    judge_model: str,
-    items: Sequence[JudgeItem],
-    template: PromptTemplate,
-    max_workers: int = 8,
-) -> list[JudgeScore]:
-    """Score (task id, task data, draft) items concurrently with an OpenAI-compatible client."""
-    with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        return list(pool.map(lambda item: judge_one(client, judge_model, item, template), items))
-
-
 def judge_each(
     client: Any,
     judge_model: str,
@@ -246,7 +234,8 @@ def judge_each(
     max_workers: int = 8,
     on_done: Callable[[JudgeScore | JudgeFailure], None] | None = None,
 ) -> tuple[list[JudgeScore], list[JudgeFailure]]:
-    """Like `judge_drafts`, but one item's failure is recorded instead of failing the rest."""
+    """Score (task id, task data, draft) items concurrently with an OpenAI-compatible client;
+    one item's failure is recorded (a JudgeFailure) instead of failing the rest."""
 
     def one(item: JudgeItem) -> JudgeScore | JudgeFailure:
         outcome: JudgeScore | JudgeFailure

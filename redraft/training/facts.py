@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from redraft.training.exportdir import MANIFEST, latest_export, manifest_created_at
-from redraft.training.pipeline import LoopFacts
+from redraft.training.stages import LoopFacts
 from redraft.training.registry import Registry
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The loop as an explicit sequence of stages; exactly one is current at any time (seed 003).
+"""The loop as an explicit sequence of stages; exactly one is current at any time.
 
 `current_stage(facts)` is a pure function of `LoopFacts`; gathering the facts (Label Studio
 counts, the registry, the latest export folder) lives in `redraft.training.facts`.
