@@ -40,6 +40,7 @@ from briefs import make_briefs
 from redraft.backend.drafting import Drafter
 from redraft.backend.results import build_prediction
 from redraft.backend.versions import ActiveModel
+from redraft.editdistance import normalise_whitespace, normalised_edit_distance
 from redraft.exporters.pipeline import ExportOptions, run_export
 from redraft.exporters.tokens import load_counter
 from redraft.local.base import resolve_base
@@ -47,7 +48,6 @@ from redraft.local.catalog import served_models
 from redraft.local.publish import announce, local_target
 from redraft.local.server import LocalServer, free_port
 from redraft.prompting import build_messages, load_template
-from redraft.report.editdistance import normalise_whitespace, normalised_edit_distance
 from redraft.report.stats import mean_interval
 from redraft.settings import Settings
 from redraft.simulate.annotate import annotation_results

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from redraft.editdistance import normalise_whitespace
 from redraft.errors import TaskDataError
 from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, RATING
 from redraft.prompting import Message, PromptTemplate, build_messages
@@ -49,7 +50,9 @@ class FeedbackRecord:
     @property
     def accepted_as_is(self) -> bool:
         """The annotator sent the draft unchanged (whitespace aside)."""
-        return self.draft is not None and _normalise(self.draft) == _normalise(self.final)
+        return self.draft is not None and (
+            normalise_whitespace(self.draft) == normalise_whitespace(self.final)
+        )
 
 
 @dataclass(frozen=True)
@@ -312,7 +315,3 @@ def _text_or_none(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.split())

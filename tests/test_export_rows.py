@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 
 import pytest
@@ -201,26 +200,13 @@ def test_rows_for_each_case(
         ("short", "short!", (1, 0.17)),
         ("a b", "a x b", (2, 0.4)),
         ("a b c", "a c", (2, 0.4)),
-        # A long rewritten stretch counts its longer side once.
+        # A long rewritten stretch: exact, in milliseconds.
         ("x" * 300 + " end", "y" * 350 + " end", (350, 0.99)),
+        ("a b c d", "a c b d", (2, 0.29)),
     ],
 )
 def test_edit_size(draft: str, final: str, size: tuple[int, float]) -> None:
     assert edit_size(draft, final) == size
-
-
-def test_pair_decision_matches_the_full_diff() -> None:
-    """The fast path (length difference as a lower bound) never disagrees with the diff."""
-    rng = random.Random(1)
-    words = ["a", "bb", "ccc", "dddd", "eeeee", "", "\n", "Zoë"]
-    for _ in range(3000):
-        draft = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
-        final = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
-        policy = RowPolicy(min_edit_chars=rng.randint(0, 20))
-        rows, _ = record_rows(rec(draft=draft, final=final or "x", rating=3), policy)
-        changed, _ = edit_size(draft, final or "x")
-        pair_expected = changed >= policy.min_edit_chars and changed > 0
-        assert bool(rows["openai_dpo"]) == pair_expected, (draft, final, policy)
 
 
 def test_a_trivial_edit_is_no_pair_by_default() -> None:
@@ -232,8 +218,8 @@ def test_a_trivial_edit_is_no_pair_by_default() -> None:
 
 @pytest.mark.parametrize(("ratio", "paired"), [(0.5, True), (0.6, False)])
 def test_min_edit_ratio_is_a_share_of_the_longer_text(ratio: float, paired: bool) -> None:
-    # "demo Thursday" -> "call tomorrow": 13 of 24 characters, 0.54 of the longer text.
+    # "demo Thursday" -> "call tomorrow": 12 of 24 characters, 0.5 of the longer text.
     record = rec(draft="Hello Ada, demo Thursday", final="Hello Ada, call tomorrow", rating=3)
-    assert edit_size(record.draft or "", record.final) == (13, 0.54)
+    assert edit_size(record.draft or "", record.final) == (12, 0.5)
     rows, _ = record_rows(record, RowPolicy(min_edit_chars=1, min_edit_ratio=ratio))
     assert bool(rows["openai_dpo"]) is paired

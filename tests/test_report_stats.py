@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from redraft.editdistance import levenshtein, normalised_edit_distance
 from redraft.report.agreement import krippendorff_alpha, weighted_kappa
-from redraft.report.editdistance import levenshtein, normalised_edit_distance
 from redraft.report.stats import Estimate, format_p, mean_interval, median, wilson_interval
 
 

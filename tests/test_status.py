@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from redraft.cli.main import cli
 from redraft.settings import Settings
 from redraft.training.facts import count_tasks, gather_facts
-from redraft.training.stages import STAGES, LoopFacts, Stage, current_stage, next_step, render
 from redraft.training.registry import ModelVersion, Registry
+from redraft.training.stages import STAGES, LoopFacts, Stage, current_stage, next_step, render
 from tests.fixtures.training import write_export
 
 READY = {"tasks": 10, "drafted": 10}

@@ -12,8 +12,8 @@ import click
 from redraft.errors import RedraftError
 from redraft.settings import Settings
 from redraft.training.facts import gather_facts, label_studio_tasks
-from redraft.training.stages import current_stage, next_step, render
 from redraft.training.registry import Registry
+from redraft.training.stages import current_stage, next_step, render
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redraft.report.editdistance import normalise_whitespace, normalised_edit_distance
+from redraft.editdistance import normalise_whitespace, normalised_edit_distance
 from redraft.report.stats import Estimate, mean_interval, wilson_interval
 
 DEFAULT_MARGIN = 0.05

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from redraft.editdistance import normalised_edit_distance
 from redraft.exporters.records import FeedbackRecord
-from redraft.report.editdistance import normalised_edit_distance
 from redraft.report.stats import Estimate, mean_interval, median, unit_means, wilson_interval
 
 UNKNOWN_VERSION = "(unknown)"

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from redraft.training.exportdir import MANIFEST, latest_export, manifest_created_at
-from redraft.training.stages import LoopFacts
 from redraft.training.registry import Registry
+from redraft.training.stages import LoopFacts
 
 logger = logging.getLogger(__name__)
 
