@@ -22,7 +22,8 @@ from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.fairpool import FairPool
 from redraft.backend.slots import Slots
 from redraft.backend.versions import ActiveModel
-from redraft.errors import ConfigError, TaskDataError, TemplateError
+from redraft.errors import TaskDataError, TemplateError
+from redraft.openai_client import openai_client
 from redraft.prompting import Message, PromptTemplate, build_messages, load_template
 from redraft.settings import Settings
 
@@ -111,21 +112,11 @@ class Drafter:
     def client_for(self, active: ActiveModel) -> openai.OpenAI:
         """The OpenAI client for the active model's endpoint, built once per (base URL, key)."""
         base_url = self.base_url_for(active)
-        api_key = active.api_key or self.settings.openai_api_key
-        if not api_key:
-            raise ConfigError(
-                "OPENAI_API_KEY is not set — export it (any non-empty value works for a "
-                "local OpenAI-compatible server such as vLLM or Ollama)"
-            )
+        api_key = active.api_key or self.settings.openai_api_key or ""
         with self._clients_lock:
             client = self._clients.get((base_url, api_key))
             if client is None:
-                client = openai.OpenAI(
-                    api_key=api_key,
-                    base_url=base_url,
-                    timeout=self.settings.request_timeout,
-                    max_retries=self.settings.max_retries,
-                )
+                client = openai_client(self.settings, base_url=base_url, api_key=api_key)
                 self._clients[(base_url, api_key)] = client
             return client
 

@@ -375,7 +375,7 @@ def test_missing_api_key_is_a_clear_json_error(
         500,
         {
             "error": "OPENAI_API_KEY is not set — export it (any non-empty value works for a "
-            "local OpenAI-compatible server such as vLLM or Ollama)"
+            "local OpenAI-compatible server such as `redraft local serve`, vLLM or Ollama)"
         },
     )
 

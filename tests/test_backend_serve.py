@@ -76,7 +76,7 @@ def test_serve_without_api_key_fails_with_the_fix(redraft_home: Path) -> None:
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.splitlines()[-1] == (
         "error: OPENAI_API_KEY is not set — export it (any non-empty value works for a "
-        "local OpenAI-compatible server such as vLLM or Ollama)"
+        "local OpenAI-compatible server such as `redraft local serve`, vLLM or Ollama)"
     )
 
 

@@ -162,15 +162,9 @@ def _resolve(client: Any, ref: str | None) -> int | None:
 
 
 def _golden_writer(settings: Settings, model: str | None) -> GoldenWriter:
-    import openai
+    from redraft.openai_client import openai_client
 
-    client = openai.OpenAI(
-        api_key=settings.openai_api_key or "not-set",
-        base_url=settings.openai_base_url,
-        max_retries=settings.max_retries,
-        timeout=settings.request_timeout,
-    )
-    return GoldenWriter(client, model or settings.model)
+    return GoldenWriter(openai_client(settings), model or settings.model)
 
 
 def _progress(tasks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:

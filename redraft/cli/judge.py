@@ -132,8 +132,8 @@ def _judge_and_store(
     from redraft.backend.versions import ActiveModel
     from redraft.errors import LabelStudioError
     from redraft.labelstudio.tasks import batches
+    from redraft.openai_client import openai_client
     from redraft.prompting import load_template
-    from redraft.report.ab_run import openai_client
     from redraft.report.judge import judge_each, judge_version, store_judgements
 
     template = load_template(settings.template_path)
@@ -143,7 +143,7 @@ def _judge_and_store(
         base_url or settings.openai_base_url,
         settings.openai_api_key,
     )
-    model_client = openai_client(endpoint, settings)
+    model_client = openai_client(settings, base_url=endpoint.base_url, api_key=endpoint.api_key)
     stored = 0
     failures: list[tuple[int, str]] = []
     try:

@@ -209,11 +209,9 @@ def cancel(settings: Settings, name: str) -> None:
     if version.status != "training":
         raise RegistryError(f"{name} is {version.status}, not training — nothing to cancel")
     if version.trainer == "openai" and version.job_id:
-        import openai
+        from redraft.openai_client import openai_client
 
-        client = openai.OpenAI(
-            api_key=settings.openai_api_key or "not-set", base_url=settings.openai_base_url
-        )
+        client = openai_client(settings)
         job = client.fine_tuning.jobs.retrieve(version.job_id)
         if job.status not in ("succeeded", "failed", "cancelled"):
             client.fine_tuning.jobs.cancel(version.job_id)

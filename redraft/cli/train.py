@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from redraft.errors import ConfigError
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
 from redraft.training.registry import Registry
@@ -94,16 +93,9 @@ def train_openai_command(
             click.echo(line)
         _report("dry run: nothing uploaded, no job created")
         return
-    if not settings.openai_api_key:
-        raise ConfigError("OPENAI_API_KEY is not set — export it (or use `redraft train trl`)")
-    import openai
+    from redraft.openai_client import openai_client
 
-    client = openai.OpenAI(
-        api_key=settings.openai_api_key,
-        base_url=settings.openai_base_url,
-        max_retries=settings.max_retries,
-        timeout=settings.request_timeout,
-    )
+    client = openai_client(settings)
     for line in describe(spec):
         _report(line)
     try:

@@ -11,8 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import openai
-
 from redraft.backend.drafting import Drafter
 from redraft.backend.versions import ActiveModel
 from redraft.report.ab import AB_LABEL_CONFIG, ABResult, tally
@@ -43,16 +41,6 @@ def resolve_model(
         )
     model = active_model_for(found, settings)
     return ActiveModel(model.name, model.model_id, base_url or model.base_url, model.api_key)
-
-
-def openai_client(model: ActiveModel, settings: Settings) -> openai.OpenAI:
-    """An OpenAI-compatible client for one version's endpoint."""
-    return openai.OpenAI(
-        api_key=model.api_key or settings.openai_api_key or "not-needed",
-        base_url=model.base_url,
-        timeout=settings.request_timeout,
-        max_retries=settings.max_retries,
-    )
 
 
 def draft_briefs(

@@ -234,11 +234,9 @@ def default_cycle(
 
         client = openai_client
         if client is None:
-            import openai
+            from redraft.openai_client import openai_client as make_client
 
-            client = openai.OpenAI(
-                api_key=settings.openai_api_key, base_url=settings.openai_base_url
-            )
+            client = make_client(settings)
         spec = plan_openai_job(
             folder,
             method="supervised",
