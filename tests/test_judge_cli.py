@@ -239,6 +239,29 @@ def open_task(browser, ls_url: str, project_id: int, task_id: int) -> None:  # t
         pass  # an empty final is what the caller then sees and asserts on
 
 
+FORM = (
+    "(() => { const final = document.querySelector('textarea[name^=final]');"
+    " const feedback = document.querySelector('textarea[name^=feedback]');"
+    " if (!final || !feedback) return null;"
+    " return JSON.stringify({final: final.value, feedback: feedback.value,"
+    " stars: document.querySelectorAll('.ant-rate-star-full').length}); })()"
+)
+
+
+def read_form(browser) -> dict:  # type: ignore[no-untyped-def]
+    """What the writer's form shows once the editor has settled (the same twice in a row)."""
+    import time
+
+    last = None
+    for _ in range(20):
+        now = browser.wait_for(FORM, timeout=60)
+        if now == last:
+            return json.loads(now)
+        last = now
+        time.sleep(1)
+    return json.loads(last)
+
+
 @pytest.mark.e2e
 def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
     label_studio, ls_client, ls_settings, standin, backend_server, tmp_path
@@ -283,11 +306,7 @@ def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
         log_in(browser, label_studio.url, label_studio.login)
         for task in tasks:
             open_task(browser, label_studio.url, project_id, task.id)
-            seen[task.id] = browser.evaluate(
-                "({final: document.querySelector('textarea[name^=final]').value,"
-                " feedback: document.querySelector('textarea[name^=feedback]').value,"
-                " stars: document.querySelectorAll('.ant-rate-star-full').length})"
-            )
+            seen[task.id] = read_form(browser)
     assert seen == {
         tid: {"final": draft, "feedback": "", "stars": 0} for tid, draft in drafts.items()
     }
