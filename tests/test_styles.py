@@ -359,7 +359,7 @@ def test_summarise_adds_the_models_sentences_as_comments(tmp_path: Path, standin
     )
     assert result.exit_code == 0, result.output
     text = result.stdout
-    summary = text[text.index("# Summaries by the drafting model") :]
+    summary = text[text.index("# Summaries by gpt-4o-mini") :]
     lines = summary.splitlines()
     assert lines[1] == "# Kestrel Freight:"
     assert len(lines) > 2 and all(line.startswith("#   ") for line in lines[2:])

@@ -52,7 +52,15 @@ def styles() -> None:
 @click.option(
     "--summarise",
     is_flag=True,
-    help="Also ask the drafting model for a few plain sentences per client (as comments).",
+    help="Also ask a model for a few plain sentences per client (as comments).",
+)
+@click.option(
+    "--summary-model", default=None, help="Model for --summarise (default: the drafting model)."
+)
+@click.option(
+    "--summary-base-url",
+    default=None,
+    help="OpenAI-compatible endpoint of --summary-model (default: the drafting model's).",
 )
 @click.pass_context
 def learn(
@@ -65,6 +73,8 @@ def learn(
     min_support: int,
     min_share: float,
     summarise: bool,
+    summary_model: str | None,
+    summary_base_url: str | None,
 ) -> None:
     """Mine each client's edits and print reviewable style rules, each with its evidence.
 
@@ -106,7 +116,7 @@ def learn(
     findings = learn_styles(found.records, options)
     text = render_fragment(findings, source, options)
     if summarise:
-        text += _summaries(settings, findings)
+        text += _summaries(settings, findings, summary_model, summary_base_url)
     rules = sum(len(f.rules) for f in findings.values())
     if output is None:
         click.echo(text, nl=False)
@@ -216,18 +226,24 @@ def _write(path: Path, text: str) -> None:
         ) from None
 
 
-def _summaries(settings: Settings, findings: Any) -> str:
-    """A few plain sentences per client from the drafting model, as TOML comments."""
-    from redraft.backend.drafting import Drafter
+def _summaries(settings: Settings, findings: Any, model: str | None, base_url: str | None) -> str:
+    """A few plain sentences per client from a model (default: the drafting one), as TOML
+    comments; a failure is noted in a comment and the mined rules stand."""
+    from dataclasses import replace
+
+    from redraft.openai_client import openai_client
     from redraft.training.registry import Registry
     from redraft.training.source import RegistryModelSource
 
-    registry = Registry(settings.registry_path)
-    active = RegistryModelSource(settings, registry).active()
-    drafter = Drafter(settings)
-    lines = ["", "# Summaries by the drafting model (the rules above stay the source of truth):"]
+    active = RegistryModelSource(settings, Registry(settings.registry_path)).active()
+    if model or base_url:
+        active = replace(active, model_id=model or active.model_id, base_url=base_url)
+    lines = [
+        "",
+        f"# Summaries by {active.model_id} (the rules above stay the source of truth):",
+    ]
     try:
-        client = drafter.client_for(active)
+        client = openai_client(settings, base_url=active.base_url, api_key=active.api_key)
         for name, found in findings.items():
             evidence = "\n".join(f"- {r.rule} ({r.evidence})" for r in found.rules) or "- none"
             themes = ", ".join(theme for theme, _ in found.feedback_themes) or "none"
@@ -247,6 +263,4 @@ def _summaries(settings: Settings, findings: Any) -> str:
             lines += [f"#   {line}" for line in text.splitlines() if line.strip()]
     except Exception as exc:  # a summary is optional: say why it is missing, keep the rules
         lines.append(f"# (no summaries: {type(exc).__name__}: {str(exc)[:200]})")
-    finally:
-        drafter.close()
     return "\n".join(lines) + "\n"
