@@ -23,32 +23,21 @@ def register_notes_version(
 ) -> ModelVersion:
     """A candidate that drafts with the active model (or the settings' model) and `template`."""
     active = registry.active()
-    metrics = {"template": str(template_path), "learned_rules": rules}
+    metrics: dict[str, object] = {"template": str(template_path), "learned_rules": rules}
     if active is not None:
         # The parent's serving facts (a local model's key-less endpoint) carry over.
         metrics = {k: v for k, v in active.metrics.items() if k == "local_base"} | metrics
-        version = ModelVersion(
-            name=name or registry.next_name(),
-            model_id=active.model_id,
-            base_url=active.base_url,
-            base_model=active.base_model,
-            parent=active.name,
-            trainer="notes",
-            template_sha256=template.sha256,
-            status="candidate",
-            metrics=metrics,
-        )
-    else:
-        version = ModelVersion(
-            name=name or registry.next_name(),
-            model_id=settings.model,
-            base_url=settings.openai_base_url,
-            base_model=settings.model,
-            trainer="notes",
-            template_sha256=template.sha256,
-            status="candidate",
-            metrics=metrics,
-        )
+    version = ModelVersion(
+        name=name or registry.next_name(),
+        model_id=active.model_id if active else settings.model,
+        base_url=active.base_url if active else settings.openai_base_url,
+        base_model=active.base_model if active else settings.model,
+        parent=active.name if active else None,
+        trainer="notes",
+        template_sha256=template.sha256,
+        status="candidate",
+        metrics=metrics,
+    )
     return registry.add(version)
 
 
