@@ -68,8 +68,8 @@ class TrlParams:
     max_length: int = _knob(1024, "Longest tokenised example; longer ones are truncated.")
     precision: str = _knob(
         "auto",
-        "bf16 mixed precision or plain fp32; auto: bf16 on a GPU that supports it, else fp32 "
-        "(on a CPU with AMX, bf16 steps measured no faster inside TRL than fp32).",
+        "bf16 mixed precision or plain fp32; auto: bf16 where the GPU or the CPU (AMX, "
+        "AVX512-BF16) computes it natively, else fp32.",
         PRECISIONS,
     )
     start_adapter: Path | None = field(
@@ -143,12 +143,11 @@ def _config_kwargs(config_cls: type, **kwargs: Any) -> dict[str, Any]:
 
 
 def resolve_precision(requested: str, cuda: bool) -> str:
-    """The precision a run uses: `requested`, or for "auto" bf16 on a GPU that supports it.
+    """The precision a run uses: `requested`, or for "auto" bf16 where it is native.
 
-    On the CPU "auto" stays fp32: on a 2-core AMX machine a bare LoRA forward/backward of
-    SmolLM2-135M ran ~2x faster under bf16 autocast, but TRL's SFT and DPO steps did not
-    (13.7 vs 13.8 s and 41.8 vs 42.9 s per step, bench/loop.py), and bf16 where it is emulated
-    (no AMX, no AVX512-BF16) is slower.
+    Measured on a 2-core AMX CPU (bench/loop.py, SmolLM2-135M LoRA): SFT 9.3 vs 13.8 s and DPO
+    20.3 vs 42.9 s per step under bf16 autocast vs fp32. Where bf16 is emulated (no AMX, no
+    AVX512-BF16) it is slower than fp32, so auto stays fp32 there.
     """
     if requested not in PRECISIONS:
         raise TrainingFailedError(
@@ -158,7 +157,11 @@ def resolve_precision(requested: str, cuda: bool) -> str:
         return requested
     import torch
 
-    return "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+    if cuda:
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    native = any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+    return "bf16" if native else "fp32"
 
 
 def _common_args(
