@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from redraft.cli.main import cli
 from redraft.settings import Settings
+from redraft.training.errors import TrainingFailedError
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.trl_trainer import TrlParams, serve_instructions, train_trl
@@ -276,3 +277,43 @@ def test_dpo_reference_is_the_sft_adapter_not_the_base(
         0.0,
         0.0,
     )
+
+
+def test_a_run_can_continue_an_earlier_adapter(
+    registry: Registry, tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """--start-adapter: the second run trains the first run's adapter further, not a new one."""
+    from safetensors.torch import load_file
+
+    def run(name: str, **more: object) -> Path:
+        params = TrlParams(
+            base_model=str(tiny_model),
+            output_dir=tmp_path / name,
+            lora_r=2,
+            max_steps=1,
+            skip_dpo=True,
+            **more,  # type: ignore[arg-type]
+        )
+        version = train_trl(registry, load_export(export_folder), params, report=print, name=name)
+        assert version.metrics["start_adapter"] == (str(more["start_adapter"]) if more else None)
+        return Path(version.metrics["adapter"])
+
+    first = run("first")
+    second = run("second", start_adapter=first)
+    before = load_file(str(first / "adapter_model.safetensors"))
+    after = load_file(str(second / "adapter_model.safetensors"))
+    assert sorted(before) == sorted(after)  # the same adapter, trained on
+    assert any(not bool((before[k] == after[k]).all()) for k in before)
+    _assert_adapter_trained_and_loads(tiny_model, second)
+
+    with pytest.raises(TrainingFailedError, match="is not a LoRA adapter folder"):
+        run("third", start_adapter=tmp_path)
+
+
+def test_precision_is_checked_and_auto_follows_the_hardware() -> None:
+    from redraft.training.trl_lora import resolve_precision
+
+    assert resolve_precision("fp32", cuda=False) == "fp32"
+    assert resolve_precision("auto", cuda=False) in ("bf16", "fp32")
+    with pytest.raises(TrainingFailedError, match="unknown precision 'fp16'"):
+        resolve_precision("fp16", cuda=False)
