@@ -317,3 +317,58 @@ def test_precision_is_checked_and_auto_follows_the_hardware() -> None:
     assert resolve_precision("auto", cuda=False) in ("bf16", "fp32")
     with pytest.raises(TrainingFailedError, match="unknown precision 'fp16'"):
         resolve_precision("fp16", cuda=False)
+
+
+def test_only_annotations_new_since_the_parent_export_are_trained(
+    registry: Registry, tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """Continuing an adapter: rows already in the export it was trained on are left out."""
+    from redraft.training.exportdir import read_jsonl
+    from redraft.training.trl_lora import new_rows
+
+    rows = read_jsonl(export_folder / "trl_sft.train.jsonl")
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "trl_sft.train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:-1]))
+    assert new_rows(rows, older, "trl_sft.train.jsonl") == rows[-1:]
+    assert new_rows(rows, older, "trl_dpo.train.jsonl") == rows  # no such file: all are new
+
+    params = TrlParams(
+        base_model=str(tiny_model),
+        output_dir=tmp_path / "run",
+        lora_r=2,
+        max_steps=1,
+        skip_dpo=True,
+        since_export=export_folder,  # everything was trained on already
+    )
+    with pytest.raises(TrainingFailedError, match="is new since"):
+        train_trl(registry, load_export(export_folder), params, report=print, name="same")
+
+
+def test_the_next_local_run_continues_the_active_local_version(tmp_path: Path) -> None:
+    from redraft.local.base import LocalBase
+    from redraft.local.publish import LocalTarget
+    from redraft.training.trl_trainer import continuable
+
+    registry = Registry(tmp_path / "registry.sqlite3")
+    base = LocalBase(model_id="smollm2-135m-instruct", gguf=tmp_path / "m.gguf", hf_dir=None)
+    local = LocalTarget(base, tmp_path / "hf", tmp_path, None, "http://127.0.0.1:8089/v1")
+    assert continuable(registry, local) is None  # nothing active: a fresh adapter
+    adapter, export = tmp_path / "adapter", tmp_path / "export"
+    adapter.mkdir()
+    export.mkdir()
+    registry.add(
+        ModelVersion(
+            name="v1",
+            model_id="v1",
+            trainer="trl",
+            export_dir=str(export),
+            metrics={"adapter": str(adapter), "local_base": "smollm2-135m-instruct"},
+        )
+    )
+    registry.promote("v1")
+    assert continuable(registry, local).name == "v1"  # type: ignore[union-attr]
+    other = LocalTarget(
+        LocalBase(model_id="qwen", gguf=None, hf_dir=None), tmp_path, tmp_path, None, "u"
+    )
+    assert continuable(registry, other) is None  # another base: start afresh

@@ -185,6 +185,12 @@ def _trl_options(command: Callable[..., Any]) -> Callable[..., Any]:
     multiple=True,
     help='An OpenAI fine-tuning file ({"messages": [...]} JSONL) to learn as well; repeatable.',
 )
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Train a new adapter on the whole export instead of continuing the active local "
+    "version's adapter on the annotations new since it (the default, measured better).",
+)
 @click.option("--name", default=None, help="Registry version (and model id) name.")
 @click.option("--serve-url", default=None, help="With --base-model: the URL that will serve it.")
 @click.pass_obj
@@ -195,6 +201,7 @@ def train_trl_command(
     output: Path | None,
     skip_dpo: bool,
     extra_sft: tuple[Path, ...],
+    fresh: bool,
     name: str | None,
     serve_url: str | None,
     **knobs: Any,
@@ -203,8 +210,9 @@ def train_trl_command(
 
     By default it trains the local base model on the CPU and converts the adapter for
     `redraft local serve`, so the candidate is served (and can be evaluated and promoted)
-    at once. Each run starts from the base and learns everything in the export (an export
-    holds all of a project's annotations so far). Needs the extra: pip install 'redraft[train]'.
+    at once. When the active version is such a local version, the run continues its adapter
+    on the annotations that are new since its export (measured better than a fresh adapter
+    on everything; --fresh does that). Needs the extra: pip install 'redraft[train]'.
 
     \b
     Example:
@@ -213,25 +221,49 @@ def train_trl_command(
       redraft train trl EXPORT --base-model /models/Qwen2.5-1.5B-Instruct --serve-url http://gpu:8000/v1
     """
     from redraft.local.publish import local_target
-    from redraft.training.trl_trainer import TrlParams, require_train_extra, train_trl
+    from redraft.training.trl_trainer import (
+        TrlParams,
+        continuable,
+        require_train_extra,
+        train_trl,
+    )
 
     require_train_extra()
     export = load_export(export_dir)
     registry = Registry(settings.registry_path)
     name = name or registry.next_name()
     local = None
+    parent = None
     if base_model is None:
         _report("preparing the local base model (dequantised once, then reused)")
         local = local_target(settings)
+        if not fresh and knobs.get("start_adapter") is None:
+            parent = continuable(registry, local)
+    since = None
+    if parent is not None:
+        knobs["start_adapter"] = Path(parent.metrics["adapter"])
+        since = Path(parent.export_dir or "")
+        _report(
+            f"continuing {parent.name}'s adapter on the annotations new since its export "
+            "(--fresh: a new adapter on everything)"
+        )
     params = TrlParams(
         base_model=base_model or str(local.hf_dir if local else ""),
         output_dir=output or settings.home / "adapters" / name,
         skip_dpo=skip_dpo,
         extra_sft=extra_sft,
+        since_export=since,
         **knobs,
     )
     version = train_trl(
-        registry, export, params, report=_report, name=name, serve_url=serve_url, local=local
+        registry,
+        export,
+        params,
+        report=_report,
+        name=name,
+        serve_url=serve_url,
+        local=local,
+        parent=parent.name if parent else None,
     )
     click.echo(version.name)
     sft = version.metrics.get("sft", {})

