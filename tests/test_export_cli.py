@@ -213,7 +213,13 @@ def test_manifest_hashes_counts_and_readiness(
         assert entry["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
     assert manifest["files"]["openai_sft.train.jsonl"]["rows"] == 5
     assert manifest["template"] == {"name": "default", "sha256": export_template.sha256}
-    assert manifest["source"] == {"kind": "file", "path": str(export_file.resolve())}
+    assert manifest["source"] == {
+        "kind": "file",
+        "path": str(export_file.resolve()),
+        # the template file the prompts came from: a version trained on them drafts with it
+        "template_path": manifest["source"]["template_path"],
+    }
+    assert manifest["source"]["template_path"].endswith("template.toml")
     assert manifest["token_counts"] == "token counts exact (o200k_base)"
     assert manifest["options"]["policy"] == {
         "min_rating_sft": 3,

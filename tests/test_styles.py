@@ -397,3 +397,37 @@ def test_styles_learn_reads_a_live_label_studio_project(ls_client, ls_settings, 
     assert by_kind["greeting"].rule == 'Open with "Morning {first_name},"'
     assert by_kind["greeting"].evidence == "5 of 5 edits"
     assert by_kind["sign_off"].example == "Thanks,\nDana Whitlock\nOperations, Kestrel Freight"
+
+
+def test_a_fine_tune_on_a_notes_template_drafts_with_it(tmp_path: Path):
+    """Export with the active notes version's template; the trained version keeps it."""
+    from redraft.training.exportdir import load_export
+    from redraft.training.trl_trainer import TrlParams, train_trl
+
+    export_file = tmp_path / "export.json"
+    export_file.write_text(json.dumps(simulated_tasks(["Kestrel Freight"], 4)))
+    notes = tmp_path / "styles.toml"
+    env = {"REDRAFT_HOME": str(tmp_path / "home"), "OPENAI_API_KEY": "k"}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["styles", "learn", "--from-file", str(export_file),
+                               "-o", str(notes)], env=env).exit_code == 0  # fmt: skip
+    assert (
+        runner.invoke(cli, ["styles", "apply", str(notes), "--name", "n1"], env=env).exit_code == 0
+    )
+    registry = Registry(Settings.from_env(env).registry_path)
+    registry.promote("n1")
+    template = registry.get("n1").metrics["template"]
+    out = tmp_path / "exp"
+    done = runner.invoke(cli, ["export", "--from-file", str(export_file), "-o", str(out)], env=env)
+    assert done.exit_code == 0, done.output
+    export = load_export(out)
+    assert export.template_sha256 == load_template(Path(template)).sha256
+
+    def runner_fn(_export, params, _report):  # the LoRA run itself is tested in test_train_trl
+        adapter = params.output_dir / "adapter"
+        adapter.mkdir(parents=True)
+        return adapter, {}
+
+    params = TrlParams(base_model="base", output_dir=tmp_path / "run")
+    version = train_trl(registry, export, params, report=print, name="t1", runner=runner_fn)
+    assert version.metrics["template"] == template

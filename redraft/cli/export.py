@@ -68,7 +68,8 @@ def export(
         openai_base_url=opts["base_url"],
         template_path=opts["template_path"],
     )
-    template = load_template(settings.template_path)
+    template_path = settings.template_path or _active_template(settings)
+    template = load_template(template_path)
     counter = load_counter()
     golden_writer = _golden_writer(settings, opts["golden_model"]) if golden_mode != "off" else None
     out_dir = output or settings.exports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -112,6 +113,8 @@ def export(
                 return _progress(read_file_tasks(path))
 
             source = {"kind": "file", "path": str(from_file.resolve())}
+        if template_path is not None:  # the version trained on it drafts with it too
+            source["template_path"] = str(Path(template_path).resolve())
         pinned = pinned_ids(settings.home, project_id) if project_id is not None else None
         manifest = run_export(
             tasks,
@@ -128,6 +131,16 @@ def export(
     if project_id is not None:
         _pin_evaluation_set(settings, project_id, pinned, manifest)
     _print_summary(manifest, out_dir)
+
+
+def _active_template(settings: Settings) -> Path | None:
+    """The active version's own template (`redraft styles apply`), so a fine-tune learns with
+    the prompts that version drafts with; None for the shipped default."""
+    from redraft.training.registry import Registry
+
+    active = Registry(settings.registry_path).active()
+    path = active.metrics.get("template") if active is not None else None
+    return Path(path) if path else None
 
 
 def _pin_evaluation_set(
