@@ -151,7 +151,9 @@ def test_export_project_then_golden_review(
         }
     ]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["source"] == {
+    source = dict(manifest["source"])
+    assert source.pop("template_path").endswith(".toml")  # the template the prompts came from
+    assert source == {
         "kind": "project",
         "project_id": project["id"],
         "label_studio_url": ls_settings.label_studio_url,
