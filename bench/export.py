@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from redraft.label_config.results import annotation_result, draft_result
+
 WORDS = (
     "demo pipeline churn dashboard quarter team revenue onboarding audit data CRM forecast "
     "integration renewal pricing pilot Thursday workshop analytics report insight"
@@ -42,26 +44,9 @@ def synthetic_task(i: int, rng: random.Random) -> dict:
     case = i % 4
     final = draft if case in (1, 2) else _email(rng)
     score = {0: 2, 1: 5, 2: 1, 3: 4}[case]
-    result = [
-        {"from_name": "rating", "to_name": "brief", "type": "rating", "value": {"rating": score}},
-        {
-            "from_name": "issues",
-            "to_name": "brief",
-            "type": "choices",
-            "value": {"choices": rng.sample(ISSUES, 2)},
-        },
-        {
-            "from_name": "feedback",
-            "to_name": "brief",
-            "type": "textarea",
-            "value": {"text": [_text(rng, 12)]},
-        },
-        {"from_name": "final", "to_name": "brief", "type": "textarea", "value": {"text": [final]}},
-    ]
-    draft_result = [
-        {"from_name": name, "to_name": "brief", "type": "textarea", "value": {"text": [draft]}}
-        for name in ("draft", "final")
-    ]
+    result = annotation_result(
+        final=final, rating=score, issues=rng.sample(ISSUES, 2), feedback=_text(rng, 12)
+    )
     return {
         "id": i,
         "data": {
@@ -77,7 +62,7 @@ def synthetic_task(i: int, rng: random.Random) -> dict:
             {
                 "id": i,
                 "model_version": "v1",
-                "result": draft_result,
+                "result": draft_result(draft),
                 "score": None,
                 "created_at": "2026-11-20T10:00:00Z",
             }
@@ -133,7 +118,7 @@ def worker(kind: str, source: Path, out: Path) -> dict:
             ExportOptions(),
             {"kind": "file", "path": str(source)},
         )
-        rows = sum(f["rows"] for n, f in manifest["files"].items() if n.endswith(".jsonl"))
+        rows = sum(f["rows"] for n, f in manifest.files.items() if n.endswith(".jsonl"))
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"kind": kind, "rows": rows, "seconds": seconds, "peak_mib": peak_kib / 1024}

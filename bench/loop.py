@@ -38,11 +38,11 @@ from typing import Any
 from briefs import make_briefs
 
 from redraft.backend.drafting import Drafter
-from redraft.backend.results import build_prediction
 from redraft.backend.versions import ActiveModel
 from redraft.editdistance import normalise_whitespace, normalised_edit_distance
 from redraft.exporters.pipeline import ExportOptions, run_export
 from redraft.exporters.tokens import load_counter
+from redraft.label_config.results import draft_prediction
 from redraft.local.base import resolve_base
 from redraft.local.catalog import served_models
 from redraft.local.publish import announce, local_target
@@ -151,7 +151,7 @@ def ls_task(
     task_id: int, data: dict[str, Any], draft: str, version: str, verdict: WriterVerdict
 ) -> dict[str, Any]:
     """A completed task as Label Studio's snapshot export has it (what `export` reads)."""
-    prediction = build_prediction(draft, version)
+    prediction = draft_prediction(draft, version)
     return {
         "id": task_id,
         "project": 1,
@@ -400,7 +400,7 @@ def main() -> None:
                     model = replace(model, template_path=str(notes_path))
                 with stage(stages, "redraft held-out"):
                     result = held_out_round(name, drafter, model, held_out, rules)
-                counts = manifest["counts"]
+                counts = manifest.counts
                 sft, dpo = version.metrics.get("sft", {}), version.metrics.get("dpo", {})
                 print(
                     f"\n{recipe}, turn {turn}: {counts['tasks_exported']} annotations "

@@ -25,9 +25,9 @@ from redraft.backend.server import BackgroundServer
 from redraft.backend.versions import SettingsModelSource
 from redraft.label_config import read_label_config
 from redraft.labelstudio.briefs import BriefRow
-from redraft.labelstudio.client import session
+from redraft.labelstudio.client import project_tasks, session
 from redraft.labelstudio.login import load_login
-from redraft.labelstudio.prefill import list_tasks, prefill, tasks_missing
+from redraft.labelstudio.prefill import prefill, tasks_missing
 from redraft.labelstudio.project import ProjectSpec, init_project
 from redraft.labelstudio.server import (
     BIN_ENV,
@@ -102,7 +102,7 @@ def main() -> None:
         )
         retrieve_s = time.perf_counter() - start
         retrieve_calls = standin.request_count() - before
-        stored = args.tasks - len(tasks_missing(list_tasks(client, b), active.name))
+        stored = args.tasks - len(tasks_missing(list(project_tasks(client, b)), active.name))
 
     ideal = math.ceil(args.tasks / args.concurrency) * args.latency_ms / 1000
     print(

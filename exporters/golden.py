@@ -6,7 +6,6 @@ new task for a person to approve instead of straight into the datasets.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -14,7 +13,8 @@ from typing import Any
 from redraft.errors import RedraftError
 from redraft.exporters.records import FeedbackRecord
 from redraft.exporters.rows import RowPolicy, classify
-from redraft.label_config import DRAFT, FINAL, OBJECT
+from redraft.label_config.results import draft_prediction
+from redraft.labelstudio.client import project_tasks
 from redraft.prompting import Message
 
 logger = logging.getLogger(__name__)
@@ -118,14 +118,7 @@ def review_task(record: FeedbackRecord, text: str, model: str) -> dict[str, Any]
         "golden_feedback": record.feedback or "",
     }
     data.pop("golden_model", None)
-    result = [
-        {"from_name": name, "to_name": OBJECT, "type": "textarea", "value": {"text": [text]}}
-        for name in (DRAFT, FINAL)
-    ]
-    return {
-        "data": data,
-        "predictions": [{"model_version": GOLDEN_PREFIX + model, "result": result}],
-    }
+    return {"data": data, "predictions": [draft_prediction(text, GOLDEN_PREFIX + model)]}
 
 
 class GoldenWriter:
@@ -166,25 +159,20 @@ def reviewed_annotations(client: Any, project_id: int) -> set[int]:
 
     Label Studio is asked for tasks where that data field is set; each one is checked here too.
     """
-    query = {
-        "filters": {
-            "conjunction": "and",
-            "items": [
-                {
-                    "filter": f"filter:tasks:data.{GOLDEN_OF_ANNOTATION}",
-                    "operator": "empty",
-                    "type": "String",
-                    "value": False,
-                }
-            ],
-        }
+    filters = {
+        "conjunction": "and",
+        "items": [
+            {
+                "filter": f"filter:tasks:data.{GOLDEN_OF_ANNOTATION}",
+                "operator": "empty",
+                "type": "String",
+                "value": False,
+            }
+        ],
     }
     found: set[int] = set()
-    tasks = client.tasks.list(
-        project=project_id, fields="task_only", query=json.dumps(query), page_size=1000
-    )
-    for item in tasks:
-        data = getattr(item, "data", None) or {}
+    for task in project_tasks(client, project_id, fields="task_only", filters=filters):
+        data = task.get("data") or {}
         value = data.get(GOLDEN_OF_ANNOTATION) if isinstance(data, dict) else None
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
             found.add(int(value))

@@ -19,15 +19,22 @@ from typing import Any
 
 from redraft.errors import RedraftError
 from redraft.exporters.golden import GoldenWriter, golden_record, is_golden_candidate, review_task
-from redraft.exporters.manifest import SPLITS, RunCounts, dataset_file, write_manifest
+from redraft.exporters.manifest import (
+    SPLITS,
+    ExportManifest,
+    RunCounts,
+    dataset_file,
+    write_manifest,
+)
 from redraft.exporters.pii import mask_record
 from redraft.exporters.records import Reject, task_records
 from redraft.exporters.rows import FORMATS, RowPolicy, classify, record_rows
-from redraft.exporters.selection import select_annotations
-from redraft.exporters.sinks import JsonlSink, RecordsSink, record_row
+from redraft.exporters.selection import ANNOTATOR_POLICIES, select_annotations
+from redraft.exporters.sinks import RECORD_FORMATS, JsonlSink, RecordsSink, record_row
 from redraft.exporters.split import SplitPlan, TaskSource, planned_tasks
 from redraft.exporters.tokens import TokenCounter
 from redraft.exporters.validation import DEFAULT_CONTEXT_LIMIT, DEFAULT_EPOCHS, RowValidator
+from redraft.knobs import knob
 from redraft.processes import process_alive
 from redraft.prompting import PromptTemplate
 
@@ -45,17 +52,34 @@ class ExportOptions:
     """Filters and policies of one export; all of them are written to the manifest."""
 
     policy: RowPolicy = field(default_factory=RowPolicy)
-    annotators: str = "all"
-    validation_ratio: float = 0.1
-    mask_pii: bool = False
-    records_format: str = "parquet"
+    validation_ratio: float = knob(
+        0.1,
+        "Share of each client's tasks held out for validation (at least one task of every"
+        " client with two or more).",
+        bounds=(0, 0.9),
+    )
+    annotators: str = knob(
+        "all",
+        "Several annotations on one task: keep all, the best-rated, or the latest.",
+        choices=ANNOTATOR_POLICIES,
+    )
+    mask_pii: bool = knob(False, "Mask email addresses and phone numbers.")
+    records_format: str = knob(
+        "parquet", "Format of the feedback records written for analysis.", choices=RECORD_FORMATS
+    )
+    model_version: str | None = knob(
+        None, "Prediction version to use when an annotation names none (default: latest)."
+    )
+    cost_model: str | None = knob(
+        None,
+        "Model whose training price the cost estimate uses (default gpt-4o-mini-2024-07-18).",
+    )
+    epochs: int = knob(DEFAULT_EPOCHS, "Epochs for the training-cost estimate.")
+    context_limit: int = knob(DEFAULT_CONTEXT_LIMIT, "Tokens one example may hold.")
+    # Set from --golden/--golden-review and --project, not options of their own.
     golden: str = "off"  # off | rewrite (into the datasets) | review (back to Label Studio)
     golden_model: str | None = None
-    model_version: str | None = None  # preferred prediction version when none is linked
     project_id: int | None = None
-    context_limit: int = DEFAULT_CONTEXT_LIMIT
-    training_model: str | None = None
-    epochs: int = DEFAULT_EPOCHS
 
     def manifest(self) -> dict[str, Any]:
         """The options as the manifest records them."""
@@ -76,7 +100,7 @@ def run_export(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     reviewed: Container[int] = frozenset(),
     pinned: frozenset[int] = frozenset(),
-) -> dict[str, Any]:
+) -> ExportManifest:
     """Write one export folder from Label Studio tasks; returns the manifest.
 
     `tasks` is an iterable (read once; spooled to a temp file when a split is planned) or a
@@ -120,7 +144,7 @@ def _write_export(
     now: Callable[[], datetime],
     reviewed: Container[int],
     pinned: frozenset[int],
-) -> dict[str, Any]:
+) -> ExportManifest:
     started = now()
     sinks = open_dataset_sinks(out_dir, counter, options)
     rejects = JsonlSink(out_dir / "rejects.jsonl").open()
@@ -213,7 +237,7 @@ def open_dataset_sinks(
                 counter,
                 options.context_limit,
                 check_minimum=split == "train",
-                model=options.training_model,
+                model=options.cost_model,
                 epochs=options.epochs,
             ),
         ).open()

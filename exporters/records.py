@@ -11,7 +11,8 @@ from typing import Any
 
 from redraft.editdistance import normalise_whitespace
 from redraft.errors import TaskDataError
-from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, RATING
+from redraft.label_config import FEEDBACK, FINAL, ISSUES
+from redraft.label_config.results import choices_of, draft_of, malformed, rating_of, text_of
 from redraft.prompting import Message, PromptTemplate, build_messages
 
 
@@ -142,11 +143,11 @@ def task_records(
             rejects.append(Reject(task_id, "was cancelled (skipped)", annotation_id))
             continue
         result = annotation.get("result") or []
-        problem = _malformed(result)
+        problem = malformed(result)
         if problem:
             rejects.append(Reject(task_id, problem, annotation_id))
             continue
-        final = _textarea(result, FINAL)
+        final = text_of(result, FINAL)
         if not final:
             rejects.append(Reject(task_id, "has no final text", annotation_id))
             continue
@@ -157,10 +158,10 @@ def task_records(
                 annotation_id=annotation_id if annotation_id is not None else -1,
                 messages=messages,
                 final=final,
-                draft=_prediction_text(prediction) if prediction else None,
-                rating=_rating(result),
-                issues=_choices(result, ISSUES),
-                feedback=_textarea(result, FEEDBACK),
+                draft=draft_of(prediction) if prediction else None,
+                rating=rating_of(result),
+                issues=choices_of(result, ISSUES),
+                feedback=text_of(result, FEEDBACK),
                 model_version=_text_or_none(prediction.get("model_version"))
                 if prediction
                 else None,
@@ -187,17 +188,17 @@ def pick_prediction(
     model_version: str | None = None,
 ) -> tuple[Mapping[str, Any] | None, str | None]:
     """The prediction an annotation edited: its parent, else same model version, else latest."""
-    by_id = {p.get("id"): p for p in predictions if _prediction_text(p)}
+    by_id = {p.get("id"): p for p in predictions if draft_of(p)}
     parent = annotation.get("parent_prediction")
     if isinstance(parent, Mapping):
-        if _prediction_text(parent):
+        if draft_of(parent):
             return parent, "parent"
         parent = parent.get("id")
     if parent is not None and parent in by_id:
         return by_id[parent], "parent"
     viewed = annotation.get("prediction")
     if isinstance(viewed, Mapping):
-        if _prediction_text(viewed):
+        if draft_of(viewed):
             return viewed, "parent"
         model_version = _text_or_none(viewed.get("model_version")) or model_version
     usable = list(by_id.values())
@@ -212,74 +213,6 @@ def pick_prediction(
 
 def _latest(predictions: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     return max(predictions, key=lambda p: (str(p.get("created_at") or ""), p.get("id") or 0))
-
-
-def _prediction_text(prediction: Mapping[str, Any]) -> str | None:
-    result = prediction.get("result") or []
-    return _textarea(result, DRAFT) or _textarea(result, FINAL)
-
-
-def _entries(result: Any, name: str) -> list[Mapping[str, Any]]:
-    if not isinstance(result, list):
-        return []
-    return [
-        e
-        for e in result
-        if isinstance(e, Mapping)
-        and e.get("from_name") == name
-        and isinstance(e.get("value"), Mapping)
-    ]
-
-
-def _malformed(result: Any) -> str | None:
-    """Why an annotation's result cannot be trusted (a text that is not text, a rating off
-    the 1-5 scale), or None.
-
-    >>> _malformed([{"from_name": "final", "value": {"text": [None, 3]}}])
-    'final text is not text ([None, 3])'
-    >>> _malformed([{"from_name": "rating", "value": {"rating": 7}}])
-    'rating 7 is not 1-5'
-    """
-    for name in (FINAL, DRAFT, FEEDBACK):
-        for entry in _entries(result, name):
-            text = entry["value"].get("text")
-            if text is None or isinstance(text, str):
-                continue
-            if not isinstance(text, list) or not all(isinstance(t, str) for t in text):
-                return f"{name} text is not text ({str(text)[:40]})"
-    for entry in _entries(result, RATING):
-        rating = entry["value"].get("rating")
-        if rating is not None and (
-            isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5
-        ):
-            return f"rating {str(rating)[:20]} is not 1-5"
-    return None
-
-
-def _textarea(result: Any, name: str) -> str | None:
-    for entry in _entries(result, name):
-        text = entry["value"].get("text")
-        if isinstance(text, str):
-            text = [text]
-        if isinstance(text, list):
-            joined = "\n".join(str(t) for t in text if t is not None).strip()
-            if joined:
-                return joined
-    return None
-
-
-def _rating(result: Any) -> int | None:
-    for entry in _entries(result, RATING):
-        return _int_or_none(entry["value"].get("rating"))
-    return None
-
-
-def _choices(result: Any, name: str) -> tuple[str, ...]:
-    for entry in _entries(result, name):
-        choices = entry["value"].get("choices")
-        if isinstance(choices, list):
-            return tuple(str(c) for c in choices)
-    return ()
 
 
 def _annotator(completed_by: Any) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from redraft.editdistance import levenshtein, normalise_whitespace
 from redraft.exporters.records import FeedbackRecord
+from redraft.knobs import knob
 from redraft.prompting import Message
 
 FORMATS = ("openai_sft", "openai_dpo", "trl_sft", "trl_dpo", "trl_kto")
@@ -24,12 +25,24 @@ Row = dict[str, Any]
 class RowPolicy:
     """Which rows a record yields; every field is an `export` flag and lands in the manifest."""
 
-    min_rating_sft: int = 3  # an accepted-as-is draft needs at least this rating to be SFT
-    min_edit_chars: int = 10  # a (final, draft) pair needs at least this many changed chars
-    min_edit_ratio: float = 0.0  # ... and at least this share of the longer text changed (0-1)
-    include_accepted: bool = True
-    kto_threshold: int = 4  # a rated draft is a desirable KTO example at or above this
-    low_rating: int = 2  # "low rating": golden-sample candidates are rated at or below this
+    min_rating_sft: int = knob(
+        3, "An accepted-as-is draft becomes an SFT row only at this rating or above."
+    )
+    min_edit_chars: int = knob(
+        10,
+        "Characters changed from draft to final (edit distance, whitespace runs ignored) for a"
+        " preference pair.",
+    )
+    min_edit_ratio: float = knob(
+        0.0, "Those changed characters as a share of the longer text (0-1), for a pair."
+    )
+    include_accepted: bool = knob(
+        True, "Whether drafts sent unchanged become rows.", negative="exclude-accepted"
+    )
+    kto_threshold: int = knob(
+        4, "A rated draft is a desirable KTO example at this rating or above."
+    )
+    low_rating: int = knob(2, "Ratings at or below this are 'low' (golden-sample candidates).")
 
 
 def assistant(text: str) -> Message:

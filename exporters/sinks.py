@@ -83,6 +83,9 @@ def record_row(record: FeedbackRecord, split: str, case: str) -> dict[str, Any]:
     return {name: values.get(name) for name in RECORD_COLUMNS}
 
 
+RECORD_FORMATS = ("parquet", "csv")
+
+
 class RecordsSink:
     """records.parquet (written in batches, so memory stays flat) or records.csv."""
 

@@ -206,10 +206,10 @@ def test_decided_pairs_become_an_export_folder_train_accepts(tmp_path):
         [f"{n}.{s}.jsonl" for n in FORMATS for s in ("train", "validation")]
         + ["manifest.json", "records.csv", "rejects.jsonl"]
     )
-    assert manifest["source"] == source
-    assert manifest["created_at"] == "2026-01-02T03:04:05Z"
+    assert manifest.source == source
+    assert manifest.created_at == "2026-01-02T03:04:05Z"
     ours = ("tasks_read", "tasks_exported", "tasks_rejected", "records", "rejects", "cases")
-    assert {k: manifest["counts"][k] for k in ours} == {
+    assert {k: manifest.counts[k] for k in ours} == {
         "tasks_read": 4,
         "tasks_exported": 2,
         "tasks_rejected": 2,
@@ -217,14 +217,12 @@ def test_decided_pairs_become_an_export_folder_train_accepts(tmp_path):
         "rejects": 2,
         "cases": {"ab_decided": 2},
     }
-    assert manifest["split"]["by_client"] == {"": {"train": 1, "validation": 1}}
+    assert manifest.split["by_client"] == {"": {"train": 1, "validation": 1}}
     assert _lines(out / "trl_dpo.validation.jsonl")[0]["chosen"] == [
         {"role": "assistant", "content": "B1"}
     ]
-    assert manifest["files"]["trl_sft.train.jsonl"]["machine_written_lines"] == [1]
-    assert {
-        n: (d["train_rows"], d["validation_rows"]) for n, d in manifest["datasets"].items()
-    } == {
+    assert manifest.files["trl_sft.train.jsonl"]["machine_written_lines"] == [1]
+    assert {n: (d["train_rows"], d["validation_rows"]) for n, d in manifest.datasets.items()} == {
         "openai_sft": (0, 0),
         "openai_dpo": (1, 1),
         "trl_sft": (1, 1),
@@ -232,7 +230,7 @@ def test_decided_pairs_become_an_export_folder_train_accepts(tmp_path):
         "trl_kto": (0, 0),
     }
     # One training pair is below the 10-row minimum: written, but not ready to train on.
-    assert (manifest["ready"], manifest["datasets"]["openai_dpo"]["problems"]) == (
+    assert (manifest.ready, manifest.datasets["openai_dpo"]["problems"]) == (
         False,
         [
             "openai_dpo.train.jsonl: error: 1 example: fine-tuning needs at least 10 — aim "
@@ -257,8 +255,8 @@ def test_a_full_ab_export_is_ready_and_needs_an_empty_folder(tmp_path):
         task["annotations"] = [_vote("left" if v2_left else "right")]
     out = tmp_path / "ab"
     manifest = write_ab_export(tally(tasks, sidecar), out, TEMPLATE, load_counter(), {}, 0.0)
-    assert manifest["ready"] is True
-    assert [manifest["datasets"][n]["ready"] for n in ("openai_dpo", "trl_sft", "trl_dpo")] == [
+    assert manifest.ready is True
+    assert [manifest.datasets[n]["ready"] for n in ("openai_dpo", "trl_sft", "trl_dpo")] == [
         True,
         True,
         True,

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from redraft.backend.drafting import Drafter, DraftOutcome
-from redraft.backend.results import build_prediction
 from redraft.backend.versions import SettingsModelSource
+from redraft.label_config.results import draft_prediction
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from tests.fixtures.backend import BackendFactory
@@ -81,7 +81,7 @@ def test_predict_over_http_answers_by_the_deadline(
         "results": [
             [],
             *(
-                build_prediction(stand_in_draft(limit_settings, t["data"]), version)
+                draft_prediction(stand_in_draft(limit_settings, t["data"]), version)
                 for t in tasks[1:]
             ),
         ],

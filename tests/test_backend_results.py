@@ -7,7 +7,8 @@ import pytest
 from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.drafting import DraftOutcome
 from redraft.backend.model import action_label, annotation_ids
-from redraft.backend.results import build_prediction, build_results, prediction_text
+from redraft.backend.results import build_results
+from redraft.label_config.results import draft_prediction, text_of
 
 # What Label Studio 1.23 stores for a TextArea prediction, as returned by its API for a
 # prediction of ours (the editor adds an "id" per region and "origin": "prediction" only when
@@ -22,7 +23,7 @@ LS_STORED_TEXTAREA = {
 
 def test_prediction_fills_draft_and_final_with_the_same_text() -> None:
     text = "Subject: Demo\n\nHi Ana,"
-    assert build_prediction(text, "writer-v3") == {
+    assert draft_prediction(text, "writer-v3") == {
         "model_version": "writer-v3",
         "result": [
             {
@@ -38,7 +39,7 @@ def test_prediction_fills_draft_and_final_with_the_same_text() -> None:
 
 
 def test_prediction_with_score() -> None:
-    assert build_prediction("x", "v1", score=0.5)["score"] == 0.5
+    assert draft_prediction("x", "v1", score=0.5)["score"] == 0.5
 
 
 def test_results_keep_task_positions_and_leave_failures_empty() -> None:
@@ -48,17 +49,17 @@ def test_results_keep_task_positions_and_leave_failures_empty() -> None:
         DraftOutcome(3, "C", cached=True),
     ]
     assert build_results(outcomes, "v1") == [
-        build_prediction("A", "v1"),
+        draft_prediction("A", "v1"),
         [],
-        build_prediction("C", "v1"),
+        draft_prediction("C", "v1"),
     ]
 
 
 @pytest.mark.parametrize(
     ("prediction", "from_name", "expected"),
     [
-        (build_prediction("Hi", "v1"), "draft", "Hi"),
-        (build_prediction("Hi", "v1"), "final", "Hi"),
+        (draft_prediction("Hi", "v1"), "draft", "Hi"),
+        (draft_prediction("Hi", "v1"), "final", "Hi"),
         (
             {"result": [{**LS_STORED_TEXTAREA, "id": "abc", "origin": "prediction"}]},
             "final",
@@ -68,8 +69,10 @@ def test_results_keep_task_positions_and_leave_failures_empty() -> None:
         ({"result": None}, "draft", None),
     ],
 )
-def test_prediction_text(prediction: dict, from_name: str, expected: str | None) -> None:
-    assert prediction_text(prediction, from_name) == expected
+def test_text_of_reads_what_label_studio_stores(
+    prediction: dict, from_name: str, expected: str | None
+) -> None:
+    assert text_of(prediction["result"], from_name) == expected
 
 
 MESSAGES = [

@@ -7,14 +7,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import requests
 from click.testing import CliRunner
 
 from redraft.cli.main import cli
 from redraft.labelstudio.server import free_port
 from redraft.standin.server import StandinServer
-from tests.fixtures.common import REDRAFT, clean_env
+from tests.fixtures.common import REDRAFT, clean_env, start_interruptible
 
 
 def serve_env(home: Path, **extra: str) -> dict[str, str]:
@@ -34,23 +33,17 @@ def wait_until_up(url: str, proc: subprocess.Popen[str], limit_s: float = 30.0) 
     raise AssertionError(f"redraft serve did not answer on {url} within {limit_s}s")
 
 
-@pytest.mark.xfail(
-    reason="since session 2 this child misses SIGINT only when the whole suite runs on a "
-    "fresh clone (it passes alone); cause not found yet, see the closing note",
-    strict=False,
-)
 def test_serve_answers_label_studio_and_stops_on_ctrl_c(
     redraft_home: Path, standin: StandinServer
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
+    proc = start_interruptible(
         [REDRAFT, "serve", "--port", str(port), "--threads", "4", "--base-url", standin.base_url,
          "--model-version", "writer-v9", "--max-concurrency", "3", "--deadline", "30"],
         env=serve_env(redraft_home, OPENAI_API_KEY="sk-serve-test"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )  # fmt: skip
     try:
         wait_until_up(url, proc)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from redraft.cli.main import cli
+from redraft.exporters.manifest import ExportManifest
 from redraft.exporters.rows import FORMATS
 from tests.fixtures.exports import annotation, prediction, read_jsonl, task, write_json
 
@@ -479,7 +480,8 @@ def test_validate_names_lines_and_fails(tmp_path: Path, redraft_home: Path) -> N
     path = tmp_path / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = run(
-        ["validate", str(path), "--model", "gpt-4o-mini-2024-07-18", "--epochs", "2"], redraft_home
+        ["validate", str(path), "--cost-model", "gpt-4o-mini-2024-07-18", "--epochs", "2"],
+        redraft_home,
     )
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
@@ -559,7 +561,7 @@ def test_golden_review_skips_annotations_already_sent(
         imported.append(batch)
         return len(batch)
 
-    def export_once(out: Path, reviewed: set[int]) -> dict[str, Any]:
+    def export_once(out: Path, reviewed: set[int]) -> ExportManifest:
         return run_export(
             lambda: read_file_tasks(export_file),
             out,
@@ -579,7 +581,7 @@ def test_golden_review_skips_annotations_already_sent(
     calls = [e for e in standin.state.request_log() if e["path"] == "/v1/chat/completions"]
     assert len(calls) == 1 and len(imported) == 1
     assert [
-        (m["counts"]["golden_review_tasks"], m["counts"]["golden_review_already_sent"])
+        (m.counts["golden_review_tasks"], m.counts["golden_review_already_sent"])
         for m in (first, second)
     ] == [(1, 0), (0, 1)]
 

@@ -104,7 +104,7 @@ def test_a_read_once_source_is_spooled_and_split_the_same(
     }
     odd, even = list(range(1, 21, 2)), list(range(2, 21, 2))
     assert validation == {*by_hash(odd)[:2], *by_hash(even)[:2]}
-    assert manifest["split"]["by_client"] == {
+    assert manifest.split["by_client"] == {
         "Acme": {"train": 8, "validation": 2},
         "Globex": {"train": 8, "validation": 2},
     }

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from redraft.backend.results import build_prediction
 from redraft.label_config import read_label_config
+from redraft.label_config.results import draft_prediction
 from redraft.prompting import load_template
 from redraft.report.judge import judge_messages
 from redraft.standin import FaultRule
@@ -56,7 +56,7 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
     briefs = _briefs()
     drafts = [f"Subject: Spring webinar\n\nHi {b['company']} team, join us." for b in briefs]
     tasks = [
-        {"data": b, "predictions": [build_prediction(d, "v1")]}
+        {"data": b, "predictions": [draft_prediction(d, "v1")]}
         for b, d in zip(briefs, drafts, strict=True)
     ]
     tasks.append({"data": {"brief": "A brief nobody drafted yet."}})
@@ -77,7 +77,7 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
     }
 
     def judge(*extra: str) -> subprocess.CompletedProcess[str]:
-        args = [REDRAFT, "judge", "--project", str(project.id), "--model", JUDGE, *extra]
+        args = [REDRAFT, "judge", "--project", str(project.id), "--judge-model", JUDGE, *extra]
         return subprocess.run(args, capture_output=True, text=True, env=env, check=False)
 
     # One draft's judgement fails (HTTP 500 on every try); the other four are stored.
@@ -130,7 +130,7 @@ def test_judge_a_project(label_studio, ls_client, redraft_home, standin):
 def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, standin):
     project = ls_client.projects.create(title="judge limit", label_config=read_label_config())
     tasks = [
-        {"data": b, "predictions": [build_prediction(f"Hi {b['company']}", "v1")]}
+        {"data": b, "predictions": [draft_prediction(f"Hi {b['company']}", "v1")]}
         for b in _briefs()
     ]
     ls_client.projects.import_tasks(id=project.id, request=tasks)
@@ -142,7 +142,7 @@ def test_judge_limit_and_missing_project(label_studio, ls_client, redraft_home, 
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": label_studio.login.token,
     }
-    base = [REDRAFT, "judge", "--model", JUDGE]
+    base = [REDRAFT, "judge", "--judge-model", JUDGE]
     done = subprocess.run(
         [*base, "--project", "judge limit", "--limit", "2"],  # a title works like an id
         capture_output=True,
@@ -175,7 +175,7 @@ def test_judge_predictions_of_an_earlier_redraft_leave_the_writers_form(
     project = ls_client.projects.create(title="judge legacy", label_config=read_label_config())
     brief = _briefs()[0]
     ls_client.projects.import_tasks(
-        id=project.id, request=[{"data": brief, "predictions": [build_prediction("Hi", "v1")]}]
+        id=project.id, request=[{"data": brief, "predictions": [draft_prediction("Hi", "v1")]}]
     )
     (task,) = list(ls_client.tasks.list(project=project.id))
     ls_client.predictions.create(
@@ -199,7 +199,7 @@ def test_judge_predictions_of_an_earlier_redraft_leave_the_writers_form(
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": label_studio.login.token,
     }
-    args = [REDRAFT, "judge", "--project", str(project.id), "--model", JUDGE]
+    args = [REDRAFT, "judge", "--project", str(project.id), "--judge-model", JUDGE]
     done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0] == (
@@ -297,7 +297,7 @@ def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
              "value": {"text": ["Too stiff."]}},
         ],
     )  # fmt: skip
-    judged = run_cli(["judge", "--project", str(project_id), "--model", JUDGE], settings)
+    judged = run_cli(["judge", "--project", str(project_id), "--judge-model", JUDGE], settings)
     assert judged.exit_code == 0, judged.output
     assert sorted(_judge_verdicts(ls_client, project_id)) == sorted(drafts)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
-from redraft.backend.results import build_prediction
 from redraft.label_config import (
     DRAFT,
     FEEDBACK,
@@ -16,6 +15,7 @@ from redraft.label_config import (
     RATING,
     read_label_config,
 )
+from redraft.label_config.results import draft_prediction
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.tasks import feedback_results
 
@@ -71,7 +71,7 @@ def test_feedback_free_text(interface: LabelInterface) -> None:
 
 
 def test_backend_prediction_is_valid(interface: LabelInterface) -> None:
-    prediction = build_prediction("Subject: Hi", "v1")
+    prediction = draft_prediction("Subject: Hi", "v1")
     assert interface.validate_prediction(prediction, return_errors=True) == []
 
 

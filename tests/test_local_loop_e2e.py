@@ -17,7 +17,7 @@ from click.testing import Result
 from label_studio_sdk import LabelStudio
 
 from bench.briefs import make_briefs
-from redraft.backend.results import prediction_text
+from redraft.label_config.results import draft_of
 from redraft.local.base import BUNDLED_MODEL_ID
 from redraft.local.catalog import listed_models, served_models
 from redraft.local.server import LocalServer, free_port
@@ -49,7 +49,7 @@ def drafts_of(client: LabelStudio, project_id: int, version: str) -> dict[int, s
             continue
         for prediction in dumped["predictions"] or []:
             if prediction["model_version"] == version:
-                found[dumped["id"]] = prediction_text(prediction) or ""
+                found[dumped["id"]] = draft_of(prediction) or ""
     return found
 
 

@@ -20,8 +20,7 @@ import scipy.stats
 from click.testing import Result
 from label_studio_sdk import LabelStudio
 
-from redraft.backend.results import prediction_text, textarea_result
-from redraft.label_config import FEEDBACK, FINAL, ISSUES, OBJECT, RATING
+from redraft.label_config.results import annotation_result, draft_of
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
 from redraft.training.source import RegistryModelSource
@@ -162,10 +161,10 @@ def test_promotion_reaches_label_studio(
 PS = "\n\nP.S. I can send a two-minute video of the dashboard first, if that is easier."
 
 
-def draft_of(task: dict[str, Any], version: str) -> tuple[int, str]:
+def version_draft(task: dict[str, Any], version: str) -> tuple[int, str]:
     """(prediction id, draft text) of the task's prediction from `version`."""
     [prediction] = [p for p in task["predictions"] if p["model_version"] == version]
-    text = prediction_text(prediction)
+    text = draft_of(prediction)
     assert text
     return prediction["id"], text
 
@@ -182,23 +181,9 @@ def annotate(
     lead_time: float = 60.0,
 ) -> str:
     """Submit an annotation as the editor does, started from `version`'s draft; returns final."""
-    parent, draft = draft_of(task, version)
+    parent, draft = version_draft(task, version)
     final = draft + PS if rewrite else draft
-    result: list[dict[str, Any]] = [
-        {"from_name": RATING, "to_name": OBJECT, "type": "rating", "value": {"rating": rating}},
-        textarea_result(FINAL, final),
-    ]
-    if issues:
-        result.append(
-            {
-                "from_name": ISSUES,
-                "to_name": OBJECT,
-                "type": "choices",
-                "value": {"choices": list(issues)},
-            }
-        )
-    if feedback is not None:
-        result.append(textarea_result(FEEDBACK, feedback))
+    result = annotation_result(final=final, rating=rating, issues=issues, feedback=feedback)
     client.annotations.create(
         task["id"], result=result, lead_time=lead_time, parent_prediction=parent
     )
@@ -359,7 +344,7 @@ def test_the_whole_loop(
     assert second.stderr.splitlines()[-2:] == [
         f"project {project_id} now shows {candidate!r} drafts (was {VERSION_A!r})",
         f"prefilled 6 of 26 tasks with {candidate!r} (0 from cache); 0 already had a draft; "
-        "20 finished task(s) left alone",
+        "20 finished tasks left alone",
     ]
     # A skipped task is not finished for Label Studio (it may come back): it gets a draft too.
     assert chat_models(fast_standin)[before:] == [model_id] * 6
@@ -384,8 +369,10 @@ def test_the_whole_loop(
     # The report shows both versions.
     report_dir = tmp_path / "report"
     reported = ok(["report", "--project", str(project_id), "-o", str(report_dir)], settings)
-    drafts_a = {ref: draft_of(task, VERSION_A)[1] for ref, task in tasks.items() if ref in finals_a}
-    drafts_b = {ref: draft_of(tasks[ref], candidate)[1] for ref in finals_b}
+    drafts_a = {
+        ref: version_draft(task, VERSION_A)[1] for ref, task in tasks.items() if ref in finals_a
+    }
+    drafts_b = {ref: version_draft(tasks[ref], candidate)[1] for ref in finals_b}
     lines = reported.stdout.splitlines()
     assert lines[:3] == [
         f"{'version':<22} {'drafts':>6} {'annot':>6} {'rating (95% CI)':>18} "
@@ -533,7 +520,7 @@ def test_a_real_export_trains_with_trl(
     prefilled = ok(["prefill", "--project", str(project_id)], loop_settings)
     assert prefilled.stderr.splitlines()[-1] == (
         "prefilled 2 of 14 tasks with 'v1' (0 from cache); 0 already had a draft; "
-        "12 finished task(s) left alone"
+        "12 finished tasks left alone"
     )
     assert chat_models(standin)[before:] == ["v1", "v1"]
     assert versions_by_ref(ls_client, project_id) == (

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from label_studio_sdk import LabelStudio
 
-from redraft.backend.results import build_prediction, textarea_result
 from redraft.label_config import read_label_config
+from redraft.label_config.results import draft_prediction, textarea_item
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.client import session
 from redraft.labelstudio.project import BACKEND_TITLE, PROJECT_SETTINGS, ProjectSpec, init_project
@@ -157,7 +157,7 @@ def test_retrieve_open_annotate_export(
     stored = opened["predictions"][0]
     draft = stored["result"][0]["value"]["text"][0]
     assert draft.strip()
-    assert {k: stored[k] for k in ("model_version", "result")} == build_prediction(
+    assert {k: stored[k] for k in ("model_version", "result")} == draft_prediction(
         draft, MODEL_VERSION
     )
 
@@ -171,7 +171,7 @@ def test_retrieve_open_annotate_export(
             "type": "choices",
             "value": {"choices": ["tone"]},
         },
-        textarea_result("final", "Final."),
+        textarea_item("final", "Final."),
     ]
     annotation = ls_client.annotations.create(
         tasks["L-6"], result=result, lead_time=42.0, parent_prediction=stored["id"]
@@ -275,7 +275,7 @@ def test_import_with_feedback_and_refusals(
     first = tasks["H-1"]
     assert first["data"] == {"external_id": "H-1", "brief": "Ask for a call"}
     assert [(p["model_version"], p["result"]) for p in first["predictions"]] == [
-        ("imported", build_prediction("Subject: Hi", "imported")["result"])
+        ("imported", draft_prediction("Subject: Hi", "imported")["result"])
     ]
     [annotation] = first["annotations"]
     assert annotation["result"] == feedback_results(
@@ -346,5 +346,5 @@ def test_prefill_is_safe_next_to_itself_and_a_retrieve(
 
 
 def _draft_result(text: str) -> dict[str, Any]:
-    prediction = build_prediction(text, MODEL_VERSION)
+    prediction = draft_prediction(text, MODEL_VERSION)
     return {"result": prediction["result"]}

@@ -298,3 +298,17 @@ def test_an_import_cut_off_by_label_studio_resumes_exactly(
     again = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
     assert again.exit_code == 0  # a finished import leaves no record: this imports anew
     assert task_count(ls_client, project_id) == 2200
+
+
+def test_project_left_out_among_several_names_them_and_asks_for_it(
+    ls_client: LabelStudio, edge_settings: Settings
+) -> None:
+    new_project("edges which one A", edge_settings, "--no-backend")
+    new_project("edges which one B", edge_settings, "--no-backend")
+    projects = list(ls_client.projects.list())
+    done = run_cli(["prefill", "--dry-run"], edge_settings)
+    assert done.exit_code == 1
+    assert done.stderr.startswith(f"error: Label Studio has {len(projects)} projects (")
+    assert done.stderr.endswith(" — pass --project ID or TITLE\n")
+    named = run_cli(["prefill", "--dry-run", "--project", "edges which one A"], edge_settings)
+    assert named.exit_code == 0, named.output

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from redraft.exporters.sinks import RecordsSink, record_row
+from redraft.exporters.manifest import ExportManifest
+from redraft.exporters.sinks import RecordsSink, file_sha256, record_row
 from redraft.report.sources import from_export_dir
 from tests.fixtures.common import REDRAFT, clean_env
 from tests.fixtures.report import record
@@ -71,10 +72,19 @@ def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft
     assert "<script" not in html and "<link" not in html and "src=" not in html
 
 
+def finish_export(folder: Path) -> None:
+    """Write the manifest that makes `folder` a finished export, listing its records file."""
+    files = {
+        p.name: {"sha256": file_sha256(p)}
+        for p in folder.iterdir()
+        if p.name.startswith("records.")
+    }
+    ExportManifest(created_at="2026-11-20T10:00:00Z", files=files).write(folder)
+
+
 def test_report_from_an_export_folder(tmp_path, redraft_home):
     folder = tmp_path / "export"
     folder.mkdir()
-    (folder / "manifest.json").write_text("{}")  # what makes the folder a finished export
     rows = [
         record(1, "v1", "Hello Ann", "Hello Anna", 3, issues=("tone",)),
         record(2, "v1", "Hello Ann", "Hello Ann", 5),
@@ -108,6 +118,7 @@ def test_report_from_an_export_folder(tmp_path, redraft_home):
                 }
             )
     out = tmp_path / "out"
+    finish_export(folder)
     done = run("report", "--export", str(folder), "-o", str(out), home=redraft_home)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
@@ -179,7 +190,7 @@ def test_export_folder_written_by_the_exporter_reads_back(fmt, tmp_path):
     for r in records:
         sink.write(record_row(r, "train", "rewrite"))
     sink.close()
-    (tmp_path / "manifest.json").write_text("{}")
+    finish_export(tmp_path)
     assert from_export_dir(tmp_path).records == records
 
 
@@ -191,17 +202,24 @@ def test_export_folder_written_by_the_exporter_reads_back(fmt, tmp_path):
             "is not a complete export (no manifest.json) — pass a folder written by "
             "`redraft export`, or re-run the export",
         ),
+        ({"records.parquet": b"PAR1 damaged", "manifest.json": b""}, "cannot read the records of"),
         (
-            {"records.parquet": b"PAR1 half-written", "manifest.json": b"{}"},
-            "cannot read the records of",
+            {"records.parquet": b"PAR1", "manifest.json": b"", "records.parquet ": b"PAR1 edited"},
+            "records.parquet changed since export (sha256 differs from the manifest) — re-run "
+            "`redraft export` instead of editing exported files",
         ),
+        ({"manifest.json": b"{}"}, "manifest.json lists no files — re-run `redraft export`"),
     ],
 )
 def test_a_half_written_export_folder_is_one_error_line(tmp_path, redraft_home, files, message):
     folder = tmp_path / "export"
     folder.mkdir()
     for name, content in files.items():
-        (folder / name).write_bytes(content)
+        if name == "manifest.json" and not content:
+            finish_export(folder)  # the manifest lists the files written so far
+        else:
+            # A trailing space: the same file rewritten after the manifest.
+            (folder / name.strip()).write_bytes(content)
     done = run("report", "--export", str(folder), home=redraft_home)
     assert done.returncode == 1
     assert done.stderr.startswith("error: ") and message in done.stderr

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from label_studio_sdk import LabelStudio
 
-from redraft.backend.results import build_prediction
 from redraft.label_config import read_label_config
+from redraft.label_config.results import draft_prediction
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.tasks import feedback_results
 from redraft.settings import Settings
@@ -58,7 +58,7 @@ def project(ls_client: LabelStudio) -> dict[str, Any]:
         request=[
             {
                 "data": {**data, "brief": BRIEF.format(company=data["company"])},
-                "predictions": [build_prediction(draft, "v1")],
+                "predictions": [draft_prediction(draft, "v1")],
             }
             for data, draft in TASKS
         ],

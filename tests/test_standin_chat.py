@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from redraft.standin import FaultRule, StandinConfig, StandinServer
-from tests.fixtures.common import REDRAFT
+from tests.fixtures.common import REDRAFT, start_interruptible
 
 BRIEF = "Client: Acme\n\nBrief:\nOffer a free CRM data audit to the sales team at Globex"
 MESSAGES = [
@@ -385,17 +385,11 @@ def test_config_over_http(standin: StandinServer) -> None:
     assert standin.request_count("/_standin/config") == 0  # control calls are not logged
 
 
-@pytest.mark.xfail(
-    reason="since session 2 this child misses SIGINT only when the whole suite runs on a "
-    "fresh clone (it passes alone); cause not found yet, see the closing note",
-    strict=False,
-)
 def test_cli_runs_until_interrupted() -> None:
-    process = subprocess.Popen(
+    process = start_interruptible(
         [REDRAFT, "standin", "--port", "0", "--fault", "empty"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         assert process.stdout is not None

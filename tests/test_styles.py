@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bench.briefs import make_briefs
-from redraft.backend.results import build_prediction
 from redraft.cli.main import cli
+from redraft.label_config.results import draft_prediction
 from redraft.prompting import build_messages, load_template, parse_template
 from redraft.settings import Settings
 from redraft.simulate.annotate import annotation_results
@@ -49,7 +49,7 @@ def simulated_tasks(
                 draft = simulate_edit(rules[client], data, draft).final
             verdict = simulate_edit(rules[client], data, draft)
             task_id = len(tasks) + 1
-            prediction = build_prediction(draft, version)
+            prediction = draft_prediction(draft, version)
             tasks.append(
                 {
                     "id": task_id,
@@ -382,7 +382,7 @@ def test_styles_learn_reads_a_live_label_studio_project(ls_client, ls_settings, 
     ls_client.projects.import_tasks(
         made.id,
         request=[
-            {"data": data, "predictions": [build_prediction(naive_draft(data), "v1")]}
+            {"data": data, "predictions": [draft_prediction(naive_draft(data), "v1")]}
             for data in briefs
         ],
     )

@@ -185,7 +185,8 @@ def test_a_failed_auto_run_is_reported_not_raised(
     hook("ANNOTATION_CREATED", _event(3))
     hook.wait(30)
     assert hook.last_error == (
-        f"{tmp_path / 'missing'} has no manifest.json — pass a folder written by `redraft export`"
+        f"{tmp_path / 'missing'} is not a complete export (no manifest.json) — pass a folder "
+        "written by `redraft export`, or re-run the export"
     )
     assert _job_posts(fast_standin) == 0
 
@@ -244,8 +245,8 @@ def test_a_forged_webhook_trains_nothing_the_real_count_does(
     """The count comes from Label Studio: a webhook claiming 50 annotations starts nothing."""
     import uuid
 
-    from redraft.backend.results import build_prediction
     from redraft.label_config import read_label_config
+    from redraft.label_config.results import draft_prediction
 
     env = {
         "LABEL_STUDIO_URL": ls_settings.label_studio_url,
@@ -262,7 +263,7 @@ def test_a_forged_webhook_trains_nothing_the_real_count_does(
         made.id,
         request=[
             {"data": {"brief": f"Offer a demo to shop {i}."},
-             "predictions": [build_prediction(f"Draft {i}.", "v0")]}
+             "predictions": [draft_prediction(f"Draft {i}.", "v0")]}
             for i in range(3)
         ],
     )  # fmt: skip

@@ -352,7 +352,7 @@ def test_a_dataset_the_exporter_marked_not_ready_is_refused(
     from redraft.training.errors import ExportFolderError
 
     export = load_export(export_folder)
-    export.manifest["datasets"]["openai_dpo"] = {
+    export.manifest.datasets["openai_dpo"] = {
         "ready": False,
         "problems": ["openai_dpo.train.jsonl: 3 rows, fewer than the 10 the API needs"],
     }

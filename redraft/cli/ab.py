@@ -14,6 +14,7 @@ import click
 from tqdm import tqdm
 
 from redraft.backend.drafting import Drafter
+from redraft.cli.labelstudio import project_option
 from redraft.prompting import load_template
 from redraft.report.ab import build_ab_tasks
 from redraft.report.ab_run import (
@@ -58,13 +59,15 @@ def _briefs(settings: Settings, briefs: Path | None, from_project: str | None) -
         if parsed.errors:
             raise ABError(f"{briefs}: {parsed.errors[0]} — fix the file and retry")
         return [row.data for row in parsed.rows]
-    from redraft.labelstudio.prefill import list_tasks
+    from redraft.labelstudio.client import project_tasks
     from redraft.labelstudio.project import resolve_project
 
     assert from_project is not None
     with _label_studio(settings) as client:
         project_id = resolve_project(client, from_project)
-        return [dict(t["data"] or {}) for t in list_tasks(client, project_id)]
+        return [
+            dict(t["data"] or {}) for t in project_tasks(client, project_id, fields="task_only")
+        ]
 
 
 @ab.command("create")
@@ -142,7 +145,7 @@ def create(
 
 
 @ab.command("analyze")
-@click.option("--project", "project_ref", required=True, help="The A/B project (id or title).")
+@project_option
 @click.option("--mapping", type=click.Path(path_type=Path, dir_okay=False), help="Sidecar file.")
 @click.option(
     "-o",
@@ -160,7 +163,7 @@ def create(
 @click.pass_obj
 def analyze(
     settings: Settings,
-    project_ref: str,
+    project_ref: str | None,
     mapping: Path | None,
     output: Path | None,
     validation_ratio: float,
@@ -204,7 +207,7 @@ def analyze(
         validation_ratio,
     )
     rate = result.win_rate_b
-    pairs = manifest["counts"]["tasks_exported"]
+    pairs = manifest.counts["tasks_exported"]
     summary = {
         "version_a": result.version_a,
         "version_b": result.version_b,
@@ -222,7 +225,7 @@ def analyze(
     }
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     click.echo(result.sentence())
-    ready = "ready" if manifest["datasets"]["openai_dpo"]["ready"] else "not ready for training"
+    ready = "ready" if manifest.datasets["openai_dpo"]["ready"] else "not ready for training"
     click.echo(
         f"{result.decided + result.ties} tasks judged ({result.judgments} judgments; "
         f"{result.ties} tied, {result.unmatched} unmatched); wrote {pairs} preference pairs "

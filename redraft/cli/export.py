@@ -13,21 +13,22 @@ from typing import Any
 import click
 
 from redraft.cli.export_options import build_options, export_options
+from redraft.cli.knobs import knob_options
 from redraft.evaluation.evalset import pin, pinned_ids
 from redraft.exporters.golden import GoldenWriter, import_review_tasks, reviewed_annotations
-from redraft.exporters.pipeline import run_export
+from redraft.exporters.manifest import ExportManifest
+from redraft.exporters.pipeline import ExportOptions, run_export
 from redraft.exporters.reading import read_file_tasks, read_project_tasks
 from redraft.exporters.rows import FORMATS
 from redraft.exporters.split import TaskSource
 from redraft.exporters.tokens import load_counter
 from redraft.exporters.validation import (
-    DEFAULT_CONTEXT_LIMIT,
-    DEFAULT_EPOCHS,
     VALIDATION_FORMATS,
     validate_file,
 )
 from redraft.prompting import load_template
 from redraft.settings import Settings
+from redraft.training.source import active_template
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def export(
         openai_base_url=opts["base_url"],
         template_path=opts["template_path"],
     )
-    template_path = settings.template_path or _active_template(settings)
+    # The active version's own template, so a fine-tune learns with the prompts it drafts with.
+    template_path = settings.template_path or active_template(settings)
     template = load_template(template_path)
     counter = load_counter()
     golden_writer = _golden_writer(settings, opts["golden_model"]) if golden_mode != "off" else None
@@ -133,18 +135,8 @@ def export(
     _print_summary(manifest, out_dir)
 
 
-def _active_template(settings: Settings) -> Path | None:
-    """The active version's own template (`redraft styles apply`), so a fine-tune learns with
-    the prompts that version drafts with; None for the shipped default."""
-    from redraft.training.registry import Registry
-
-    active = Registry(settings.registry_path).active()
-    path = active.metrics.get("template") if active is not None else None
-    return Path(path) if path else None
-
-
 def _pin_evaluation_set(
-    settings: Settings, project_id: int, pinned: frozenset[int] | None, manifest: dict[str, Any]
+    settings: Settings, project_id: int, pinned: frozenset[int] | None, manifest: ExportManifest
 ) -> None:
     """Pin this export's validation tasks as the project's evaluation set, the first time."""
     if pinned is not None:
@@ -154,7 +146,7 @@ def _pin_evaluation_set(
             err=True,
         )
         return
-    ids = manifest["split"]["validation_task_ids"]
+    ids = manifest.split["validation_task_ids"]
     if ids:
         pin(settings.home, project_id, ids)
         click.echo(
@@ -193,8 +185,8 @@ def _progress(tasks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     )
 
 
-def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
-    counts, datasets = manifest["counts"], manifest["datasets"]
+def _print_summary(manifest: ExportManifest, out_dir: Path) -> None:
+    counts, datasets = manifest.counts, manifest.datasets
     for name in FORMATS:
         entry = datasets[name]
         state = "ready" if entry["ready"] else "NOT ready"
@@ -205,10 +197,10 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
         )
         for problem in [*entry["problems"][:5], *entry.get("warnings", [])]:
             click.echo(f"  {problem}", err=True)
-    for warning in manifest["split"].get("warnings", [])[:5]:
+    for warning in manifest.split.get("warnings", [])[:5]:
         click.echo(f"split: {warning}", err=True)
-    click.echo(manifest["token_counts"], err=True)
-    estimate = manifest["files"]["openai_sft.train.jsonl"]["validation"]["estimate"]
+    click.echo(manifest.token_counts, err=True)
+    estimate = manifest.files["openai_sft.train.jsonl"]["validation"]["estimate"]
     if estimate:
         click.echo(
             f"estimated OpenAI SFT cost: ${estimate['usd']:,.2f} ({estimate['model']}, "
@@ -229,8 +221,8 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
     )
     if counts.get("golden_review_already_sent"):
         review += f", {counts['golden_review_already_sent']:,} already sent for review (skipped)"
-    ready = "ready" if manifest["ready"] else "NOT ready"
-    warnings = len(manifest.get("warnings", [])) + len(manifest["split"].get("warnings", []))
+    ready = "ready" if manifest.ready else "NOT ready"
+    warnings = len(manifest.warnings) + len(manifest.split.get("warnings", []))
     if warnings:
         ready += f" with {_plural(warnings, 'warning')} (see manifest.json)"
     click.echo(
@@ -253,36 +245,18 @@ def _print_summary(manifest: dict[str, Any], out_dir: Path) -> None:
     show_default=True,
     help="Dataset format; auto takes it from the first line that matches one.",
 )
-@click.option(
-    "--model",
-    default=None,
-    help="Model whose training price the cost estimate uses (default gpt-4o-mini-2024-07-18).",
-)
-@click.option(
-    "--epochs",
-    type=int,
-    default=DEFAULT_EPOCHS,
-    show_default=True,
-    help="Epochs for the training-cost estimate.",
-)
-@click.option(
-    "--context-limit",
-    type=int,
-    default=DEFAULT_CONTEXT_LIMIT,
-    show_default=True,
-    help="Tokens allowed per example; longer ones are errors.",
-)
-def validate(file: Path, fmt: str, model: str | None, epochs: int, context_limit: int) -> None:
+@knob_options(ExportOptions, ["cost_model", "epochs", "context_limit"])
+def validate(file: Path, fmt: str, cost_model: str | None, epochs: int, context_limit: int) -> None:
     """Check a JSONL training file: structure, tokens, context limit, size, duplicates, cost.
 
     Prints one line per problem (FILE:LINE: error: ...) and exits 1 when there is an error.
 
     \b
     Example:
-      redraft validate exports/nov/openai_sft.train.jsonl --model gpt-4o-mini-2024-07-18 --epochs 3
+      redraft validate exports/nov/openai_sft.train.jsonl --cost-model gpt-4o-mini-2024-07-18
     """
     counter = load_counter()
-    report = validate_file(file, fmt, counter, context_limit, model, epochs)
+    report = validate_file(file, fmt, counter, context_limit, cost_model, epochs)
     for problem in report.problems:
         click.echo(problem.text(str(file)))
     if report.errors + report.warnings > len(report.problems):

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from redraft.cli.labelstudio import project_option
 from redraft.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,8 @@ SHOW_FAILURES = 20
 
 
 @click.command("judge")
-@click.option("--project", "project_ref", required=True, help="Label Studio project (id or title).")
-@click.option("--model", help="Judge model id (default: REDRAFT_MODEL).")
+@project_option
+@click.option("--judge-model", help="Judge model id (default: REDRAFT_MODEL).")
 @click.option("--base-url", help="OpenAI-compatible endpoint of the judge (env OPENAI_BASE_URL).")
 @click.option(
     "--limit", type=click.IntRange(min=1), help="Judge at most this many drafts this run."
@@ -28,8 +29,8 @@ SHOW_FAILURES = 20
 @click.pass_obj
 def judge(
     settings: Settings,
-    project_ref: str,
-    model: str | None,
+    project_ref: str | None,
+    judge_model: str | None,
     base_url: str | None,
     limit: int | None,
     dry_run: bool,
@@ -45,20 +46,19 @@ def judge(
 
     \b
     Example:
-      redraft judge --project 3 --model gpt-4.1-mini --dry-run
-      redraft judge --project "Acme outreach" --model llama3.1:70b \\
+      redraft judge --project 3 --judge-model gpt-4.1-mini --dry-run
+      redraft judge --project "Acme outreach" --judge-model llama3.1:70b \\
         --base-url http://localhost:11434/v1
     """
-    from redraft.labelstudio.client import session_from_settings
+    from redraft.labelstudio.client import project_tasks, session_from_settings
     from redraft.labelstudio.project import resolve_project
-    from redraft.report.ab_run import project_tasks
     from redraft.report.judge import judge_version, plan_judging
 
-    judge_model = model or settings.model
+    judge_model = judge_model or settings.model
     version = judge_version(judge_model)
     with session_from_settings(settings) as client:
         project_id = resolve_project(client, project_ref)
-        tasks = project_tasks(client, project_id)
+        tasks = list(project_tasks(client, project_id))
         moved = 0 if dry_run else _move_legacy_judgements(client, tasks)
         if moved:
             click.echo(
@@ -66,7 +66,7 @@ def judge(
                 "(Label Studio pre-filled them into the writers' forms)",
                 err=True,
             )
-            tasks = project_tasks(client, project_id)
+            tasks = list(project_tasks(client, project_id))
         plan = plan_judging(tasks, judge_model)
         items = plan.items if limit is None else plan.items[: max(limit, 0)]
         later = len(plan.items) - len(items)

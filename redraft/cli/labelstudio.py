@@ -19,13 +19,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_TITLE = "redraft outreach"
 
 
-_project_option = click.option(
-    "--project",
-    "project_ref",
-    default=DEFAULT_TITLE,
-    show_default=True,
-    help="Project id or title.",
-)
+def project_option(command: Any) -> Any:
+    """`--project ID|TITLE`, the same in every command that acts on one project: required,
+    unless Label Studio has exactly one project (see `resolve_project`)."""
+    return click.option(
+        "--project",
+        "project_ref",
+        default=None,
+        help="Label Studio project: id or exact title (may be left out when there is only one).",
+    )(command)
 
 
 def _ls_options(command: Any) -> Any:
@@ -111,7 +113,7 @@ def init(
 @click.command("import")
 @_ls_options
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_project_option
+@project_option
 @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD", help="Rename a column.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, skip the others.")
 @click.option(
@@ -132,7 +134,7 @@ def import_briefs(
     url: str | None,
     api_key: str | None,
     file: Path,
-    project_ref: str,
+    project_ref: str | None,
     mapping: tuple[str, ...],
     skip_invalid: bool,
     with_feedback: bool,
@@ -208,7 +210,7 @@ def _import(
 
 @click.command("prefill")
 @_ls_options
-@_project_option
+@project_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Draft at most this many tasks."
 )
@@ -224,7 +226,7 @@ def prefill(
     ctx: click.Context,
     url: str | None,
     api_key: str | None,
-    project_ref: str,
+    project_ref: str | None,
     limit: int | None,
     concurrency: int | None,
     dry_run: bool,
@@ -244,19 +246,20 @@ def prefill(
 
 
 def _prefill(
-    client: Any, settings: Settings, project_ref: str, limit: int | None, dry_run: bool
+    client: Any, settings: Settings, project_ref: str | None, limit: int | None, dry_run: bool
 ) -> None:
     from tqdm import tqdm
 
     from redraft.backend.drafting import Drafter
-    from redraft.labelstudio.prefill import list_tasks, tasks_missing
+    from redraft.labelstudio.client import project_tasks
     from redraft.labelstudio.prefill import prefill as run_prefill
+    from redraft.labelstudio.prefill import tasks_missing
     from redraft.labelstudio.project import resolve_project
 
     project_id = resolve_project(client, project_ref)
     active = model_source_for(settings).active()
     if dry_run:
-        tasks = list_tasks(client, project_id)
+        tasks = list(project_tasks(client, project_id))
         missing = len(tasks_missing(tasks, active.name))
         click.echo(
             f"dry run: {missing:,} of {len(tasks):,} tasks lack a {active.name!r} draft", err=True
@@ -295,7 +298,7 @@ def _prefill(
 @click.option("--port", type=int, default=8080, show_default=True, help="Label Studio port.")
 @click.option("--backend-port", type=int, default=9090, show_default=True, help="Backend port.")
 @click.option(
-    "--model",
+    "--drafts-from",
     "model_kind",
     type=click.Choice(["local", "standin"]),
     default="local",

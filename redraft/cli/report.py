@@ -51,12 +51,10 @@ def load_input(
 def _learned_rules_template(settings: Settings) -> PromptTemplate | None:
     """The template whose learned style rules the report checks: the active version's own
     (`redraft styles apply`), else the settings' template; None when it has no such rules."""
-    from redraft.training.registry import Registry
+    from redraft.training.source import active_template
 
-    active = Registry(settings.registry_path).active()
-    path = active.metrics.get("template") if active is not None else None
     try:
-        template = load_template(Path(path) if path else settings.template_path)
+        template = load_template(active_template(settings) or settings.template_path)
     except TemplateError as exc:
         logger.warning("learned style rules not reported: %s", exc)
         return None

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from redraft.cli.labelstudio import _client, _ls_options, _project_option, _settings
+from redraft.cli.labelstudio import _client, _ls_options, _settings, project_option
 
 logger = logging.getLogger(__name__)
 
 
 @click.command("simulate")
 @_ls_options
-@_project_option
+@project_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Annotate at most this many tasks."
 )
@@ -32,7 +32,7 @@ def simulate(
     ctx: click.Context,
     url: str | None,
     api_key: str | None,
-    project_ref: str,
+    project_ref: str | None,
     limit: int | None,
     rules_file: Path | None,
     dry_run: bool,

@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from redraft.errors import RedraftError
+from redraft.labelstudio.client import project_tasks
 from redraft.settings import Settings
-from redraft.training.facts import gather_facts, label_studio_tasks
+from redraft.training.facts import gather_facts
 from redraft.training.registry import Registry
 from redraft.training.stages import current_stage, next_step, render
 
@@ -29,14 +30,8 @@ def _project_tasks(
 
     try:
         with session_from_settings(settings) as client:
-            if project is None:
-                projects = list(client.projects.list())
-                if len(projects) != 1:
-                    return None, None, f"{len(projects)} projects — pass --project ID or TITLE"
-                project = projects[0].id
-            else:
-                project = resolve_project(client, project)
-            return list(label_studio_tasks(client, project)), project, None
+            project = resolve_project(client, project)
+            return list(project_tasks(client, project)), project, None
     except RedraftError as exc:
         return None, project, str(exc)
     except Exception as exc:  # SDK/HTTP errors: status still shows the local stages

@@ -199,10 +199,8 @@ def _base_template(
     settings: Settings, registry: Any, template_file: Path | None
 ) -> tuple[str, str]:
     active = registry.active()
-    chosen = template_file
-    if chosen is None and active is not None and active.metrics.get("template"):
-        chosen = Path(active.metrics["template"])
-    chosen = chosen or settings.template_path
+    own = active.template_path if active is not None else None
+    chosen = template_file or own or settings.template_path
     if chosen is None:
         text = resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
         return "default.toml (shipped)", text

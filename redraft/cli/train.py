@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
+from redraft.cli.knobs import knob_options
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
 from redraft.training.registry import Registry
+from redraft.training.trl_lora import TrlParams
 
 
 def _report(line: str) -> None:
@@ -121,6 +121,8 @@ def train_openai_command(
     _report(f"done: {version.name} is {version.status} ({version.model_id})")
 
 
+# The TrlParams knobs `train trl` offers, in --help order (base_model and output_dir have
+# their own options; lora_alpha follows the rank).
 _TRL_OPTIONS = (
     "sft_learning_rate",
     "sft_epochs",
@@ -137,30 +139,9 @@ _TRL_OPTIONS = (
     "start_adapter",
     "max_steps",
     "seed",
+    "skip_dpo",
+    "extra_sft",
 )
-
-
-def _trl_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """One click option per TrlParams knob: name, default and help come from the dataclass."""
-    from redraft.training.trl_lora import TrlParams
-
-    known = {f.name: f for f in dataclasses.fields(TrlParams)}
-    for name in reversed(_TRL_OPTIONS):
-        knob = known[name]
-        if knob.metadata["choices"]:
-            kind: Any = click.Choice(knob.metadata["choices"])
-        elif knob.default is None:  # the only such knob is a folder
-            kind = click.Path(exists=True, file_okay=False, path_type=Path)
-        else:
-            kind = type(knob.default)
-        command = click.option(
-            "--" + name.replace("_", "-"),
-            type=kind,
-            default=knob.default,
-            show_default=True,
-            help=knob.metadata["help"],
-        )(command)
-    return command
 
 
 @train.command("trl")
@@ -177,14 +158,7 @@ def _trl_options(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Run folder; the adapter goes to OUTPUT/adapter (default REDRAFT_HOME/adapters/NAME).",
 )
-@_trl_options
-@click.option("--skip-dpo", is_flag=True, help="Only SFT on the finals.")
-@click.option(
-    "--extra-sft",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    multiple=True,
-    help='An OpenAI fine-tuning file ({"messages": [...]} JSONL) to learn as well; repeatable.',
-)
+@knob_options(TrlParams, _TRL_OPTIONS)
 @click.option(
     "--fresh",
     is_flag=True,
@@ -199,8 +173,6 @@ def train_trl_command(
     export_dir: Path,
     base_model: str | None,
     output: Path | None,
-    skip_dpo: bool,
-    extra_sft: tuple[Path, ...],
     fresh: bool,
     name: str | None,
     serve_url: str | None,
@@ -222,7 +194,6 @@ def train_trl_command(
     """
     from redraft.local.publish import local_target
     from redraft.training.trl_trainer import (
-        TrlParams,
         continuable,
         require_train_extra,
         train_trl,
@@ -250,8 +221,6 @@ def train_trl_command(
     params = TrlParams(
         base_model=base_model or str(local.hf_dir if local else ""),
         output_dir=output or settings.home / "adapters" / name,
-        skip_dpo=skip_dpo,
-        extra_sft=extra_sft,
         since_export=since,
         **knobs,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from redraft.errors import RedraftError
 from redraft.evaluation.gate import EvalItem
+from redraft.exporters.manifest import ExportManifest, ManifestError
 
 
 class EvalSetError(RedraftError):
@@ -58,28 +59,12 @@ def pin(home: Path, project_id: int, task_ids: Iterable[int]) -> frozenset[int]:
     return ids
 
 
-def latest_export(exports_dir: Path, project_id: int | None) -> Path | None:
-    """The newest export folder (of `project_id`, when given) with a manifest, or None."""
-    found: list[tuple[str, Path]] = []
-    for manifest in exports_dir.glob("*/manifest.json"):
-        try:
-            data = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            continue
-        source = data.get("source") or {}
-        if project_id is None or source.get("project_id") == project_id:
-            found.append((str(data.get("created_at", "")) + manifest.parent.name, manifest.parent))
-    return max(found)[1] if found else None
-
-
 def export_project(export_dir: Path) -> int | None:
     """The Label Studio project an export folder came from (None for a file export)."""
     try:
-        source = json.loads((export_dir / "manifest.json").read_text()).get("source") or {}
-    except (OSError, ValueError):
+        return ExportManifest.load(export_dir).project_id
+    except ManifestError:
         return None
-    project = source.get("project_id")
-    return int(project) if isinstance(project, int) else None
 
 
 def load_items(export_dir: Path, task_ids: frozenset[int] | None) -> list[EvalItem]:
@@ -111,8 +96,7 @@ def load_items(export_dir: Path, task_ids: frozenset[int] | None) -> list[EvalIt
 
 def validation_ids(export_dir: Path) -> frozenset[int]:
     """The task ids an export put in validation (its manifest lists them)."""
-    manifest = json.loads((export_dir / "manifest.json").read_text())
-    return frozenset(int(i) for i in manifest.get("split", {}).get("validation_task_ids", []))
+    return ExportManifest.load(export_dir).validation_task_ids
 
 
 def _data(row: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from redraft.backend.versions import ActiveModel, SettingsModelSource
 from redraft.evaluation.evalset import (
     EvalSetError,
     export_project,
-    latest_export,
     load_items,
     pinned_ids,
 )
@@ -24,6 +23,7 @@ from redraft.evaluation.gate import (
     outcome,
     sent_final,
 )
+from redraft.exporters.manifest import latest_export
 from redraft.settings import Settings
 from redraft.training.registry import Registry
 from redraft.training.source import active_model_for

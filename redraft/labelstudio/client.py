@@ -7,9 +7,11 @@ exchanged for short-lived access tokens and sent as `Bearer`; anything else is s
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Literal
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -78,3 +80,21 @@ def create_personal_access_token(client: LabelStudio) -> str:
     if not token:
         raise LabelStudioError("Label Studio answered the token request without a token")
     return str(token)
+
+
+def project_tasks(
+    client: LabelStudio,
+    project_id: int,
+    *,
+    fields: Literal["all", "task_only"] = "all",
+    filters: Mapping[str, Any] | None = None,
+    page_size: int = 500,
+) -> Iterator[dict[str, Any]]:
+    """Every task of a project as a plain JSON dict, page by page — the one way redraft lists
+    tasks. `fields="all"` includes annotations and whole predictions; `"task_only"` is id and
+    data (much faster on big projects); `filters` is a Data Manager filter query."""
+    query = json.dumps({"filters": filters}) if filters is not None else None
+    for task in client.tasks.list(
+        project=project_id, fields=fields, query=query, page_size=page_size
+    ):
+        yield task.model_dump(mode="json")

@@ -146,7 +146,7 @@ def _start_model(settings: Settings, stack: ExitStack, model_kind: str) -> Setti
 
         standin = StandinServer(None, port=0).start()
         stack.callback(standin.stop)
-        say(f"drafting with the canned stand-in at {standin.base_url} (--model standin)")
+        say(f"drafting with the canned stand-in at {standin.base_url} (--drafts-from standin)")
         return settings.with_overrides(
             openai_base_url=standin.base_url,
             openai_api_key="sk-standin-demo",

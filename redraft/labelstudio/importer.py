@@ -15,6 +15,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from redraft.errors import BriefImportError, LabelStudioError
 from redraft.labelstudio.briefs import ParsedBriefs, RowError, read_records, validate_records
+from redraft.labelstudio.client import project_tasks
 from redraft.labelstudio.tasks import IMPORTED_MODEL_VERSION, batches, import_task
 from redraft.labelstudio.tasks import task_external_ids as external_ids_of
 
@@ -99,11 +100,7 @@ class ImportProgress:
 
 def existing_external_ids(client: LabelStudio, project_id: int) -> dict[str, int]:
     """external_id → task id for the tasks already in the project."""
-    tasks = [
-        {"id": t.id, "data": t.data}
-        for t in client.tasks.list(project=project_id, fields="task_only", page_size=500)
-    ]
-    return external_ids_of(tasks)
+    return external_ids_of(list(project_tasks(client, project_id, fields="task_only")))
 
 
 def check_file(

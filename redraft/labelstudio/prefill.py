@@ -26,9 +26,10 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from redraft.backend.drafting import Drafter, DraftOutcome
-from redraft.backend.results import build_prediction
 from redraft.backend.versions import ActiveModel
 from redraft.errors import LabelStudioError
+from redraft.label_config.results import draft_prediction
+from redraft.labelstudio.client import project_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class PrefillSummary:
             f"({self.cached:,} from cache); {self.already:,} already had a draft"
         )
         if self.finished:
-            text += f"; {self.finished:,} finished task(s) left alone"
+            tasks = "task" if self.finished == 1 else "tasks"
+            text += f"; {self.finished:,} finished {tasks} left alone"
         if self.raced:
             text += f"; {self.raced:,} got a draft from a retrieve meanwhile"
         if self.failures:
@@ -93,26 +95,7 @@ def prediction_request(task_id: int, text: str, model_version: str) -> dict[str,
     >>> item["task"], item["model_version"], len(item["result"])
     (5, 'v1', 2)
     """
-    return {"task": task_id, **build_prediction(text, model_version)}
-
-
-def list_tasks(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
-    """Every task of a project with its data and predictions, as plain dicts."""
-    tasks = []
-    for task in client.tasks.list(project=project_id, fields="all", page_size=500):
-        dumped = task.model_dump()
-        predictions = [
-            p if isinstance(p, dict) else dict(p) for p in dumped.get("predictions") or []
-        ]
-        tasks.append(
-            {
-                "id": dumped["id"],
-                "data": dumped.get("data"),
-                "predictions": predictions,
-                "is_labeled": bool(dumped.get("is_labeled")),
-            }
-        )
-    return tasks
+    return {"task": task_id, **draft_prediction(text, model_version)}
 
 
 def prefill(
@@ -171,14 +154,16 @@ def _prefill(
     on_progress: Callable[[DraftOutcome], None] | None,
     on_start: Callable[[int], None] | None,
 ) -> PrefillSummary:
-    tasks = list_tasks(client, project_id)
+    tasks = list(project_tasks(client, project_id))
     missing = tasks_missing(tasks, active.name)
-    already = sum(1 for t in tasks if _has_version(t, active.name))
+    # Every task is counted once: finished (left alone), open with this version's draft, or
+    # missing one (drafted now, or left for a later run by --limit).
+    finished = sum(1 for t in tasks if t.get("is_labeled"))
     summary = PrefillSummary(
         active.name,
         total=len(tasks),
-        already=already,
-        finished=len(tasks) - already - len(missing),
+        already=len(tasks) - finished - len(missing),
+        finished=finished,
     )
     if limit is not None:
         missing = missing[:limit]
@@ -226,10 +211,6 @@ def _stored_meanwhile(client: LabelStudio, item: Mapping[str, Any]) -> bool:
     """Whether the item's task got a prediction of the item's version since it was listed."""
     stored = client.predictions.list(task=item["task"])
     return any(p.model_version == item["model_version"] for p in stored)
-
-
-def _has_version(task: Mapping[str, Any], model_version: str) -> bool:
-    return any(p.get("model_version") == model_version for p in task.get("predictions") or [])
 
 
 def show_version(client: LabelStudio, project_id: int, model_version: str) -> str | None:

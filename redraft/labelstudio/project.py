@@ -209,8 +209,24 @@ def find_project_by_title(client: LabelStudio, title: str) -> dict[str, Any] | N
     return client.projects.get(oldest.id).model_dump()
 
 
-def resolve_project(client: LabelStudio, ref: str | int) -> int:
-    """A project id from an id or an exact title; fail with the fix when there is none."""
+def resolve_project(client: LabelStudio, ref: str | int | None) -> int:
+    """A project id from an id or an exact title; fail with the fix when there is none.
+
+    The one rule for `--project` in every command: required wherever a command acts on one
+    project, unless the server has exactly one project (then `ref` None means that one).
+    """
+    if ref is None:
+        projects = [(int(p.id), str(p.title)) for p in client.projects.list()]
+        if len(projects) == 1:
+            return projects[0][0]
+        if not projects:
+            raise LabelStudioError("Label Studio has no project yet — create one: redraft init")
+        names = ", ".join(f"{pid} {title!r}" for pid, title in projects[:5])
+        more = f" and {len(projects) - 5} more" if len(projects) > 5 else ""
+        raise LabelStudioError(
+            f"Label Studio has {len(projects)} projects ({names}{more}) — pass --project ID or "
+            "TITLE"
+        )
     if isinstance(ref, int) or str(ref).isdigit():
         project_id = int(ref)
         try:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from redraft.backend.results import build_prediction, textarea_result
-from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, OBJECT, RATING
+from redraft.label_config.results import annotation_result, draft_prediction
 from redraft.labelstudio.briefs import BriefRow, Feedback
 
 IMPORTED_MODEL_VERSION = "imported"
@@ -27,28 +26,13 @@ def feedback_results(feedback: Feedback) -> list[dict[str, Any]]:
      {'from_name': 'final', 'to_name': 'brief', 'type': 'textarea',
       'value': {'text': ['Hello']}}]
     """
-    results = [
-        textarea_result(DRAFT, feedback.draft),
-        {
-            "from_name": RATING,
-            "to_name": OBJECT,
-            "type": "rating",
-            "value": {"rating": feedback.rating},
-        },
-    ]
-    if feedback.issues:
-        results.append(
-            {
-                "from_name": ISSUES,
-                "to_name": OBJECT,
-                "type": "choices",
-                "value": {"choices": list(feedback.issues)},
-            }
-        )
-    if feedback.feedback:
-        results.append(textarea_result(FEEDBACK, feedback.feedback))
-    results.append(textarea_result(FINAL, feedback.final))
-    return results
+    return annotation_result(
+        final=feedback.final,
+        draft=feedback.draft,
+        rating=feedback.rating,
+        issues=feedback.issues,
+        feedback=feedback.feedback,
+    )
 
 
 def import_task(row: BriefRow, model_version: str = IMPORTED_MODEL_VERSION) -> dict[str, Any]:
@@ -61,7 +45,7 @@ def import_task(row: BriefRow, model_version: str = IMPORTED_MODEL_VERSION) -> d
     """
     item: dict[str, Any] = {"data": dict(row.data)}
     if row.feedback is not None:
-        item["predictions"] = [build_prediction(row.feedback.draft, model_version)]
+        item["predictions"] = [draft_prediction(row.feedback.draft, model_version)]
         item["annotations"] = [{"result": feedback_results(row.feedback)}]
     return item
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from scipy import stats
 
+from redraft.label_config.results import choices_of
 from redraft.report.errors import ABError
 from redraft.report.stats import Estimate, format_p, wilson_interval
 
@@ -107,15 +108,12 @@ def preference_of(annotation: Mapping[str, Any]) -> str | None:
     """
     if annotation.get("was_cancelled"):
         return None
-    for entry in annotation.get("result") or []:
-        if isinstance(entry, Mapping) and entry.get("from_name") == PREFERENCE:
-            choices = (entry.get("value") or {}).get("choices") or []
-            for choice in choices:
-                word = str(choice).strip().lower().split(" ")[0]
-                if word in (LEFT, RIGHT):
-                    return word
-                if word in (TIE, "about", "same"):
-                    return TIE
+    for choice in choices_of(annotation.get("result"), PREFERENCE):
+        word = choice.strip().lower().split(" ")[0]
+        if word in (LEFT, RIGHT):
+            return word
+        if word in (TIE, "about", "same"):
+            return TIE
     return None
 
 

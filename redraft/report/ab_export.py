@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redraft.exporters.manifest import RunCounts, write_manifest
+from redraft.exporters.manifest import ExportManifest, RunCounts, write_manifest
 from redraft.exporters.pipeline import ExportOptions, make_empty_dir, open_dataset_sinks
 from redraft.exporters.records import Reject
 from redraft.exporters.rows import openai_dpo, trl_dpo, trl_sft
@@ -43,7 +43,7 @@ def write_ab_export(
     source: Mapping[str, Any],
     validation_ratio: float = 0.1,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> dict[str, Any]:
+) -> ExportManifest:
     """Write the decided pairs of an A/B tally as an export folder; returns its manifest."""
     make_empty_dir(out_dir)
     started = now()

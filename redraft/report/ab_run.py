@@ -13,6 +13,7 @@ from typing import Any
 
 from redraft.backend.drafting import Drafter
 from redraft.backend.versions import ActiveModel
+from redraft.labelstudio.client import project_tasks
 from redraft.report.ab import AB_LABEL_CONFIG, ABResult, tally
 from redraft.report.errors import ABError
 from redraft.settings import Settings
@@ -73,15 +74,6 @@ def create_project(client: Any, title: str, tasks: list[dict[str, Any]]) -> int:
     )
     client.projects.import_tasks(id=project.id, request=tasks)
     return int(project.id)
-
-
-def project_tasks(client: Any, project_id: int) -> list[dict[str, Any]]:
-    """Every task of a project with data and annotations, as plain dicts."""
-    tasks = []
-    for task in client.tasks.list(project=project_id, fields="all"):
-        dumped = task.model_dump(mode="json") if hasattr(task, "model_dump") else dict(task)
-        tasks.append(dumped)
-    return tasks
 
 
 def sidecar_path(settings: Settings, project_id: int) -> Path:

@@ -285,7 +285,8 @@ def compare_edit_distance(
     else:
         sentence = (
             f"no significant difference in edits between {b} and {a} "
-            f"({means}; change {change:+.0%}, 95% CI {low:+.0%} to {high:+.0%}; {tail})"
+            f"({means}; change {_percent(change)}, 95% CI {_percent(low)} to {_percent(high)}; "
+            f"{tail})"
         )
     return Difference(
         metric="edit_distance",
@@ -327,3 +328,13 @@ def _signed(value: float) -> str:
 
 def _pp(value: float) -> str:
     return f"{value * 100:+.0f}"
+
+
+def _percent(share: float) -> str:
+    """A signed whole percentage with no negative zero.
+
+    >>> _percent(-0.004), _percent(0.123), _percent(-0.2)
+    ('0%', '+12%', '-20%')
+    """
+    rounded = round(share * 100)
+    return "0%" if rounded == 0 else f"{rounded:+d}%"

@@ -22,7 +22,8 @@ import openai
 
 from redraft.errors import RedraftError
 from redraft.exporters.records import pick_prediction
-from redraft.label_config import DRAFT, FEEDBACK, FINAL, RATING
+from redraft.label_config import FEEDBACK
+from redraft.label_config.results import draft_of, rating_of, text_of
 from redraft.prompting import Message, PromptTemplate, build_messages
 from redraft.report.errors import JudgeError
 
@@ -112,29 +113,12 @@ def plan_judging(tasks: Sequence[Mapping[str, Any]], judge_model: str) -> JudgeP
         ]
         annotations = [a for a in task.get("annotations") or [] if isinstance(a, Mapping)]
         chosen, _ = pick_prediction(annotations[0] if annotations else {}, drafts)
-        text = draft_text(chosen) if chosen is not None else None
+        text = draft_of(chosen) if chosen is not None else None
         if text is None:
             plan.no_draft += 1
             continue
         plan.items.append((int(task["id"]), dict(task.get("data") or {}), text))
     return plan
-
-
-def draft_text(prediction: Mapping[str, Any]) -> str | None:
-    """The draft a prediction holds (its `draft` text, else its `final` text).
-
-    >>> draft_text({"result": [{"from_name": "final", "value": {"text": ["Hi", "there"]}}]})
-    'Hi\\nthere'
-    """
-    for name in (DRAFT, FINAL):
-        for entry in prediction.get("result") or []:
-            if isinstance(entry, Mapping) and entry.get("from_name") == name:
-                text = (entry.get("value") or {}).get("text")
-                parts = [text] if isinstance(text, str) else text or []
-                joined = "\n".join(str(t) for t in parts if t is not None).strip()
-                if joined:
-                    return joined
-    return None
 
 
 def judge_messages(data: Mapping[str, Any], draft: str, template: PromptTemplate) -> list[Message]:
@@ -297,26 +281,9 @@ def legacy_judgements(tasks: Sequence[Mapping[str, Any]]) -> list[tuple[int, int
             if not version.startswith(JUDGE_PREFIX) or prediction.get("id") is None:
                 continue
             model = version[len(JUDGE_PREFIX) :]
-            score = _rating(prediction)
-            reason = _feedback(prediction)
+            score = rating_of(prediction.get("result"))
+            reason = text_of(prediction.get("result"), FEEDBACK) or ""
             if score is not None and model not in (meta.get(JUDGE_META) or {}):
                 meta = judged_meta(meta, JudgeScore(int(task["id"]), score, reason), model)
             moves.append((int(task["id"]), int(prediction["id"]), meta))
     return moves
-
-
-def _rating(prediction: Mapping[str, Any]) -> int | None:
-    for entry in prediction.get("result") or []:
-        if isinstance(entry, Mapping) and entry.get("from_name") == RATING:
-            value = (entry.get("value") or {}).get("rating")
-            if isinstance(value, int) and 1 <= value <= 5:
-                return value
-    return None
-
-
-def _feedback(prediction: Mapping[str, Any]) -> str:
-    for entry in prediction.get("result") or []:
-        if isinstance(entry, Mapping) and entry.get("from_name") == FEEDBACK:
-            text = (entry.get("value") or {}).get("text")
-            return " ".join(str(t) for t in (text or []) if t is not None).strip()
-    return ""

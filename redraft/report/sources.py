@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from redraft.exporters.manifest import ExportManifest, ManifestError
 from redraft.exporters.records import FeedbackRecord, task_records
-from redraft.label_config import DRAFT, FINAL, RATING
+from redraft.label_config.results import draft_of, rating_of
+from redraft.labelstudio.client import project_tasks
 from redraft.prompting import PromptTemplate
 from redraft.report.errors import ReportInputError
 from redraft.report.judge import JUDGE_PREFIX, meta_scores
@@ -57,38 +59,16 @@ def from_tasks(
                 continue
             version = str(prediction.get("model_version") or "")
             if version.startswith(JUDGE_PREFIX):  # stored so by redraft before 2026-12
-                score = prediction_rating(prediction)
+                score = rating_of(prediction.get("result"))
                 if score is not None:
                     judges.setdefault(version, {}).setdefault(task_id, score)
-            elif _has_text(prediction):
+            elif draft_of(prediction) is not None:
                 drafts.append(
                     DraftSeen(
                         task_id, version or None, outcome.client, prediction.get("created_at")
                     )
                 )
     return ReportInput(records, drafts, judges, rejected, source)
-
-
-def prediction_rating(prediction: Mapping[str, Any]) -> int | None:
-    """The 1-5 rating in a prediction's result (how judge scores are stored), if any.
-
-    >>> prediction_rating({"result": [{"from_name": "rating", "value": {"rating": 4}}]})
-    4
-    """
-    for entry in prediction.get("result") or []:
-        if isinstance(entry, Mapping) and entry.get("from_name") == RATING:
-            value = (entry.get("value") or {}).get("rating")
-            if isinstance(value, (int, float)) and 1 <= value <= 5:
-                return int(value)
-    return None
-
-
-def _has_text(prediction: Mapping[str, Any]) -> bool:
-    for entry in prediction.get("result") or []:
-        if isinstance(entry, Mapping) and entry.get("from_name") in (DRAFT, FINAL):
-            if (entry.get("value") or {}).get("text"):
-                return True
-    return False
 
 
 def from_ls_export_file(path: Path, template: PromptTemplate) -> ReportInput:
@@ -108,9 +88,7 @@ def from_ls_export_file(path: Path, template: PromptTemplate) -> ReportInput:
 
 def from_project(client: Any, project_id: int, template: PromptTemplate) -> ReportInput:
     """Fetch every task of a project with its annotations and whole predictions."""
-    tasks = []
-    for task in client.tasks.list(project=project_id, fields="all"):
-        tasks.append(task.model_dump(mode="json") if hasattr(task, "model_dump") else dict(task))
+    tasks = list(project_tasks(client, project_id))
     logger.info("read %d tasks from project %d", len(tasks), project_id)
     return from_tasks(tasks, template, source=f"project {project_id}")
 
@@ -119,11 +97,10 @@ def from_export_dir(path: Path) -> ReportInput:
     """Read `records.parquet` (or `records.csv`) from a `redraft export` folder."""
     folder = Path(path)
     parquet, csv = folder / "records.parquet", folder / "records.csv"
-    if not (folder / "manifest.json").is_file():
-        raise ReportInputError(
-            f"{folder} is not a complete export (no manifest.json) — pass a folder written by "
-            "`redraft export`, or re-run the export"
-        )
+    try:
+        ExportManifest.load(folder).verify_files(folder, [parquet.name, csv.name])
+    except ManifestError as exc:
+        raise ReportInputError(str(exc)) from None
     try:
         if parquet.exists():
             frame = pd.read_parquet(parquet)

@@ -15,9 +15,10 @@ from typing import Any
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from redraft.backend.results import prediction_text
 from redraft.errors import LabelStudioError
+from redraft.label_config.results import draft_of
 from redraft.labelstudio.briefs import Feedback
+from redraft.labelstudio.client import project_tasks
 from redraft.labelstudio.tasks import feedback_results
 from redraft.simulate.rules import WriterRules, find_rules
 from redraft.simulate.writers import WriterVerdict, simulate_edit
@@ -90,12 +91,12 @@ def plan_simulation(
 ) -> SimulationPlan:
     """Open tasks (no annotation, not even a skip) with a draft, paired with their writer.
 
-    >>> from redraft.backend.results import build_prediction
+    >>> from redraft.label_config.results import draft_prediction
     >>> r = {"Acme": "rules"}
     >>> tasks = [{"id": 1, "data": {"client": "Acme"}, "annotations": [],
-    ...           "predictions": [{"id": 7, **build_prediction("Hi", "v1")}]},
+    ...           "predictions": [{"id": 7, **draft_prediction("Hi", "v1")}]},
     ...          {"id": 2, "data": {"client": "Zed"}, "annotations": [],
-    ...           "predictions": [{"id": 8, **build_prediction("Yo", "v1")}]},
+    ...           "predictions": [{"id": 8, **draft_prediction("Yo", "v1")}]},
     ...          {"id": 3, "data": {"client": "Acme"}, "annotations": [], "predictions": []}]
     >>> plan = plan_simulation(tasks, r)
     >>> [(d.task_id, d.prediction_id, d.draft, d.rules) for d in plan.drafts], plan.no_rules
@@ -131,18 +132,18 @@ def pick_draft(
     """(prediction id, draft) the editor opens with: the newest draft of the version the
     project shows, else the newest draft of any version.
 
-    >>> from redraft.backend.results import build_prediction
-    >>> pick_draft([{"id": 4, **build_prediction("A", "v1")},
-    ...             {"id": 5, **build_prediction("B", "v2")}], "v1")
+    >>> from redraft.label_config.results import draft_prediction
+    >>> pick_draft([{"id": 4, **draft_prediction("A", "v1")},
+    ...             {"id": 5, **draft_prediction("B", "v2")}], "v1")
     (4, 'A')
     """
-    drafts = [(int(p["id"]), p) for p in predictions if prediction_text(p) is not None]
+    drafts = [(int(p["id"]), p) for p in predictions if draft_of(p) is not None]
     shown = [(pid, p) for pid, p in drafts if p.get("model_version") == shown_version]
     candidates = shown or drafts
     if not candidates:
         return None
     prediction_id, prediction = max(candidates, key=lambda item: item[0])
-    return prediction_id, prediction_text(prediction) or ""
+    return prediction_id, draft_of(prediction) or ""
 
 
 def annotation_results(draft: str, verdict: WriterVerdict) -> list[dict[str, Any]]:
@@ -154,14 +155,6 @@ def annotation_results(draft: str, verdict: WriterVerdict) -> list[dict[str, Any
     """
     feedback = Feedback(draft, verdict.final, verdict.rating, verdict.issues, verdict.feedback)
     return feedback_results(feedback)
-
-
-def list_tasks(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:
-    """Every task of a project with data, predictions and annotations, as plain dicts."""
-    return [
-        task.model_dump(mode="json")
-        for task in client.tasks.list(project=project_id, fields="all", page_size=500)
-    ]
 
 
 def simulate_project(
@@ -176,7 +169,7 @@ def simulate_project(
 ) -> SimulationSummary:
     """Annotate the project's open drafted tasks with their writers' verdicts (dry run: none)."""
     shown = client.projects.get(project_id).model_version
-    plan = plan_simulation(list_tasks(client, project_id), rules, shown)
+    plan = plan_simulation(list(project_tasks(client, project_id)), rules, shown)
     drafts = plan.drafts if limit is None else plan.drafts[:limit]
     summary = SimulationSummary(plan, left=len(plan.drafts) - len(drafts))
     if on_start is not None:

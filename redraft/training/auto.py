@@ -272,11 +272,11 @@ def label_studio_counter(settings: Settings, registry: Registry) -> NewAnnotatio
     """Completed annotations of a project since the last training, read from Label Studio."""
 
     def count(project_id: int) -> int:
-        from redraft.labelstudio.client import session_from_settings
-        from redraft.training.facts import count_tasks, label_studio_tasks
+        from redraft.labelstudio.client import project_tasks, session_from_settings
+        from redraft.training.facts import count_tasks
 
         with session_from_settings(settings) as client:
-            tasks = label_studio_tasks(client, project_id)
+            tasks = project_tasks(client, project_id)
             return count_tasks(tasks, registry.last_trained_at()).annotated_since
 
     return count

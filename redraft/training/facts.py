@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redraft.training.exportdir import MANIFEST, latest_export, manifest_created_at
+from redraft.exporters.manifest import ExportManifest, latest_export
 from redraft.training.registry import Registry
 from redraft.training.stages import LoopFacts
 
@@ -60,12 +59,6 @@ def count_tasks(tasks: Iterable[Mapping[str, Any]], since: str | None) -> TaskCo
     return TaskCounts(total, drafted, annotated)
 
 
-def label_studio_tasks(client: Any, project_id: int) -> Iterable[Mapping[str, Any]]:
-    """Every task of a project as a dict, with its annotations, through the SDK's pager."""
-    for task in client.tasks.list(project=project_id, fields="all", page_size=100):
-        yield task.model_dump() if hasattr(task, "model_dump") else dict(task)
-
-
 def export_facts(
     exports_dir: Path, registry: Registry, since: str | None
 ) -> tuple[str | None, bool]:
@@ -73,10 +66,11 @@ def export_facts(
     folder = latest_export(exports_dir)
     if folder is None:
         return None, False
-    raw = (folder / MANIFEST).read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
-    used = any(v.manifest_sha256 == digest and v.status != "failed" for v in registry.list())
-    newer = _after(manifest_created_at(folder), since)
+    manifest = ExportManifest.load(folder)
+    used = any(
+        v.manifest_sha256 == manifest.sha256 and v.status != "failed" for v in registry.list()
+    )
+    newer = _after(manifest.created_at, since)
     return str(folder), (not used and newer)
 
 

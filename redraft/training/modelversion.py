@@ -6,6 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 STATUSES: tuple[str, ...] = ("training", "candidate", "active", "retired", "failed")
@@ -74,6 +75,13 @@ class ModelVersion:
     export_dir: str | None = None
     error: str | None = None
     pid: int | None = None
+
+    @property
+    def template_path(self) -> Path | None:
+        """The version's own prompt template (`redraft styles apply`, or a fine-tune trained on
+        one); None: it drafts with the settings' template."""
+        path = self.metrics.get("template")
+        return Path(path) if path else None
 
     def as_dict(self) -> dict[str, Any]:
         """The version as a JSON-ready dict (what `models list --json` prints)."""

@@ -71,7 +71,7 @@ def plan_openai_job(
             f"{export.path} has no rows in {dataset}.train.jsonl — annotate more tasks and "
             f"re-export, or try --method {other}"
         )
-    entry = (export.manifest.get("datasets") or {}).get(dataset)
+    entry = export.manifest.datasets.get(dataset)
     if isinstance(entry, dict) and entry.get("ready") is False:
         problems = entry.get("problems") or ["see datasets in manifest.json"]
         raise ExportFolderError(

@@ -38,8 +38,15 @@ def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
         model_id=version.model_id,
         base_url=version.base_url or settings.openai_base_url,
         api_key=settings.openai_api_key or ("local" if local else None),
-        template_path=version.metrics.get("template"),
+        template_path=str(version.template_path) if version.template_path else None,
     )
+
+
+def active_template(settings: Settings) -> Path | None:
+    """The active version's own template (None: the settings' template applies) — what export
+    builds training prompts with, what the report checks learned rules against."""
+    active = Registry(settings.registry_path).active()
+    return active.template_path if active is not None else None
 
 
 class RegistryModelSource:

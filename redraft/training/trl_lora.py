@@ -22,10 +22,11 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redraft.knobs import knob
 from redraft.training.errors import ExportFolderError, TrainExtraMissingError, TrainingFailedError
 from redraft.training.exportdir import ExportFolder, read_jsonl
 from redraft.training.migration import read_openai_sft
@@ -33,10 +34,6 @@ from redraft.training.migration import read_openai_sft
 Report = Callable[[str], None]
 TRAIN_MODULES = ("torch", "transformers", "trl", "peft", "datasets")
 REF_ADAPTER = "ref"  # the name TRL gives the frozen copy of the SFT adapter
-
-
-def _knob(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -55,39 +52,44 @@ class TrlParams:
 
     base_model: str
     output_dir: Path
-    sft_learning_rate: float = _knob(1e-3, "SFT peak learning rate.")
-    sft_epochs: float = _knob(3.0, "SFT passes over the finals.")
-    sft_max_steps: int = _knob(40, "Cap on SFT optimizer steps (-1: no cap).")
-    dpo_learning_rate: float = _knob(5e-5, "DPO peak learning rate (keep it far below SFT's).")
-    dpo_epochs: float = _knob(1.0, "DPO passes over the pairs.")
-    dpo_max_steps: int = _knob(8, "Cap on DPO optimizer steps (-1: no cap).")
-    dpo_beta: float = _knob(0.1, "DPO beta: how far the policy may move from the SFT reference.")
-    dpo_sft_weight: float = _knob(
+    sft_learning_rate: float = knob(1e-3, "SFT peak learning rate.")
+    sft_epochs: float = knob(3.0, "SFT passes over the finals.")
+    sft_max_steps: int = knob(40, "Cap on SFT optimizer steps (-1: no cap).")
+    dpo_learning_rate: float = knob(5e-5, "DPO peak learning rate (keep it far below SFT's).")
+    dpo_epochs: float = knob(1.0, "DPO passes over the pairs.")
+    dpo_max_steps: int = knob(8, "Cap on DPO optimizer steps (-1: no cap).")
+    dpo_beta: float = knob(0.1, "DPO beta: how far the policy may move from the SFT reference.")
+    dpo_sft_weight: float = knob(
         1.0, "Weight of an SFT (NLL) term on the chosen reply in the DPO loss; 0 turns it off."
     )
-    lora_r: int = _knob(16, "LoRA rank.")
-    lora_alpha: int | None = _knob(None, "LoRA alpha (default 2 x rank).")
-    batch_size: int = _knob(4, "Examples per optimizer step.")
-    max_length: int = _knob(1024, "Longest tokenised example; longer ones are truncated.")
-    precision: str = _knob(
+    lora_r: int = knob(16, "LoRA rank.")
+    lora_alpha: int | None = knob(None, "LoRA alpha (default 2 x rank).", kind=int)
+    batch_size: int = knob(4, "Examples per optimizer step.")
+    max_length: int = knob(1024, "Longest tokenised example; longer ones are truncated.")
+    precision: str = knob(
         "auto",
         "bf16 mixed precision or plain fp32; auto: bf16 where the GPU or the CPU (AMX, "
         "AVX512-BF16) computes it natively, else fp32.",
-        PRECISIONS,
+        choices=PRECISIONS,
     )
-    start_adapter: Path | None = field(
-        default=None,
-        metadata={
-            "help": "Continue training this LoRA adapter folder instead of a fresh adapter.",
-            "choices": (),
-        },
+    start_adapter: Path | None = knob(
+        None,
+        "Continue training this LoRA adapter folder instead of a fresh adapter.",
+        kind="folder",
     )
-    # With start_adapter: the export the adapter was trained on; only rows not in it are used.
-    since_export: Path | None = field(default=None, metadata={"help": "", "choices": ()})
-    skip_dpo: bool = _knob(False, "Only SFT on the finals.")
-    max_steps: int = _knob(-1, "Cap steps of every stage (smoke runs; -1: the stage budgets).")
-    extra_sft: tuple[Path, ...] = _knob((), "OpenAI chat JSONL files to learn too (migration).")
-    seed: int = _knob(0, "Random seed.")
+    since_export: Path | None = knob(
+        None,
+        "With start_adapter: the export the adapter was trained on; only rows not in it are used.",
+        cli=False,
+    )
+    skip_dpo: bool = knob(False, "Only SFT on the finals.")
+    max_steps: int = knob(-1, "Cap steps of every stage (smoke runs; -1: the stage budgets).")
+    extra_sft: tuple[Path, ...] = knob(
+        (),
+        'An OpenAI fine-tuning file ({"messages": [...]} JSONL) to learn as well; repeatable.',
+        kind="files",
+    )
+    seed: int = knob(0, "Random seed.")
 
     def stage_steps(self, stage: str, rows: int) -> int:
         """Optimizer steps for `stage` ("sft" or "dpo") over `rows` examples: its epochs,

@@ -60,7 +60,7 @@ def trained_template(export: ExportFolder) -> dict[str, str]:
     """{"template": path} when the export's prompts came from a template file (notes applied
     with `redraft styles apply`, or REDRAFT_TEMPLATE) that still matches: the version then
     drafts with the prompts it learned from."""
-    source = export.manifest.get("source") or {}
+    source = export.manifest.source
     path = source.get("template_path") if isinstance(source, dict) else None
     if not path or not Path(path).is_file():
         return {}
