@@ -90,8 +90,9 @@ def create_app(
 
     @app.post("/setup")
     def setup() -> Response:
-        _json_body(required=False)  # validated, never logged: it carries Label Studio's token
-        return jsonify(model_version=model.model_version)
+        # Validated, never logged: it carries Label Studio's token.
+        body = _json_body(required=False)
+        return jsonify(model_version=model.version_for(body.get("project")))
 
     @app.post("/predict")
     def predict() -> Response:
@@ -99,7 +100,7 @@ def create_app(
         tasks = body.get("tasks")
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             return _error("`tasks` must be a list of task objects", 400)
-        response = model.predict(tasks)
+        response = model.predict(tasks, project=body.get("project"))
         metrics.count_outcomes(response.outcomes)
         failed = [o for o in response.outcomes if not o.ok]
         if failed:

@@ -18,7 +18,7 @@ from typing import Any
 
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.results import Prediction, build_results
-from redraft.backend.versions import ModelSource
+from redraft.backend.versions import ModelSource, project_id_of
 from redraft.errors import TemplateError
 
 logger = logging.getLogger(__name__)
@@ -119,11 +119,16 @@ class RedraftModel:
 
     @property
     def model_version(self) -> str:
-        """The active model version: what /setup returns and every prediction carries."""
+        """The default active model version (projects without a version of their own)."""
         return self.model_source.active().name
 
+    def version_for(self, project: object = None) -> str:
+        """The model version a project drafts with: what /setup returns for it and what its
+        predictions carry. `project` as Label Studio sends it ("ID.TIMESTAMP")."""
+        return self.model_source.active(project_id_of(project)).name
+
     def setup(self) -> None:
-        """Log which model and template draft; each is loaded once."""
+        """Log which model and template draft by default; each is loaded once."""
         active = self.model_source.active()
         try:
             template = self.drafter.template_for(active)
@@ -146,11 +151,16 @@ class RedraftModel:
         return names if active in names else [active, *names]
 
     def predict(
-        self, tasks: Sequence[Mapping[str, Any]], context: Any = None, **kwargs: Any
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        context: Any = None,
+        project: object = None,
+        **kwargs: Any,
     ) -> ModelResponse:
-        """Draft tasks with the version active now, within the request deadline: one entry
-        per task, its prediction or [] when drafting it failed (`outcomes` say why)."""
-        active = self.model_source.active()
+        """Draft tasks with the version the project drafts with now, within the request
+        deadline: one entry per task, its prediction or [] when drafting it failed (`outcomes`
+        say why). `project` as Label Studio sends it ("ID.TIMESTAMP"); None: the default."""
+        active = self.model_source.active(project_id_of(project))
         deadline = self.drafter.settings.predict_deadline
         outcomes = self.drafter.draft_many(tasks, active, deadline=deadline)
         return ModelResponse(active.name, build_results(outcomes, active.name), outcomes)

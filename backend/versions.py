@@ -21,9 +21,27 @@ class ActiveModel:
 
 
 class ModelSource(Protocol):
-    """Anything that says which model version is active; asked on every request."""
+    """Anything that says which model version drafts for a Label Studio project (None: any
+    project without a version of its own); asked on every request."""
 
-    def active(self) -> ActiveModel: ...
+    def active(self, project_id: int | None = None) -> ActiveModel: ...
+
+
+def project_id_of(project: object) -> int | None:
+    """The project id in what Label Studio sends the backend (`"ID.CREATED_TIMESTAMP"` in
+    /setup and /predict bodies), or None.
+
+    >>> project_id_of("3.1764600000"), project_id_of(7), project_id_of(None), project_id_of("x")
+    (3, 7, None, None)
+    """
+    if isinstance(project, bool):
+        return None
+    if isinstance(project, int):
+        return project
+    if isinstance(project, str):
+        head = project.split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -32,7 +50,7 @@ class SettingsModelSource:
 
     settings: Settings
 
-    def active(self) -> ActiveModel:
+    def active(self, project_id: int | None = None) -> ActiveModel:
         return ActiveModel(
             name=self.settings.active_model_version,
             model_id=self.settings.model,

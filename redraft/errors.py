@@ -21,6 +21,10 @@ class LabelStudioError(RedraftError):
     """Label Studio cannot be started, reached, or refused a request."""
 
 
+class ProjectNotFoundError(LabelStudioError):
+    """`--project` names no project in Label Studio, or is needed because there are several."""
+
+
 class BriefImportError(RedraftError):
     """A briefs file cannot be read or holds invalid rows; nothing was imported."""
 

@@ -57,7 +57,7 @@ class SwitchableSource:
 
     current: ActiveModel
 
-    def active(self) -> ActiveModel:
+    def active(self, project_id: int | None = None) -> ActiveModel:
         return self.current
 
     def versions(self) -> list[str]:
@@ -531,3 +531,36 @@ def test_a_body_over_the_limit_is_refused_with_413(make_app: Any, app_settings: 
             "REDRAFT_MAX_BODY_MB"
         },
     )
+
+
+def test_each_project_drafts_with_its_own_version(
+    make_app: Any, app_settings: Settings, standin: StandinServer
+) -> None:
+    """Label Studio sends "ID.TIMESTAMP" as `project` to /setup and /predict: a project with a
+    version of its own gets it; any other project gets the default one."""
+    from redraft.training.registry import ModelVersion, Registry
+    from redraft.training.source import RegistryModelSource
+
+    registry = Registry(app_settings.registry_path)
+    registry.add(ModelVersion(name="v1", model_id="gpt-4o-mini", base_url=standin.base_url))
+    registry.promote("v1")
+    registry.add(
+        ModelVersion(name="v2", model_id="gpt-4o-mini", base_url=standin.base_url, projects=(2,))
+    )
+    registry.promote("v2", project_id=2)
+    client = make_app(app_settings, model_source=RegistryModelSource(app_settings)).test_client()
+    task = {"id": 1, "data": {"brief": "Offer a demo."}}
+    answers = {
+        project: (
+            client.post("/setup", json={"project": project}).get_json()["model_version"],
+            client.post("/predict", json={"tasks": [task], "project": project}).get_json()[
+                "model_version"
+            ],
+        )
+        for project in ("2.1764600000", "1.1764500000", None)
+    }
+    assert answers == {
+        "2.1764600000": ("v2", "v2"),
+        "1.1764500000": ("v1", "v1"),
+        None: ("v1", "v1"),
+    }

@@ -398,7 +398,7 @@ def test_the_whole_loop(
     # Where the loop stands: v1 drafts, 3 new annotations since its training.
     status = ok(["status", "--project", str(project_id)], settings)
     assert status.stdout.splitlines() == [
-        "✓ 1. briefs imported — 26 task(s)",
+        "✓ 1. briefs imported — 26 tasks",
         "✓ 2. drafted — 26 drafted",
         "> 3. annotated since the last training — 3 of 50",
         "  4. ready to export",

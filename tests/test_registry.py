@@ -40,6 +40,7 @@ def test_add_and_read_back_the_whole_row(registry: Registry) -> None:
             idempotency_key="k" * 64,
             metrics={"trained_tokens": 10},
             created_at="2026-11-22T10:00:00+00:00",
+            projects=(3,),
         )
     )
     assert registry.get("v1") == stored
@@ -60,6 +61,7 @@ def test_add_and_read_back_the_whole_row(registry: Registry) -> None:
         "export_dir": None,
         "error": None,
         "pid": None,
+        "projects": (3,),
     }
 
 
@@ -140,7 +142,10 @@ def test_rollback_without_active_and_duplicate_names(registry: Registry) -> None
     registry.add(_version("v1"))
     with pytest.raises(RegistryError) as duplicate:
         registry.add(_version("v1"))
-    assert str(duplicate.value) == "a model version named 'v1' already exists — pick another --name"
+    assert str(duplicate.value) == (
+        "a model version named 'v1' already exists — pick another name (`redraft models list` "
+        "shows the taken ones)"
+    )
     assert registry.next_name() == "v2"
 
 
@@ -197,7 +202,7 @@ def test_models_cli_add_promote_list_rollback(settings: Settings) -> None:
     assert promoted.exit_code == 0
     assert promoted.stderr == (
         f"evaluation gate skipped: no export in {settings.exports_dir} yet — run `redraft "
-        "export` first\npromoted qwen-1 (qwen-lora-1); retired qwen-2\n"
+        "export` first\npromoted qwen-1 (qwen-lora-1) as the default version; replaced qwen-2\n"
     )
     listed = _invoke(settings, "models", "list", "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -206,9 +211,9 @@ def test_models_cli_add_promote_list_rollback(settings: Settings) -> None:
         ("qwen-2", "retired", "manual"),
     ]
     assert rows[0]["template_sha256"] == load_template().sha256
-    assert listed.stderr == "2 version(s); active: qwen-1\n"
+    assert listed.stderr == "2 versions; default active: qwen-1\n"
     rolled = _invoke(settings, "models", "rollback")
-    assert rolled.stderr == "rolled back: qwen-2 is active again; retired qwen-1\n"
+    assert rolled.stderr == "rolled back: qwen-2 drafts again; retired qwen-1\n"
 
 
 def test_models_cli_errors_are_one_line(settings: Settings) -> None:
@@ -249,7 +254,7 @@ def test_trl_serve_instructions_name_a_promote_command_that_stores_the_endpoint(
     assert promoted.stderr.splitlines() == [
         f"evaluation gate skipped: no export in {settings.exports_dir} yet — run `redraft export`"
         " first",
-        "promoted v1 (v1)",
+        "promoted v1 (v1) as the default version",
     ]
     version = registry.get("v1")
     assert (version.status, version.base_url) == ("active", "http://127.0.0.1:8000/v1")
@@ -315,3 +320,78 @@ def test_an_older_registry_file_gains_new_columns_in_place(tmp_path: Path) -> No
     registry = Registry(path)
     active = registry.active()
     assert (active.name, active.error, active.pid) == ("v1", None, None)  # type: ignore[union-attr]
+
+
+def test_versions_belong_to_projects(settings: Settings) -> None:
+    registry = Registry(settings.registry_path)
+    registry.add(ModelVersion(name="v1", model_id="base"))
+    registry.promote("v1")
+    registry.add(ModelVersion(name="v2", model_id="ft:b", projects=(2,)))
+    registry.add(ModelVersion(name="v3", model_id="ft:b2", projects=(2,)))
+    registry.promote("v2", project_id=2)
+    registry.promote("v3", project_id=2)
+    drafting = {p: registry.active(p).name for p in (None, 1, 2)}  # type: ignore[union-attr]
+    assert drafting == {None: "v1", 1: "v1", 2: "v3"}
+    assert registry.get("v2").projects == (2,)
+    assert registry.project_actives() == {2: "v3"}
+
+    assert [v.name for v in registry.rollback(2) if v] == ["v3", "v2"]
+    assert [v.name for v in registry.rollback(2) if v] == ["v2", "v1"]  # back to the default
+    assert registry.project_actives() == {}
+    assert registry.get("v1").status == "active"  # the default was never touched
+
+
+def test_models_cli_promotes_into_the_project_a_version_was_trained_for(
+    settings: Settings,
+) -> None:
+    registry = Registry(settings.registry_path)
+    registry.add(ModelVersion(name="v1", model_id="base"))
+    registry.promote("v1")
+    registry.add(ModelVersion(name="v2", model_id="ft:b", projects=(2,)))
+
+    promoted = _invoke(settings, "models", "promote", "v2")
+    assert promoted.exit_code == 0, promoted.output
+    assert promoted.stderr.splitlines()[-1] == "promoted v2 (ft:b) for project 2; replaced v1"
+    assert (registry.active(2).name, registry.active(1).name) == ("v2", "v1")  # type: ignore[union-attr]
+
+    refused = _invoke(settings, "models", "promote", "v2", "--project", "5")
+    assert (refused.exit_code, refused.stderr) == (
+        1,
+        "error: v2 was trained for project 2, not project 5 — its drafts learned another "
+        "project's writers; pass --force to promote it there anyway\n",
+    )
+    forced = _invoke(settings, "models", "promote", "v2", "--project", "5", "--force")
+    assert forced.exit_code == 0, forced.output
+    listed = _invoke(settings, "models", "list")
+    assert listed.stdout.splitlines()[1].split(" trained for ")[1] == (
+        "project 2; active in projects 2, 5"
+    )
+    assert listed.stderr == "2 versions; default active: v1; project 2: v2; project 5: v2\n"
+    rolled = _invoke(settings, "models", "rollback", "--project", "5")
+    assert rolled.stderr == "rolled back for project 5: v1 drafts again; retired v2\n"
+    assert registry.active(2).name == "v2"  # type: ignore[union-attr]
+
+
+def test_an_older_registry_keeps_its_active_version_and_gains_project_scopes(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "registry.sqlite3"
+    with sqlite3.connect(path) as db:  # a registry from before versions had projects
+        db.executescript(
+            "CREATE TABLE versions (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL "
+            "UNIQUE, model_id TEXT NOT NULL, trainer TEXT NOT NULL, status TEXT NOT NULL, "
+            "created_at TEXT NOT NULL);"
+            "CREATE TABLE activations (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT "
+            "NULL, activated_at TEXT NOT NULL, rolled_back INTEGER NOT NULL DEFAULT 0);"
+            "INSERT INTO versions (name, model_id, trainer, status, created_at) VALUES "
+            "('v1', 'ft:a', 'openai', 'active', '2026-11-01T00:00:00+00:00');"
+            "INSERT INTO activations (name, activated_at) VALUES ('v1', '2026-11-01');"
+        )
+    db.close()
+    registry = Registry(path)
+    assert (registry.active(7).name, registry.get("v1").projects) == ("v1", ())  # type: ignore[union-attr]
+    registry.add(ModelVersion(name="v2", model_id="ft:b", projects=(7,)))
+    registry.promote("v2", project_id=7)
+    assert (registry.active(7).name, registry.active().name) == ("v2", "v1")  # type: ignore[union-attr]

@@ -39,7 +39,7 @@ CASES = [
     (
         LoopFacts(tasks=10, drafted=4, annotated_since_training=0, project=3),
         Stage.DRAFTED,
-        "`redraft prefill --project 3` (6 task(s) have no draft yet)",
+        "`redraft prefill --project 3` (6 tasks without a draft yet)",
     ),
     (
         LoopFacts(**READY, annotated_since_training=7, threshold=50),
@@ -72,12 +72,19 @@ CASES = [
     (
         LoopFacts(**READY, annotated_since_training=0, candidate="v2", active="v1"),
         Stage.CANDIDATE,
-        "review it (`redraft report`), then `redraft models promote v2`",
+        "check it: `redraft eval v2 --project ID` (or a blind `redraft ab create`), then "
+        "`redraft models promote v2 --project ID`",
     ),
     (
         LoopFacts(**READY, annotated_since_training=0, active="v2"),
         Stage.ACTIVE,
         "annotate new drafts in Label Studio; the next training starts from here",
+    ),
+    (
+        # Promoted: open tasks still show the old version's drafts.
+        LoopFacts(**READY, annotated_since_training=0, active="v3", undrafted=4, drafting="v3"),
+        Stage.DRAFTED,
+        "`redraft prefill --project ID` (4 open tasks without a draft from v3)",
     ),
     (
         LoopFacts(active="v2"),
@@ -100,7 +107,7 @@ def test_every_stage_is_reachable() -> None:
 def test_render_marks_exactly_one_stage() -> None:
     facts = LoopFacts(tasks=10, drafted=10, annotated_since_training=12, threshold=50, active="v1")
     assert render(facts) == [
-        "✓ 1. briefs imported — 10 task(s)",
+        "✓ 1. briefs imported — 10 tasks",
         "✓ 2. drafted — 10 drafted",
         "> 3. annotated since the last training — 12 of 50",
         "  4. ready to export",
@@ -116,7 +123,7 @@ def test_render_marks_exactly_one_stage() -> None:
 def test_a_trained_export_is_not_the_pending_step() -> None:
     facts = LoopFacts(**READY, annotated_since_training=60, export_dir="/x/e1", active="v1")
     assert render(facts) == [
-        "✓ 1. briefs imported — 10 task(s)",
+        "✓ 1. briefs imported — 10 tasks",
         "✓ 2. drafted — 10 drafted",
         "✓ 3. annotated since the last training — 60 of 50",
         "> 4. ready to export",
@@ -169,7 +176,11 @@ def test_counts_only_annotations_after_the_last_training() -> None:
 
 def test_gather_facts_from_registry_and_exports(settings: Settings, registry: Registry) -> None:
     export = write_export(
-        settings.exports_dir / "20261122T100000Z", created_at="2099-01-01T00:00:00Z"
+        settings.exports_dir / "20261122T100000Z", created_at="2099-01-01T00:00:00Z", project_id=2
+    )
+    # Another project's export, newer: never project 2's "latest".
+    write_export(
+        settings.exports_dir / "20261123T100000Z", created_at="2099-02-01T00:00:00Z", project_id=3
     )
     tasks = [{"total_predictions": 1, "annotations": [{"created_at": "2026-11-21T00:00:00Z"}]}]
     facts = gather_facts(registry, settings.exports_dir, threshold=1, tasks=tasks, project=2)
@@ -295,15 +306,15 @@ def test_status_counts_a_real_label_studio_project(ls_client: Any, ls_settings: 
     assert result.exit_code == 0, result.output
     assert (by_title.exit_code, by_title.stdout, by_title.stderr) == (0, result.stdout, "")
     unknown = CliRunner().invoke(cli, ["status", "--project", "no such project"], env=env)
-    assert unknown.stderr == (
-        "note: Label Studio counts not shown: no project titled 'no such project' — create it "
-        "with: redraft init --title 'no such project'\n"
-    )
+    assert (unknown.exit_code, unknown.stdout) == (1, "")
+    assert unknown.stderr.startswith("error: Label Studio has no project titled 'no such project'")
+    assert f"{made.id} 'status e2e'" in unknown.stderr  # the projects it could have meant
+    assert unknown.stderr.endswith("or create it with `redraft init --title 'no such project'`\n")
     assert result.stdout.splitlines()[:3] == [
-        "✓ 1. briefs imported — 3 task(s)",
+        "✓ 1. briefs imported — 3 tasks",
         "> 2. drafted — 2 drafted",
         "  3. annotated since the last training — 1 of 50",
     ]
     assert result.stdout.splitlines()[-1] == (
-        f"next: `redraft prefill --project {made.id}` (1 task(s) have no draft yet)"
+        f"next: `redraft prefill --project {made.id}` (1 task without a draft yet)"
     )

@@ -163,7 +163,13 @@ def test_auto_promote_through_the_backend_webhook(
             hook.wait(10)
         hook.wait(60)
         assert hook.last_error is None
-        assert client.post("/setup", json={}).get_json() == {"model_version": "v1"}
+        # Promoted into the project whose annotations trained it; other projects keep theirs.
+        assert client.post("/setup", json={"project": "1.1764600000"}).get_json() == {
+            "model_version": "v1"
+        }
+        assert client.post("/setup", json={"project": "2.1764600000"}).get_json() == {
+            "model_version": "gpt-4o-mini"
+        }
     finally:
         backend_state(app).close()
 

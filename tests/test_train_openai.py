@@ -100,6 +100,7 @@ def test_job_runs_and_registers_a_candidate(
         "export_dir": str(export_folder),
         "error": None,
         "pid": None,
+        "projects": (),
     }
     assert version.metrics["method"] == "supervised"
     assert version.metrics["trained_tokens"] > 0

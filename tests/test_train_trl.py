@@ -71,6 +71,7 @@ def test_lora_sft_then_dpo_registers_a_candidate(
         "export_dir": str(export_folder),
         "error": None,
         "pid": None,
+        "projects": (),
     }
     assert (metrics["device"], metrics["lora_r"], metrics["adapter"]) == ("cpu", 4, str(adapter))
     assert (metrics["sft"]["rows"], metrics["sft"]["steps"]) == (12, 2)

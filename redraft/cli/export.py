@@ -69,9 +69,6 @@ def export(
         openai_base_url=opts["base_url"],
         template_path=opts["template_path"],
     )
-    # The active version's own template, so a fine-tune learns with the prompts it drafts with.
-    template_path = settings.template_path or active_template(settings)
-    template = load_template(template_path)
     counter = load_counter()
     golden_writer = _golden_writer(settings, opts["golden_model"]) if golden_mode != "off" else None
     out_dir = output or settings.exports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -82,6 +79,10 @@ def export(
 
             ls_client = stack.enter_context(session_from_settings(settings))
         project_id = _resolve(ls_client, project_ref)
+        # The project's active version's own template, so a fine-tune learns with the prompts
+        # it drafts with.
+        template_path = settings.template_path or active_template(settings, project_id)
+        template = load_template(template_path)
         golden_model = golden_writer.model if golden_writer else None
         options = build_options(opts, golden_mode, golden_model, project_id)
         review_sink, reviewed = None, set()

@@ -257,7 +257,7 @@ def _prefill(
     from redraft.labelstudio.project import resolve_project
 
     project_id = resolve_project(client, project_ref)
-    active = model_source_for(settings).active()
+    active = model_source_for(settings).active(project_id)
     if dry_run:
         tasks = list(project_tasks(client, project_id))
         missing = len(tasks_missing(tasks, active.name))

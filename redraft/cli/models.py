@@ -17,17 +17,34 @@ def _registry(settings: Settings) -> Registry:
     return Registry(settings.registry_path)
 
 
-def _line(version: ModelVersion) -> str:
-    marker = "*" if version.status == "active" else " "
+def _line(version: ModelVersion, drafts_in: list[int] | None = None) -> str:
+    """One version per line; `*` marks the default active one, `+` one that drafts for
+    projects of its own (listed at the end)."""
+    marker = "*" if version.status == "active" else "+" if drafts_in else " "
     model = version.model_id or "-"
     where = f" @ {version.base_url}" if version.base_url else ""
     job = f" job {version.job_id}" if version.job_id else ""
     error = f" ({version.error})" if version.error else ""
     created = _to_seconds(version.created_at)
+    trained = f" trained for {_projects(version.projects)}" if version.projects else ""
+    active_in = f"; active in {_projects(drafts_in)}" if drafts_in else ""
     return (
         f"{marker} {version.name:<10} {version.status:<9} {version.trainer:<6} {model}{where}"
-        f"{job} {created}{error}"
+        f"{job} {created}{error}{trained}{active_in}"
     )
+
+
+def _projects(ids: list[int] | tuple[int, ...]) -> str:
+    """`project 3`, `projects 3, 5`."""
+    return ("project " if len(ids) == 1 else "projects ") + ", ".join(str(i) for i in ids)
+
+
+def _drafts_in(registry: Registry) -> dict[str, list[int]]:
+    """{version name: the projects it drafts for as their own version}."""
+    found: dict[str, list[int]] = {}
+    for project, name in sorted(registry.project_actives().items()):
+        found.setdefault(name, []).append(project)
+    return found
 
 
 def _to_seconds(stamp: str | None) -> str | None:
@@ -60,18 +77,27 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per version.")
 @click.pass_obj
 def list_versions(settings: Settings, as_json: bool) -> None:
-    """List every version, oldest first; `*` marks the active one.
+    """List every version, oldest first; `*` marks the default active one (projects without
+    a version of their own draft with it), `+` a version active in projects of its own.
 
     \b
     Example:
       redraft models list --json | jq .name
     """
-    versions = _registry(settings).list()
+    registry = _registry(settings)
+    versions = registry.list()
+    drafts_in = _drafts_in(registry)
     for version in versions:
-        click.echo(json.dumps(version.as_dict(), sort_keys=True) if as_json else _line(version))
+        if as_json:
+            row = version.as_dict() | {"active_in_projects": drafts_in.get(version.name, [])}
+            click.echo(json.dumps(row, sort_keys=True))
+        else:
+            click.echo(_line(version, drafts_in.get(version.name)))
     active = next((v.name for v in versions if v.status == "active"), None)
     active = active or f"none (settings model {settings.model})"
-    click.echo(f"{len(versions)} version(s); active: {active}", err=True)
+    own = "".join(f"; project {p}: {n}" for p, n in sorted(registry.project_actives().items()))
+    count = f"{len(versions)} version{'' if len(versions) == 1 else 's'}"
+    click.echo(f"{count}; default active: {active}{own}", err=True)
 
 
 @models.command("add")
@@ -120,13 +146,26 @@ def add(
     default=None,
     help="Store the OpenAI-compatible endpoint that serves NAME (e.g. a vLLM server) first.",
 )
-@click.option("--project", "project_ref", default=None, help="Project whose evaluation set gates.")
-@click.option("--force", is_flag=True, help="Promote even when the gate finds NAME clearly worse.")
+@click.option(
+    "--project",
+    "project_ref",
+    default=None,
+    help="Make NAME the active version of this project (id or title); its evaluation set "
+    "gates. Default: the project NAME was trained for, else every project without its own.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote even when the gate finds NAME clearly worse, or into a project NAME was not "
+    "trained for.",
+)
 @click.pass_obj
 def promote(
     settings: Settings, name: str, base_url: str | None, project_ref: str | None, force: bool
 ) -> None:
-    """Make NAME the active version; the backend drafts with it from its next request.
+    """Make NAME the active version of a project; the backend drafts with it from its next
+    request for that project. Versions belong to projects: one trained on a project's
+    annotations goes to that project, and other projects keep their versions.
 
     First the evaluation gate (`redraft eval NAME`) drafts the pinned evaluation briefs with
     NAME and with the active version and shows its verdict; a candidate that is clearly
@@ -137,6 +176,7 @@ def promote(
     \b
     Example:
       redraft models promote v3
+      redraft models promote v3 --project "Acme outreach"
       redraft models promote v4 --base-url http://gpu:8000/v1
     """
     from redraft.cli.evaluate import project_id_for
@@ -144,6 +184,21 @@ def promote(
 
     registry = _registry(settings)
     version = registry.find(name)  # None: promote() below says the name is unknown
+    project_id = project_id_for(settings, project_ref)
+    if version is not None and project_id is None and len(version.projects) == 1:
+        project_id = version.projects[0]
+    if (
+        version is not None
+        and project_id is not None
+        and version.projects
+        and project_id not in version.projects
+        and not force
+    ):
+        raise RegistryError(
+            f"{name} was trained for {_projects(version.projects)}, not project {project_id} — "
+            f"its drafts learned another project's writers; pass --force to promote it there "
+            "anyway"
+        )
     if version is not None and base_url:
         version = registry.set_base_url(name, base_url)
     if version is not None and version.trainer == "trl" and not version.base_url:
@@ -153,8 +208,9 @@ def promote(
             f"--lora-modules {name}=ADAPTER), then `redraft models promote {name} --base-url "
             "http://HOST:8000/v1`"
         )
-    if version is not None and version.status != "active":
-        request = GateRequest(candidate=name, project_id=project_id_for(settings, project_ref))
+    before = registry.active(project_id)
+    if version is not None and (before is None or before.name != name):
+        request = GateRequest(candidate=name, project_id=project_id)
         report = lambda line: click.echo(line, err=True)  # noqa: E731
         if not promotion_gate(settings, registry, request, report, force=force):
             raise RegistryError(
@@ -162,26 +218,37 @@ def promote(
                 f"evaluation briefs — keep collecting feedback, or `redraft models promote {name}"
                 " --force`"
             )
-    before = registry.active()
-    version = registry.promote(name)
-    click.echo(_line(version))
-    retired = f"; retired {before.name}" if before and before.name != name else ""
-    click.echo(f"promoted {name} ({version.model_id}){retired}", err=True)
+    version = registry.promote(name, project_id)
+    click.echo(_line(version, _drafts_in(registry).get(name)))
+    replaced = f"; replaced {before.name}" if before and before.name != name else ""
+    where = f" for project {project_id}" if project_id is not None else " as the default version"
+    click.echo(f"promoted {name} ({version.model_id}){where}{replaced}", err=True)
 
 
 @models.command("rollback")
+@click.option(
+    "--project",
+    "project_ref",
+    default=None,
+    help="Roll back this project's own version (id or title); default: the default version.",
+)
 @click.pass_obj
-def rollback(settings: Settings) -> None:
+def rollback(settings: Settings, project_ref: str | None) -> None:
     """Re-activate the version that was active before the current one, retiring the current.
 
     Rolling back the first version ever promoted leaves none active: drafting falls back to
     the model settings name (REDRAFT_MODEL / REDRAFT_MODEL_VERSION), as before the registry.
+    With --project, the project's previous version comes back, else the default one.
 
     \b
     Example:
       redraft models rollback
+      redraft models rollback --project 3
     """
-    retired, active = _registry(settings).rollback()
+    from redraft.cli.evaluate import project_id_for
+
+    project_id = project_id_for(settings, project_ref)
+    retired, active = _registry(settings).rollback(project_id)
     if active is None:
         click.echo(
             f"rolled back: retired {retired.name}; no registry version is active, so drafting "
@@ -191,7 +258,8 @@ def rollback(settings: Settings) -> None:
         )
         return
     click.echo(_line(active))
-    click.echo(f"rolled back: {active.name} is active again; retired {retired.name}", err=True)
+    where = f" for project {project_id}" if project_id is not None else ""
+    click.echo(f"rolled back{where}: {active.name} drafts again; retired {retired.name}", err=True)
 
 
 @models.command("cancel")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from redraft.errors import RedraftError
+from redraft.errors import ProjectNotFoundError, RedraftError
 from redraft.labelstudio.client import project_tasks
 from redraft.settings import Settings
 from redraft.training.facts import gather_facts
@@ -32,6 +32,8 @@ def _project_tasks(
         with session_from_settings(settings) as client:
             project = resolve_project(client, project)
             return list(project_tasks(client, project)), project, None
+    except ProjectNotFoundError:
+        raise  # a status of another (or no) project would look right and be wrong
     except RedraftError as exc:
         return None, project, str(exc)
     except Exception as exc:  # SDK/HTTP errors: status still shows the local stages
@@ -60,6 +62,7 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
         tasks=tasks,
         project=ref,
         relearn_at=settings.styles_relearn_edits,
+        settings_version=settings.active_model_version,
     )
     stage = current_stage(facts)
     if as_json:

@@ -82,7 +82,7 @@ def train_openai_command(
         export,
         method=method,
         base_model=base_model,
-        active=registry.active(),
+        active=registry.active(export.manifest.project_id),
         fallback_model=settings.model,
         epochs=epochs,
         suffix=suffix,
@@ -209,7 +209,7 @@ def train_trl_command(
         _report("preparing the local base model (dequantised once, then reused)")
         local = local_target(settings)
         if not fresh and knobs.get("start_adapter") is None:
-            parent = continuable(registry, local)
+            parent = continuable(registry, local, export.manifest.project_id)
     since = None
     if parent is not None:
         knobs["start_adapter"] = Path(parent.metrics["adapter"])

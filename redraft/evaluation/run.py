@@ -44,10 +44,13 @@ class GateRequest:
     limit: int | None = None
 
 
-def resolve_model(settings: Settings, registry: Registry, name: str | None) -> ActiveModel:
-    """A registry version by name; None means the active one, else the settings' model."""
+def resolve_model(
+    settings: Settings, registry: Registry, name: str | None, project_id: int | None = None
+) -> ActiveModel:
+    """A registry version by name; None means the one the project drafts with (the active
+    one), else the settings' model."""
     if name is None:
-        version = registry.active()
+        version = registry.active(project_id)
         if version is None:
             return SettingsModelSource(settings).active()
         return active_model_for(version, settings)
@@ -107,8 +110,8 @@ def run_gate(
     if request.rules_path is not None:
         final_for, items = writer_finals(request.rules_path, items)
         measure = "what simulated writers make of each version's own draft"
-    candidate = resolve_model(settings, registry, request.candidate)
-    against = resolve_model(settings, registry, request.against)
+    candidate = resolve_model(settings, registry, request.candidate, request.project_id)
+    against = resolve_model(settings, registry, request.against, request.project_id)
     for model in (candidate, against):  # a just-trained local version: make sure it is served
         if model.base_url and model.base_url.rstrip("/") == settings.local_url:
             ensure_served(model.base_url, model.model_id)

@@ -233,7 +233,8 @@ def _setup_project(settings: Settings, url: str, login: Login, backend_url: str)
             say(summary.line(plan.project_id))
         drafter = Drafter.from_settings(settings)
         try:
-            result = prefill(client, plan.project_id, drafter, active)
+            source = model_source_for(settings)
+            result = prefill(client, plan.project_id, drafter, source.active(plan.project_id))
         finally:
             drafter.close()
         say(result.line())

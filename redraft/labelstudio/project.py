@@ -15,7 +15,7 @@ from typing import Any
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from redraft.errors import LabelStudioError
+from redraft.errors import LabelStudioError, ProjectNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -216,16 +216,14 @@ def resolve_project(client: LabelStudio, ref: str | int | None) -> int:
     project, unless the server has exactly one project (then `ref` None means that one).
     """
     if ref is None:
-        projects = [(int(p.id), str(p.title)) for p in client.projects.list()]
+        projects = _projects(client)
         if len(projects) == 1:
             return projects[0][0]
         if not projects:
-            raise LabelStudioError("Label Studio has no project yet — create one: redraft init")
-        names = ", ".join(f"{pid} {title!r}" for pid, title in projects[:5])
-        more = f" and {len(projects) - 5} more" if len(projects) > 5 else ""
-        raise LabelStudioError(
-            f"Label Studio has {len(projects)} projects ({names}{more}) — pass --project ID or "
-            "TITLE"
+            raise ProjectNotFoundError("Label Studio has no project yet — create one: redraft init")
+        raise ProjectNotFoundError(
+            f"Label Studio has {len(projects)} projects ({_named(projects)}) — pass --project "
+            "ID or TITLE"
         )
     if isinstance(ref, int) or str(ref).isdigit():
         project_id = int(ref)
@@ -233,17 +231,31 @@ def resolve_project(client: LabelStudio, ref: str | int | None) -> int:
             client.projects.get(project_id)
         except ApiError as exc:
             if exc.status_code == 404:
-                raise LabelStudioError(
-                    f"project {project_id} does not exist — run redraft init first"
+                projects = _projects(client)
+                fix = f"pass one of: {_named(projects)}" if projects else "create one: redraft init"
+                raise ProjectNotFoundError(
+                    f"Label Studio has no project {project_id} — {fix}"
                 ) from None
             raise
         return project_id
     project = find_project_by_title(client, str(ref))
     if project is None:
-        raise LabelStudioError(
-            f"no project titled {ref!r} — create it with: redraft init --title {str(ref)!r}"
-        )
+        projects = _projects(client)
+        create = f"create it with `redraft init --title {str(ref)!r}`"
+        fix = f"pass one of: {_named(projects)}, or {create}" if projects else create
+        raise ProjectNotFoundError(f"Label Studio has no project titled {ref!r} — {fix}")
     return int(project["id"])
+
+
+def _projects(client: LabelStudio) -> list[tuple[int, str]]:
+    return [(int(p.id), str(p.title)) for p in client.projects.list()]
+
+
+def _named(projects: list[tuple[int, str]], limit: int = 5) -> str:
+    """`1 'Acme', 2 'Globex'` (and how many more)."""
+    names = ", ".join(f"{pid} {title!r}" for pid, title in projects[:limit])
+    more = f" and {len(projects) - limit} more" if len(projects) > limit else ""
+    return names + more
 
 
 def list_backends(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:

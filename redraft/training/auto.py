@@ -146,7 +146,7 @@ class AutoTrainer:
                     version.name,
                 )
             elif self.promote:
-                version = self.registry.promote(version.name)
+                version = self.registry.promote(version.name, project_id)
                 logger.info("auto mode: promoted %s (%s)", version.name, version.model_id)
             else:
                 logger.info("auto mode: %s waits as a candidate for promote", version.name)
@@ -225,7 +225,7 @@ def default_cycle(
                 from redraft.local.publish import local_target
 
                 local = local_target(settings)
-                parent = continuable(registry, local)  # as `redraft train trl` does
+                parent = continuable(registry, local, project_id)  # as `train trl` does
             params = TrlParams(
                 base_model=settings.auto_train_base_model or str(local.hf_dir if local else ""),
                 output_dir=settings.home / "adapters" / name,
@@ -252,7 +252,7 @@ def default_cycle(
             folder,
             method="supervised",
             base_model=settings.auto_train_base_model,
-            active=registry.active(),
+            active=registry.active(project_id),
             fallback_model=settings.model,
         )
         return train_openai(

@@ -34,6 +34,12 @@ class ExportFolder:
     def created_at(self) -> str:
         return self.manifest.created_at
 
+    @property
+    def projects(self) -> tuple[int, ...]:
+        """The Label Studio project the rows came from (none for a file export)."""
+        project = self.manifest.project_id
+        return (project,) if project is not None else ()
+
     def dataset(self, name: str, split: str = "train") -> Path | None:
         """The path of `<name>.<split>.jsonl` if it exists and has at least one row."""
         path = self.path / dataset_file(name, split)

@@ -59,11 +59,27 @@ def count_tasks(tasks: Iterable[Mapping[str, Any]], since: str | None) -> TaskCo
     return TaskCounts(total, drafted, annotated)
 
 
+def open_without(tasks: Iterable[Mapping[str, Any]], model_version: str) -> int:
+    """Open tasks (not finished) with no draft from `model_version`: what `prefill` drafts.
+
+    >>> open_without([{"predictions": [{"model_version": "v1"}]}, {"predictions": []},
+    ...               {"is_labeled": True, "predictions": []}], "v1")
+    1
+    """
+    return sum(
+        1
+        for task in tasks
+        if not task.get("is_labeled")
+        and all(p.get("model_version") != model_version for p in task.get("predictions") or [])
+    )
+
+
 def export_facts(
-    exports_dir: Path, registry: Registry, since: str | None
+    exports_dir: Path, registry: Registry, since: str | None, project_id: int | None = None
 ) -> tuple[str | None, bool]:
-    """(latest export folder, whether it is newer than the last training and untrained)."""
-    folder = latest_export(exports_dir)
+    """(latest export folder of the project, whether it is newer than the last training and
+    untrained)."""
+    folder = latest_export(exports_dir, project_id)
     if folder is None:
         return None, False
     manifest = ExportManifest.load(folder)
@@ -82,8 +98,13 @@ def gather_facts(
     tasks: Iterable[Mapping[str, Any]] | None = None,
     project: int | str | None = None,
     relearn_at: int = 30,
+    settings_version: str | None = None,
 ) -> LoopFacts:
-    """LoopFacts from the registry, the exports folder and (if given) the project's tasks."""
+    """LoopFacts from the registry, the exports folder and (if given) the project's tasks.
+
+    `settings_version` is the model version that drafts when no registry version is active.
+    """
+    project_id = project if isinstance(project, int) else None
     since = registry.last_trained_at()
     tasks = list(tasks) if tasks is not None else None
     counts = count_tasks(tasks, since) if tasks is not None else None
@@ -94,10 +115,20 @@ def gather_facts(
     )
     notes_since = notes.created_at if notes else None
     edits = count_tasks(tasks, notes_since).annotated_since if tasks is not None else None
-    export_dir, export_is_new = export_facts(exports_dir, registry, since)
+    export_dir, export_is_new = export_facts(exports_dir, registry, since, project_id)
     training = registry.training()
-    candidate = registry.latest_candidate()
-    active = registry.active()
+    candidate = next(
+        (
+            v
+            for v in reversed(registry.list())
+            if v.status == "candidate"
+            and (project_id is None or not v.projects or project_id in v.projects)
+        ),
+        None,
+    )
+    active = registry.active(project_id)
+    drafting = active.name if active else settings_version
+    undrafted = open_without(tasks, drafting) if tasks is not None and drafting else None
     return LoopFacts(
         tasks=counts.tasks if counts else None,
         drafted=counts.drafted if counts else None,
@@ -109,6 +140,9 @@ def gather_facts(
         training_job=training.job_id if training else None,
         candidate=candidate.name if candidate else None,
         active=active.name if active else None,
+        registry_versions=len(registry.list()),
+        undrafted=undrafted,
+        drafting=drafting,
         project=project,
         notes_version=notes.name if notes else None,
         edits_since_notes=edits,

@@ -32,15 +32,23 @@ CREATE TABLE IF NOT EXISTS versions (
     metrics TEXT NOT NULL DEFAULT '{}',
     export_dir TEXT,
     error TEXT,
-    pid INTEGER
+    pid INTEGER,
+    projects TEXT NOT NULL DEFAULT '[]'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active ON versions(status) WHERE status = 'active';
 CREATE UNIQUE INDEX IF NOT EXISTS one_training ON versions(status) WHERE status = 'training';
+-- project_id NULL: the default scope (projects without a version of their own).
 CREATE TABLE IF NOT EXISTS activations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
     activated_at TEXT NOT NULL,
-    rolled_back INTEGER NOT NULL DEFAULT 0
+    rolled_back INTEGER NOT NULL DEFAULT 0,
+    project_id INTEGER
+);
+-- The version a Label Studio project drafts with, when it is not the default one.
+CREATE TABLE IF NOT EXISTS project_active (
+    project_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -75,6 +83,8 @@ class ModelVersion:
     export_dir: str | None = None
     error: str | None = None
     pid: int | None = None
+    # The Label Studio projects whose annotations trained it (empty: none in particular).
+    projects: tuple[int, ...] = ()
 
     @property
     def template_path(self) -> Path | None:
@@ -102,11 +112,23 @@ COLUMN_TYPES: dict[str, str] = {
     "export_dir": "TEXT",
     "error": "TEXT",
     "pid": "INTEGER",
+    "projects": "TEXT NOT NULL DEFAULT '[]'",
 }
+# Columns added to other tables by a newer redraft.
+OTHER_COLUMNS: dict[str, dict[str, str]] = {"activations": {"project_id": "INTEGER"}}
 
 
 def row_to_version(row: sqlite3.Row) -> ModelVersion:
     """A `versions` row as a ModelVersion (metrics decoded from JSON)."""
     values = {name: row[name] for name in COLUMNS}
     values["metrics"] = json.loads(values["metrics"] or "{}")
+    values["projects"] = tuple(int(p) for p in json.loads(values["projects"] or "[]"))
     return ModelVersion(**values)
+
+
+def column_values(version: ModelVersion) -> dict[str, Any]:
+    """The version's fields as SQLite values (metrics and projects as JSON)."""
+    values = version.as_dict()
+    values["metrics"] = json.dumps(version.metrics, sort_keys=True)
+    values["projects"] = json.dumps(list(version.projects))
+    return values

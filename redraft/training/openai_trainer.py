@@ -129,6 +129,7 @@ def _reserve(
             trainer="openai",
             manifest_sha256=spec.export.manifest_sha256,
             template_sha256=spec.export.template_sha256,
+            projects=spec.export.projects,
             job_id=remote.id if remote is not None else None,
             idempotency_key=spec.key,
             status="training",

@@ -4,6 +4,10 @@ A version is `training` while a job runs, then `candidate` (or `failed`); `promo
 candidate `active` and retires the one before it; exactly one version is active at a time
 (a partial unique index plus one write transaction per change). Activations are kept as a
 stack, so `rollback` re-activates the version that was active before the current one.
+
+Versions belong to projects: a version records the Label Studio projects it was trained for,
+and each project can have its own active version (`project_active`), with its own stack of
+activations; a project without one drafts with the default active version (status `active`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from redraft.training.modelversion import (
     STATUSES,
     TRAINERS,
     ModelVersion,
+    column_values,
     row_to_version,
     utc_now,
 )
@@ -64,9 +69,24 @@ class Registry(SqliteStore):
             )
         return version
 
-    def active(self) -> ModelVersion | None:
-        """The active version, or None while the settings' model drafts."""
+    def active(self, project_id: int | None = None) -> ModelVersion | None:
+        """The version `project_id` drafts with (its own, else the default active one); None
+        while the settings' model drafts."""
+        if project_id is not None:
+            own = self._one(
+                "SELECT versions.* FROM versions JOIN project_active "
+                "ON project_active.name = versions.name WHERE project_active.project_id = ?",
+                (project_id,),
+            )
+            if own is not None:
+                return own
         return self._one("SELECT * FROM versions WHERE status = 'active'")
+
+    def project_actives(self) -> dict[int, str]:
+        """{project id: version name} for the projects with a version of their own."""
+        with self._connect() as db:
+            rows = db.execute("SELECT project_id, name FROM project_active").fetchall()
+        return {int(project): str(name) for project, name in rows}
 
     def training(self) -> ModelVersion | None:
         """The version whose training is under way, or None."""
@@ -88,14 +108,14 @@ class Registry(SqliteStore):
         return row_to_version(row) if row else None
 
     def next_name(self, prefix: str = "v") -> str:
-        """A fresh version name: v1, v2, … (one past the highest id so far)."""
-        with self._connect() as db:
-            (highest,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM versions").fetchone()
-        name = f"{prefix}{highest + 1}"
-        while self.find(name) is not None:
-            highest += 1
-            name = f"{prefix}{highest + 1}"
-        return name
+        """A fresh version name: one past the highest `v<number>` so far (v1, v2, …); names
+        given by hand (`gpt-ft`) do not use up a number."""
+        numbers = [
+            int(v.name[len(prefix) :])
+            for v in self.list()
+            if v.name.startswith(prefix) and v.name[len(prefix) :].isdigit()
+        ]
+        return f"{prefix}{max(numbers, default=0) + 1}"
 
     # -- writing -------------------------------------------------------------------------
 
@@ -109,8 +129,7 @@ class Registry(SqliteStore):
         if version.trainer not in TRAINERS:
             raise RegistryError(f"trainer {version.trainer!r} is not one of {', '.join(TRAINERS)}")
         stored = replace(version, created_at=version.created_at or utc_now())
-        values = stored.as_dict()
-        values["metrics"] = json.dumps(stored.metrics, sort_keys=True)
+        values = column_values(stored)
         placeholders = ", ".join("?" for _ in COLUMNS)
         try:
             with self._write() as db:
@@ -121,7 +140,8 @@ class Registry(SqliteStore):
         except sqlite3.IntegrityError:
             if self.find(version.name) is not None:
                 raise RegistryError(
-                    f"a model version named {version.name!r} already exists — pick another --name"
+                    f"a model version named {version.name!r} already exists — pick another "
+                    "name (`redraft models list` shows the taken ones)"
                 ) from None
             running = self.training()
             raise TrainingInProgressError(
@@ -142,6 +162,8 @@ class Registry(SqliteStore):
             raise RegistryError("use promote() to activate a version")
         if "metrics" in changes:
             changes["metrics"] = json.dumps(changes["metrics"], sort_keys=True)
+        if "projects" in changes:
+            changes["projects"] = json.dumps([int(p) for p in changes["projects"]])
         self.get(name)
         assignments = ", ".join(f"{key} = ?" for key in changes)
         with self._write() as db:
@@ -165,8 +187,10 @@ class Registry(SqliteStore):
         with self._write() as db:
             db.execute("DELETE FROM versions WHERE name = ? AND status = 'training'", (name,))
 
-    def promote(self, name: str) -> ModelVersion:
-        """Make `name` the active version and retire the one active before it."""
+    def promote(self, name: str, project_id: int | None = None) -> ModelVersion:
+        """Make `name` the active version — of `project_id`, or the default one — and retire
+        the default one active before it (a project's previous version just stops drafting
+        there)."""
         with self._write() as db:
             row = db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -180,6 +204,16 @@ class Registry(SqliteStore):
                 raise RegistryError(
                     f"cannot promote {name}: {why} — promote a candidate from `redraft models list`"
                 )
+            if project_id is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO project_active (project_id, name) VALUES (?, ?)",
+                    (project_id, name),
+                )
+                db.execute(
+                    "INSERT INTO activations (name, activated_at, project_id) VALUES (?, ?, ?)",
+                    (name, utc_now(), project_id),
+                )
+                return self._version(db, name)
             if version.status == "active":
                 return version
             db.execute("UPDATE versions SET status = 'retired' WHERE status = 'active'")
@@ -189,18 +223,22 @@ class Registry(SqliteStore):
             )
         return self.get(name)
 
-    def rollback(self) -> tuple[ModelVersion, ModelVersion | None]:
+    def rollback(self, project_id: int | None = None) -> tuple[ModelVersion, ModelVersion | None]:
         """Re-activate the version active before the current one; returns (retired, active).
 
         When the current version was the first ever activated, it is retired and no version is
-        active (None): drafting falls back to the model that settings name, as before it.
+        active (None): drafting falls back to the model that settings name, as before it. For a
+        project with a version of its own, its previous one comes back, else the default.
         """
+        if project_id is not None and project_id in self.project_actives():
+            return self._rollback_project(project_id)
         with self._write() as db:
             current = db.execute("SELECT * FROM versions WHERE status = 'active'").fetchone()
             if current is None:
                 raise RegistryError("no active version to roll back — see `redraft models list`")
             stack = db.execute(
-                "SELECT seq, name FROM activations WHERE rolled_back = 0 ORDER BY seq DESC"
+                "SELECT seq, name FROM activations WHERE rolled_back = 0 "
+                "AND project_id IS NULL ORDER BY seq DESC"
             ).fetchall()
             previous = None
             for _seq, name in stack[1:]:
@@ -216,6 +254,34 @@ class Registry(SqliteStore):
                     "UPDATE versions SET status = 'active' WHERE name = ?", (previous["name"],)
                 )
         return self.get(current["name"]), self.get(previous["name"]) if previous else None
+
+    def _rollback_project(self, project_id: int) -> tuple[ModelVersion, ModelVersion | None]:
+        with self._write() as db:
+            (current,) = db.execute(
+                "SELECT name FROM project_active WHERE project_id = ?", (project_id,)
+            ).fetchone()
+            stack = db.execute(
+                "SELECT seq, name FROM activations WHERE rolled_back = 0 AND project_id = ? "
+                "ORDER BY seq DESC",
+                (project_id,),
+            ).fetchall()
+            if stack:
+                db.execute("UPDATE activations SET rolled_back = 1 WHERE seq = ?", (stack[0][0],))
+            previous = next((n for _seq, n in stack[1:] if n != current), None)
+            if previous is not None:
+                db.execute(
+                    "UPDATE project_active SET name = ? WHERE project_id = ?",
+                    (previous, project_id),
+                )
+            else:
+                db.execute("DELETE FROM project_active WHERE project_id = ?", (project_id,))
+        return self.get(current), self.active(project_id)
+
+    @staticmethod
+    def _version(db: sqlite3.Connection, name: str) -> ModelVersion:
+        return row_to_version(
+            db.execute("SELECT * FROM versions WHERE name = ?", (name,)).fetchone()
+        )
 
     def last_trained_at(self) -> str | None:
         """When the newest trained (non-manual, not failed) version was started, or None."""

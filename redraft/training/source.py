@@ -42,10 +42,10 @@ def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
     )
 
 
-def active_template(settings: Settings) -> Path | None:
+def active_template(settings: Settings, project_id: int | None = None) -> Path | None:
     """The active version's own template (None: the settings' template applies) — what export
     builds training prompts with, what the report checks learned rules against."""
-    active = Registry(settings.registry_path).active()
+    active = Registry(settings.registry_path).active(project_id)
     return active.template_path if active is not None else None
 
 
@@ -61,23 +61,31 @@ class RegistryModelSource:
         self._fallback = SettingsModelSource(settings)
         self._lock = threading.Lock()
         self._seen: tuple[int, int, int, bytes] | None = None
-        self._cached: ActiveModel | None = None
+        self._cached: dict[int | None, ActiveModel] = {}
+        self._announced: dict[int | None, str] = {}
 
-    def active(self) -> ActiveModel:
-        """The active model right now."""
+    def active(self, project_id: int | None = None) -> ActiveModel:
+        """The model `project_id` drafts with right now (its own version, else the default)."""
         fingerprint = _fingerprint(self.path)
         if fingerprint is None:
             return self._fallback.active()
         with self._lock:
-            if fingerprint == self._seen and self._cached is not None:
-                return self._cached
-            version = Registry(self.path).active()
+            if fingerprint != self._seen:
+                self._seen, self._cached = fingerprint, {}
+            if project_id in self._cached:
+                return self._cached[project_id]
+            version = Registry(self.path).active(project_id)
             model = (
                 active_model_for(version, self.settings)
                 if version is not None
                 else self._fallback.active()
             )
-            if self._cached is not None and model.name != self._cached.name:
-                logger.info("active model version is now %s (%s)", model.name, model.model_id)
-            self._seen, self._cached = fingerprint, model
+            before = self._announced.get(project_id)
+            if before is not None and model.name != before:
+                where = f" for project {project_id}" if project_id is not None else ""
+                logger.info(
+                    "active model version%s is now %s (%s)", where, model.name, model.model_id
+                )
+            self._announced[project_id] = model.name
+            self._cached[project_id] = model
             return model

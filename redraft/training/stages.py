@@ -46,6 +46,9 @@ class LoopFacts:
     training_job: str | None = None
     candidate: str | None = None  # the newest candidate awaiting review
     active: str | None = None  # the active version (None: the settings' model drafts)
+    registry_versions: int = 0
+    undrafted: int | None = None  # open tasks without a draft from the version that drafts
+    drafting: str | None = None  # the model version that drafts (active, else the settings')
     project: int | str | None = None  # an id, or the title given when it was not resolved
     notes_version: str | None = None  # the newest version made by `redraft styles apply`
     edits_since_notes: int | None = None  # completed annotations since it (or ever, if none)
@@ -71,6 +74,8 @@ def current_stage(facts: LoopFacts) -> Stage:
             return Stage.IMPORTED
         if facts.drafted is not None and facts.drafted < facts.tasks:
             return Stage.DRAFTED
+        if facts.undrafted and facts.active is not None:
+            return Stage.DRAFTED  # promoted (or rolled back): open tasks show an older draft
     annotated = facts.annotated_since_training
     if annotated is not None and annotated >= facts.threshold:
         return Stage.READY_TO_EXPORT
@@ -84,8 +89,9 @@ def current_stage(facts: LoopFacts) -> Stage:
 def next_step(stage: Stage, facts: LoopFacts) -> str:
     """The command (or action) that moves the loop past `stage`.
 
-    >>> next_step(Stage.CANDIDATE, LoopFacts(candidate="v3"))
-    'review it (`redraft report`), then `redraft models promote v3`'
+    >>> next_step(Stage.CANDIDATE, LoopFacts(candidate="v3", project=2))
+    'check it: `redraft eval v3 --project 2` (or a blind `redraft ab create`), then `redraft \
+models promote v3 --project 2`'
     """
     project = f" --project {shlex.quote(str(facts.project))}" if facts.project else " --project ID"
     if stage is Stage.IMPORTED:
@@ -94,7 +100,12 @@ def next_step(stage: Stage, facts: LoopFacts) -> str:
         return f"`redraft import BRIEFS.csv{project}`"
     if stage is Stage.DRAFTED:
         missing = (facts.tasks or 0) - (facts.drafted or 0)
-        return f"`redraft prefill{project}` ({missing} task(s) have no draft yet)"
+        if missing:
+            return f"`redraft prefill{project}` ({_count(missing, 'task')} without a draft yet)"
+        return (
+            f"`redraft prefill{project}` ({_count(facts.undrafted or 0, 'open task')} without "
+            f"a draft from {facts.drafting})"
+        )
     if stage is Stage.ANNOTATED:
         have = facts.annotated_since_training or 0
         return (
@@ -116,7 +127,10 @@ def next_step(stage: Stage, facts: LoopFacts) -> str:
             f"`redraft train trl {folder} --base-model PATH_OR_ID`"
         )
     if stage is Stage.CANDIDATE:
-        return f"review it (`redraft report`), then `redraft models promote {facts.candidate}`"
+        return (
+            f"check it: `redraft eval {facts.candidate}{project}` (or a blind `redraft ab "
+            f"create`), then `redraft models promote {facts.candidate}{project}`"
+        )
     return "annotate new drafts in Label Studio; the next training starts from here"
 
 
@@ -161,7 +175,7 @@ styles.toml`, review it, then `redraft styles apply styles.toml`'
 
 def _detail(stage: Stage, facts: LoopFacts) -> str:
     if stage is Stage.IMPORTED and facts.tasks is not None:
-        return f" — {facts.tasks} task(s)"
+        return f" — {_count(facts.tasks, 'task')}"
     if stage is Stage.DRAFTED and facts.drafted is not None:
         return f" — {facts.drafted} drafted"
     if stage is Stage.ANNOTATED and facts.annotated_since_training is not None:
@@ -177,5 +191,14 @@ def _detail(stage: Stage, facts: LoopFacts) -> str:
     if stage is Stage.CANDIDATE and facts.candidate:
         return f" — {facts.candidate}"
     if stage is Stage.ACTIVE:
-        return f" — {facts.active or 'settings model (no registry version yet)'}"
+        if facts.active:
+            return f" — {facts.active}"
+        if facts.registry_versions:
+            return " — settings model (no registry version is active)"
+        return " — settings model (no registry version yet)"
     return ""
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 task`, `3 tasks`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from redraft.training.errors import RegistryError
-from redraft.training.modelversion import COLUMN_TYPES, SCHEMA
+from redraft.training.modelversion import COLUMN_TYPES, OTHER_COLUMNS, SCHEMA
 
 BACKUP_SUFFIX = ".bak"
 
@@ -43,10 +43,11 @@ class SqliteStore:
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
         """Add the columns an older file lacks (the new fields start empty)."""
-        have = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
-        for column, kind in COLUMN_TYPES.items():
-            if column not in have:
-                db.execute(f"ALTER TABLE versions ADD COLUMN {column} {kind}")
+        for table, columns in {"versions": COLUMN_TYPES, **OTHER_COLUMNS}.items():
+            have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @property
     def backup_path(self) -> Path:

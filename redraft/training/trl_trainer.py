@@ -71,15 +71,17 @@ def trained_template(export: ExportFolder) -> dict[str, str]:
     return {"template": str(path)} if same else {}
 
 
-def continuable(registry: Registry, local: LocalTarget) -> ModelVersion | None:
-    """The active version when the next local run should continue its adapter: a TRL version
-    on the same local base whose adapter and export are still on disk.
+def continuable(
+    registry: Registry, local: LocalTarget, project_id: int | None = None
+) -> ModelVersion | None:
+    """The version `project_id` drafts with, when the next local run should continue its
+    adapter: a TRL version on the same local base whose adapter and export are still on disk.
 
     Measured (bench/loop.py, simulated writers): a second turn that continues the active
     adapter on the new annotations cut the held-out edit distance to 9.5% [5.1, 14.0], a
     fresh adapter on every annotation so far to 17.7% [14.5, 20.8], in 40% less training time.
     """
-    active = registry.active()
+    active = registry.active(project_id)
     if active is None or active.trainer != "trl":
         return None
     if active.metrics.get("local_base") != local.base.model_id:
@@ -124,6 +126,7 @@ def train_trl(
             trainer="trl",
             manifest_sha256=export.manifest_sha256,
             template_sha256=export.template_sha256,
+            projects=export.projects,
             status="training",
             export_dir=str(export.path),
             pid=os.getpid(),
