@@ -126,7 +126,7 @@ def test_promotion_reaches_label_studio(
     assert promoted.stderr.splitlines() == [
         f"evaluation gate skipped: no export in {loop_settings.exports_dir} yet — run `redraft "
         "export` first",
-        "promoted writer-b (gpt-4.1-mini)",
+        "promoted writer-b (gpt-4.1-mini) as the default version",
     ]
     assert setup_version(backend.url) == "writer-b"
 
@@ -333,7 +333,7 @@ def test_the_whole_loop(
         f"{candidate} and {VERSION_A}"
     )
     assert gate[-2].startswith(f"verdict: {candidate} passes the gate")
-    assert gate[-1] == f"promoted {candidate} ({model_id})"
+    assert gate[-1] == f"promoted {candidate} ({model_id}) for project {project_id}"
 
     # New briefs: prefill drafts the open tasks with the fine-tuned model, stored as the
     # candidate's version, and annotators are shown those drafts; finished tasks are left alone.

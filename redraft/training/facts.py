@@ -117,11 +117,13 @@ def gather_facts(
     edits = count_tasks(tasks, notes_since).annotated_since if tasks is not None else None
     export_dir, export_is_new = export_facts(exports_dir, registry, since, project_id)
     training = registry.training()
+    promoted = set(registry.project_actives().values())  # drafting in a project: reviewed
     candidate = next(
         (
             v
             for v in reversed(registry.list())
             if v.status == "candidate"
+            and v.name not in promoted
             and (project_id is None or not v.projects or project_id in v.projects)
         ),
         None,
