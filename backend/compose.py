@@ -19,10 +19,13 @@ def model_source_for(settings: Settings) -> ModelSource:
     return RegistryModelSource(settings)
 
 
-def compose_backend(settings: Settings) -> Flask:
-    """The backend app: registry model source, plus the auto-train hook when it is on."""
+def compose_backend(settings: Settings, model_source: ModelSource | None = None) -> Flask:
+    """The backend app: registry model source (or the one given), plus the auto-train hook
+    when it is on."""
     from redraft.training.auto import build_auto_trainer
 
     return create_app(
-        settings, model_source=model_source_for(settings), on_event=build_auto_trainer(settings)
+        settings,
+        model_source=model_source or model_source_for(settings),
+        on_event=build_auto_trainer(settings),
     )

@@ -115,6 +115,8 @@ class Settings:
     local_model: str | None = None
     local_port: int = 8089
     llama_cpp_sdist: Path | None = None
+    # Local model files (default REDRAFT_HOME/models): shared by the demo's own home.
+    models_home: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +125,7 @@ class Settings:
         template = env.get("REDRAFT_TEMPLATE")
         ls_bin = env.get("REDRAFT_LABEL_STUDIO_BIN")
         sdist = env.get("REDRAFT_LLAMA_CPP_SDIST")
+        models = env.get("REDRAFT_MODELS_DIR")
         return cls(
             home=Path(env.get("REDRAFT_HOME") or DEFAULT_HOME).expanduser(),
             openai_api_key=env.get("OPENAI_API_KEY") or None,
@@ -166,6 +169,7 @@ class Settings:
             local_model=env.get("REDRAFT_LOCAL_MODEL") or None,
             local_port=_int(env, "REDRAFT_LOCAL_PORT", cls.local_port),
             llama_cpp_sdist=Path(sdist).expanduser() if sdist else None,
+            models_home=Path(models).expanduser() if models else None,
         ).validated()
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -214,8 +218,8 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        """Local model files: dequantised bases, GGUF LoRAs."""
-        return self.home / "models"
+        """Local model files: dequantised bases, GGUF LoRAs (REDRAFT_MODELS_DIR)."""
+        return self.models_home or self.home / "models"
 
     @property
     def local_url(self) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from redraft.labelstudio.client import session
-from redraft.labelstudio.demo import DEMO_TITLE, ENV_FILE, run_demo, sample_path
+from redraft.labelstudio.demo import DEMO_TITLE, ENV_FILE, reset_demo, run_demo, sample_path
 from redraft.labelstudio.login import LOGIN_FILE, load_login
 from redraft.labelstudio.project import resolve_project
 from redraft.labelstudio.server import (
@@ -18,6 +19,7 @@ from redraft.labelstudio.server import (
     prepare_data_dir,
 )
 from redraft.settings import Settings
+from redraft.training.registry import ModelVersion, Registry
 from tests.fixtures.labelstudio import CACHE, LabelStudioInstance, ls_binary
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +32,16 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
     # A copied, initialised data dir: the demo's first-run `label-studio init` is skipped.
     binary = ls_binary()
     template = ensure_template(binary, CACHE)
-    data_dir = prepare_data_dir(template, home / "labelstudio")
+    data_dir = prepare_data_dir(template, home / "demo" / "labelstudio")
     login = load_login(data_dir)
+    # A real project's registry beside the demo: the demo never reads or changes it.
+    real = Registry(home / "registry.sqlite3")
+    real.add(ModelVersion(name="real-v7", model_id="ft:real", base_url="http://127.0.0.1:9/v1"))
+    real.promote("real-v7")
+    # The demo's own history: an active version whose stand-in port is gone.
+    old = Registry(home / "demo" / "registry.sqlite3")
+    old.add(ModelVersion(name="old-v2", model_id="ft:old", base_url="http://127.0.0.1:9/v1"))
+    old.promote("old-v2")
     # No OpenAI key, and the stand-in asked for (the local model's demo path is drafted in
     # tests/test_local_loop_e2e.py).
     settings = Settings.from_env({"REDRAFT_HOME": str(home), BIN_ENV: str(binary)})
@@ -58,6 +68,13 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         annotate=3,
     )
     out = capsys.readouterr().err
+    assert real.active().name == "real-v7"  # type: ignore[union-attr]
+    assert (
+        "the active version old-v2 is served at http://127.0.0.1:9/v1, which does not answer — "
+        "this run drafts with the base model gpt-4o-mini. To fix it: serve it again and "
+        "`redraft models promote old-v2 --base-url URL`, or `redraft models rollback`, or start "
+        "over with `redraft demo --reset`"
+    ) in out.splitlines()
     assert seen == {
         "versions": ["standin-demo"],
         "tasks": 20,
@@ -81,7 +98,8 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         if line.startswith("export ")
     )
     assert exports == {
-        "REDRAFT_HOME": str(home),
+        "REDRAFT_HOME": str(home / "demo"),
+        "REDRAFT_MODELS_DIR": str(home / "models"),
         "LABEL_STUDIO_URL": f"http://127.0.0.1:{ls_port}",
         "LABEL_STUDIO_API_KEY": login.token,
         "REDRAFT_TEMPLATE": str(sample_path("demo_template.toml")),
@@ -92,5 +110,19 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         "REDRAFT_MAX_CONCURRENCY": "16",
         "REDRAFT_REQUEST_TIMEOUT": "25",
         "REDRAFT_MAX_TOKENS": "600",
+        "PATH": f'{Path(sys.executable).parent}:"$PATH"',
     }
     assert f"source {env_file}" in out
+
+
+def test_reset_removes_the_demo_s_data_and_nothing_else(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for kept in ("registry.sqlite3", "exports/e1/manifest.json", "models/base/hf/model.bin"):
+        (home / kept).parent.mkdir(parents=True, exist_ok=True)
+        (home / kept).write_text("x")
+    for gone in ("labelstudio/label_studio.sqlite3", "registry.sqlite3", "cache.sqlite3"):
+        (home / "demo" / gone).parent.mkdir(parents=True, exist_ok=True)
+        (home / "demo" / gone).write_text("x")
+    assert reset_demo(Settings(home=home)) == home / "demo"
+    left = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+    assert left == ["exports/e1/manifest.json", "models/base/hf/model.bin", "registry.sqlite3"]

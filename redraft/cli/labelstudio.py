@@ -311,21 +311,30 @@ def _prefill(
     default=0,
     help="Let simulated writers annotate N drafted tasks (for trying export and train).",
 )
-@click.option("--fresh", is_flag=True, help="Start from an empty Label Studio database.")
+@click.option(
+    "--reset",
+    "--fresh",
+    "reset",
+    is_flag=True,
+    help="Start over: remove the demo's Label Studio data, registry, draft cache and exports "
+    "(REDRAFT_HOME/demo) first. Your own projects and the local model files are not touched.",
+)
 @click.pass_context
 def demo(
-    ctx: click.Context, port: int, backend_port: int, model_kind: str, annotate: int, fresh: bool
+    ctx: click.Context, port: int, backend_port: int, model_kind: str, annotate: int, reset: bool
 ) -> None:
     """Run everything locally: Label Studio, the ML backend and, with no OpenAI settings, the
     local open model (SmolLM2-135M-Instruct served by `redraft local serve`).
 
     Creates a project with sample briefs from three fictional clients, drafts them, and
-    prints the URL and login. Ctrl-C stops everything it started.
+    prints the URL and login. Everything it keeps lives in REDRAFT_HOME/demo, apart from your
+    own projects' registry and exports. Ctrl-C stops everything it started.
 
     \b
     Example:
       ./dev demo                       # or: redraft demo --port 8080
       ./dev demo --annotate 12         # simulated writers annotate 12 drafts
+      ./dev demo --reset               # start over
     """
     from redraft.labelstudio.demo import run_demo
 
@@ -333,7 +342,7 @@ def demo(
         ctx.obj,
         ls_port=port,
         backend_port=backend_port,
-        fresh=fresh,
+        reset=reset,
         model_kind=model_kind,
         annotate=annotate,
     )

@@ -1,7 +1,9 @@
 """`redraft demo`: Label Studio + the ML backend (+ the stand-in model) on this machine.
 
-Everything runs on 127.0.0.1 and lives under REDRAFT_HOME: Label Studio's SQLite data in
-`labelstudio/`, the draft cache, the registry. Ctrl-C stops what the demo started.
+Everything runs on 127.0.0.1 and lives in the demo's own home, REDRAFT_HOME/demo: Label
+Studio's SQLite data in `labelstudio/`, the draft cache, the registry, exports — so the demo
+never touches a real project's registry or exports (only the local model files are shared).
+Ctrl-C stops what the demo started; `--reset` starts it over.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib import error, request
 
 import click
 
+from redraft.backend.versions import ModelSource, SettingsModelSource
 from redraft.errors import LabelStudioError
 from redraft.label_config import read_label_config
 from redraft.labelstudio.client import session
@@ -36,6 +40,7 @@ from redraft.settings import Settings
 logger = logging.getLogger(__name__)
 
 DEMO_TITLE = "redraft demo"
+DEMO_HOME = "demo"  # under REDRAFT_HOME
 DEFAULT_BIN = Path(".cache/ls-venv/bin/label-studio")
 LOCAL_MAX_TOKENS = 320  # an outreach email is 100-200 words; a small model may ramble past
 ENV_FILE = "demo.env"  # mode 0600, rewritten on each start: `source` it in another shell
@@ -51,21 +56,45 @@ def needs_own_model(env_settings: Settings) -> bool:
     return not env_settings.openai_api_key and not env_settings.openai_base_url
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """The demo's settings: its own home under REDRAFT_HOME, the local model files shared.
+
+    >>> demo = demo_settings(Settings(home=Path("/h")))
+    >>> demo.home, demo.models_dir, demo_settings(demo).home
+    (PosixPath('/h/demo'), PosixPath('/h/models'), PosixPath('/h/demo'))
+    """
+    if settings.home.name == DEMO_HOME and settings.models_home is not None:
+        return settings  # already the demo's (a second shell that sourced demo.env)
+    return settings.with_overrides(home=settings.home / DEMO_HOME, models_home=settings.models_dir)
+
+
+def reset_demo(settings: Settings) -> Path:
+    """Remove everything the demo keeps (Label Studio data, registry, cache, exports, adapters);
+    the shared local model files stay. Returns the folder removed."""
+    home = demo_settings(settings).home
+    if home.exists():
+        shutil.rmtree(home)
+    return home
+
+
 def run_demo(
     settings: Settings,
     *,
     ls_port: int = 8080,
     backend_port: int = 9090,
-    fresh: bool = False,
+    reset: bool = False,
     wait: Callable[[], None] | None = None,
     model_kind: str = "local",
     annotate: int = 0,
 ) -> None:
     """Start everything, set up and prefill the demo project, print the login, then wait."""
     binary = find_binary(settings.label_studio_bin, default=DEFAULT_BIN.resolve())
+    if reset:
+        say(f"reset: removed the demo's data in {reset_demo(settings)}")
+    settings = demo_settings(settings)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.chmod(0o700)
     data_dir = settings.home / "labelstudio"
-    if fresh and data_dir.exists():
-        shutil.rmtree(data_dir)
     if not (data_dir / TEMPLATE_MARKER).is_file():
         say(f"initialising Label Studio in {data_dir} (first run only, about a minute)…")
         init_data_dir(binary, data_dir, Login.generate())
@@ -78,8 +107,9 @@ def run_demo(
         say(f"starting Label Studio on http://127.0.0.1:{ls_port} …")
         server = LabelStudioServer(binary, data_dir, port=_free_or_fail(ls_port, "--port"))
         stack.enter_context(server.start())
-        backend_url = _start_backend(settings, backend_port, stack)
-        project_id = _setup_project(settings, server.url, login, backend_url)
+        source = _model_source(settings)
+        backend_url = _start_backend(settings, backend_port, stack, source)
+        project_id = _setup_project(settings, server.url, login, backend_url, source)
         if annotate:
             _annotate(settings, server.url, login, project_id, annotate)
         env_file = data_dir / ENV_FILE
@@ -120,13 +150,14 @@ def demo_env(settings: Settings, url: str, token: str, own_model: bool) -> str:
     """
     values = {
         "REDRAFT_HOME": str(settings.home),
+        "REDRAFT_MODELS_DIR": str(settings.models_home or ""),
         "LABEL_STUDIO_URL": url,
         "LABEL_STUDIO_API_KEY": token,
         "REDRAFT_TEMPLATE": str(settings.template_path or ""),
+        "OPENAI_BASE_URL": settings.openai_base_url or "",
     }
     if own_model:  # the demo's own model; its key is not a secret (a real one is never written)
         values |= {
-            "OPENAI_BASE_URL": settings.openai_base_url or "",
             "OPENAI_API_KEY": settings.openai_api_key or "",
             "REDRAFT_MODEL": settings.model,
             "REDRAFT_MODEL_VERSION": settings.model_version or "",
@@ -135,7 +166,31 @@ def demo_env(settings: Settings, url: str, token: str, own_model: bool) -> str:
             "REDRAFT_MAX_TOKENS": str(settings.max_tokens),
         }
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items() if v]
+    # `redraft` itself, from the environment the demo runs in (a checkout's .venv/bin).
+    lines.append(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
     return "\n".join(["# written by `redraft demo`; load it with: source <this file>", *lines, ""])
+
+
+def _model_source(settings: Settings) -> ModelSource:
+    """The registry's versions, unless the active one's stored endpoint does not answer (a
+    stand-in port of an earlier run, a stopped vLLM): then this run drafts with the base model,
+    and says which command fixes it for good."""
+    from redraft.backend.compose import model_source_for
+    from redraft.training.registry import Registry
+
+    source = model_source_for(settings)
+    active = Registry(settings.registry_path).active()
+    if active is None or not active.base_url or active.base_url == settings.openai_base_url:
+        return source
+    if endpoint_answers(active.base_url):
+        return source
+    say(
+        f"the active version {active.name} is served at {active.base_url}, which does not "
+        f"answer — this run drafts with the base model {settings.model}. To fix it: serve it "
+        f"again and `redraft models promote {active.name} --base-url URL`, or `redraft models "
+        "rollback`, or start over with `redraft demo --reset`"
+    )
+    return SettingsModelSource(settings)
 
 
 def _start_model(settings: Settings, stack: ExitStack, model_kind: str) -> Settings:
@@ -201,25 +256,41 @@ def _annotate(settings: Settings, url: str, login: Login, project_id: int, limit
     say(summary.line())
 
 
-def _start_backend(settings: Settings, port: int, stack: ExitStack) -> str:
+def endpoint_answers(base_url: str, timeout: float = 3.0) -> bool:
+    """Whether anything answers HTTP at an OpenAI-compatible URL (a 401 counts: it is there).
+
+    >>> endpoint_answers("http://127.0.0.1:9/v1", timeout=0.5)
+    False
+    """
+    try:
+        with request.urlopen(f"{base_url.rstrip('/')}/models", timeout=timeout):
+            return True
+    except error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _start_backend(settings: Settings, port: int, stack: ExitStack, source: ModelSource) -> str:
     from redraft.backend.compose import compose_backend
     from redraft.backend.server import BackgroundServer
 
-    app = compose_backend(settings)
+    app = compose_backend(settings, source)
     backend = BackgroundServer(app, port=_free_or_fail(port, "--backend-port"), threads=16)
     stack.enter_context(backend)
     say(f"ML backend on {backend.url}")
     return backend.url
 
 
-def _setup_project(settings: Settings, url: str, login: Login, backend_url: str) -> int:
-    from redraft.backend.compose import model_source_for
+def _setup_project(
+    settings: Settings, url: str, login: Login, backend_url: str, source: ModelSource
+) -> int:
     from redraft.backend.drafting import Drafter
     from redraft.labelstudio.importer import check_file, import_briefs
     from redraft.labelstudio.prefill import prefill
     from redraft.labelstudio.project import ProjectSpec, init_project
 
-    active = model_source_for(settings).active()
+    active = source.active()
     spec = ProjectSpec(DEMO_TITLE, read_label_config(), active.name, backend_url=backend_url)
     with session(url, login.token) as client:
         plan = init_project(client, spec)
@@ -233,7 +304,6 @@ def _setup_project(settings: Settings, url: str, login: Login, backend_url: str)
             say(summary.line(plan.project_id))
         drafter = Drafter.from_settings(settings)
         try:
-            source = model_source_for(settings)
             result = prefill(client, plan.project_id, drafter, source.active(plan.project_id))
         finally:
             drafter.close()
