@@ -139,14 +139,16 @@ def demo_env(settings: Settings, url: str, token: str, own_model: bool) -> str:
     >>> s = Settings(home=Path("/h"), template_path=Path("/t.toml"), model_version="d",
     ...              openai_base_url="http://127.0.0.1:5/v1", openai_api_key="sk-standin-demo")
     >>> print(demo_env(s, "http://127.0.0.1:8080", "tok", own_model=False), end="")
+    ... # doctest: +ELLIPSIS
     # written by `redraft demo`; load it with: source <this file>
     export REDRAFT_HOME=/h
     export LABEL_STUDIO_URL=http://127.0.0.1:8080
     export LABEL_STUDIO_API_KEY=tok
     export REDRAFT_TEMPLATE=/t.toml
-    >>> demo_env(s, "http://127.0.0.1:8080", "tok", own_model=True).splitlines()[5:8]
-    ['export OPENAI_BASE_URL=http://127.0.0.1:5/v1', 'export OPENAI_API_KEY=sk-standin-demo', \
-'export REDRAFT_MODEL=gpt-4o-mini']
+    export OPENAI_BASE_URL=http://127.0.0.1:5/v1
+    export PATH=...:"$PATH"
+    >>> demo_env(s, "http://127.0.0.1:8080", "tok", own_model=True).splitlines()[6:8]
+    ['export OPENAI_API_KEY=sk-standin-demo', 'export REDRAFT_MODEL=gpt-4o-mini']
     """
     values = {
         "REDRAFT_HOME": str(settings.home),
