@@ -318,3 +318,19 @@ def test_status_counts_a_real_label_studio_project(ls_client: Any, ls_settings: 
     assert result.stdout.splitlines()[-1] == (
         f"next: `redraft prefill --project {made.id}` (1 task without a draft yet)"
     )
+
+
+def test_status_says_when_a_stored_endpoint_wins_over_openai_base_url(
+    settings: Settings, registry: Registry
+) -> None:
+    registry.add(ModelVersion(name="v2", model_id="ft:x", base_url="http://127.0.0.1:9/v1"))
+    registry.promote("v2")
+    env = {"REDRAFT_HOME": str(settings.home), "OPENAI_BASE_URL": "http://gpu:8000/v1"}
+    done = CliRunner().invoke(cli, ["status"], env=env)
+    assert done.exit_code == 0, done.output
+    assert done.stderr.splitlines()[-1] == (
+        "note: v2 drafts at its stored endpoint http://127.0.0.1:9/v1, not OPENAI_BASE_URL "
+        "(http://gpu:8000/v1) — `redraft models promote v2 --base-url URL` changes it"
+    )
+    same = CliRunner().invoke(cli, ["status"], env={**env, "OPENAI_BASE_URL": ""})
+    assert "stored endpoint" not in same.stderr

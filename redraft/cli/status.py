@@ -55,8 +55,9 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
     """
     ref: int | str | None = int(project) if project and project.isdigit() else project
     tasks, ref, missing = _project_tasks(settings, ref)
+    registry = Registry(settings.registry_path)
     facts = gather_facts(
-        Registry(settings.registry_path),
+        registry,
         settings.exports_dir,
         threshold=settings.auto_train_threshold,
         tasks=tasks,
@@ -77,3 +78,18 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
             click.echo(line)
     if missing:
         click.echo(f"note: Label Studio counts not shown: {missing}", err=True)
+    overridden = endpoint_note(registry, ref if isinstance(ref, int) else None, settings)
+    if overridden:
+        click.echo(f"note: {overridden}", err=True)
+
+
+def endpoint_note(registry: Registry, project_id: int | None, settings: Settings) -> str | None:
+    """Say when OPENAI_BASE_URL is set but the drafting version's stored endpoint wins."""
+    active = registry.active(project_id)
+    env = settings.openai_base_url
+    if active is None or not active.base_url or not env or active.base_url == env:
+        return None
+    return (
+        f"{active.name} drafts at its stored endpoint {active.base_url}, not OPENAI_BASE_URL "
+        f"({env}) — `redraft models promote {active.name} --base-url URL` changes it"
+    )
