@@ -229,8 +229,17 @@ class Settings:
     def require_label_studio_key(self) -> str:
         """Return the Label Studio token or fail with the fix."""
         if not self.label_studio_api_key:
-            raise ConfigError(
-                "LABEL_STUDIO_API_KEY is not set — copy a token from Label Studio "
-                "(Account & Settings → Personal Access Token) and export it"
-            )
+            raise ConfigError(f"LABEL_STUDIO_API_KEY is not set — {self.token_fix()}")
         return self.label_studio_api_key
+
+    def token_fix(self) -> str:
+        """How to get a Label Studio token here: the demo's env file when there is one."""
+        own = (
+            "copy a token from Label Studio (Account & Settings → Personal Access Token) and "
+            "export it"
+        )
+        for home in (self.home, self.home / "demo"):
+            env_file = home / "labelstudio" / "demo.env"
+            if env_file.is_file():
+                return f"for the demo: source {env_file}; for your own Label Studio: {own}"
+        return own

@@ -492,7 +492,8 @@ def test_validate_names_lines_and_fails(tmp_path: Path, redraft_home: Path) -> N
     ]
     assert (
         lines[11]
-        == "openai-sft: 11 examples, 130 tokens (max 13, mean 12); token counts exact (o200k_base)"
+        == "openai-sft: 11 examples, 130 billed tokens (12 per example; the longest sequence 13); "
+        "token counts exact (o200k_base)"
     )
     assert lines[12] == (
         "estimated training cost: $0.00 for gpt-4o-mini-2024-07-18, 2 epochs (260 billed tokens)"

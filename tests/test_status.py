@@ -258,9 +258,21 @@ def test_status_cli_without_label_studio(settings: Settings, registry: Registry)
         "> 8. active — v1",
         "next: annotate new drafts in Label Studio; the next training starts from here",
     ]
-    assert result.stderr == "note: Label Studio counts not shown: LABEL_STUDIO_API_KEY is not set\n"
+    assert result.stderr == (
+        "note: Label Studio counts not shown: LABEL_STUDIO_API_KEY is not set — copy a token "
+        "from Label Studio (Account & Settings → Personal Access Token) and export it\n"
+    )
     as_json = CliRunner().invoke(cli, ["status", "--json"], env=env)
     assert json.loads(as_json.stdout)["stage"] == "active"
+    # After a demo ran here, the fix is its env file.
+    env_file = settings.home / "demo" / "labelstudio" / "demo.env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text("export LABEL_STUDIO_API_KEY=x\n")
+    again = CliRunner().invoke(cli, ["status"], env=env)
+    assert again.stderr.startswith(
+        f"note: Label Studio counts not shown: LABEL_STUDIO_API_KEY is not set — for the demo: "
+        f"source {env_file}; for your own Label Studio: copy a token"
+    )
 
 
 def test_status_cli_with_an_unreachable_label_studio(settings: Settings, tmp_path: Path) -> None:

@@ -347,6 +347,28 @@ def test_models_cancel_stops_the_job_and_frees_the_slot(
     assert registry.training() is None
 
 
+def test_following_a_job_someone_cancelled_says_so_without_blaming_the_data(
+    settings: Settings, fast_standin: StandinServer, export_folder: Path
+) -> None:
+    from redraft.training.openai_jobs import finish
+
+    registry = Registry(settings.registry_path)
+    spec = _spec(export_folder, registry, suffix="slow")
+    fast_standin.state.apply_config({"job_step_seconds": 5.0})
+    _interrupt_at_first_wait(fast_standin, registry, spec)
+    client = _client(fast_standin)
+    job_id = registry.get("v1").job_id
+    client.fine_tuning.jobs.cancel(job_id)
+    with pytest.raises(TrainingFailedError) as failed:
+        finish(
+            client, registry, registry.get("v1"), client.fine_tuning.jobs.retrieve(job_id), print
+        )
+    assert str(failed.value) == (
+        f"fine-tuning job {job_id} was cancelled — no candidate registered; v1 is marked failed. "
+        "Re-run `redraft train openai` to train again"
+    )
+
+
 def test_a_dataset_the_exporter_marked_not_ready_is_refused(
     registry: Registry, export_folder: Path
 ) -> None:

@@ -264,8 +264,9 @@ def validate(file: Path, fmt: str, cost_model: str | None, epochs: int, context_
         click.echo(f"... {report.errors + report.warnings - len(report.problems):,} more problems")
     mean = report.tokens_total / report.rows if report.rows else 0
     click.echo(
-        f"{report.format}: {_plural(report.rows, 'example')}, {report.tokens_total:,} tokens "
-        f"(max {report.tokens_max:,}, mean {mean:,.0f}); {counter.note}"
+        f"{report.format}: {_plural(report.rows, 'example')}, {report.tokens_total:,} billed "
+        f"tokens ({mean:,.0f} per example; the longest sequence {report.tokens_max:,}); "
+        f"{counter.note}"
     )
     if report.estimated_cost_usd is not None:
         click.echo(

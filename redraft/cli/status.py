@@ -24,7 +24,7 @@ def _project_tasks(
 ) -> tuple[Any, int | str | None, str | None]:
     """(tasks or None, project id (or the title given, if unresolved), why counts are missing)."""
     if not settings.label_studio_api_key:
-        return None, project, "LABEL_STUDIO_API_KEY is not set"
+        return None, project, f"LABEL_STUDIO_API_KEY is not set — {settings.token_fix()}"
     from redraft.labelstudio.client import session_from_settings
     from redraft.labelstudio.project import resolve_project
 

@@ -109,7 +109,7 @@ def init_data_dir(binary: Path, data_dir: Path, login: Login, timeout: float = 6
         "LABEL_STUDIO_PASSWORD": login.password,
         "LABEL_STUDIO_USER_TOKEN": login.token,
     }
-    logger.info("initialising Label Studio data in %s (one-time, about a minute)", data_dir)
+    logger.debug("initialising Label Studio data in %s (one-time, about a minute)", data_dir)
     log_path = data_dir / "init.log"
     with log_path.open("w") as log:
         try:

@@ -32,8 +32,10 @@ def llama_cpp_version() -> str:
     try:
         return importlib.metadata.version(PACKAGE)
     except importlib.metadata.PackageNotFoundError:
+        from redraft.install import install_hint
+
         raise LocalModelError(
-            "llama-cpp-python is not installed — pip install 'redraft[local]' (./dev does it)"
+            f"llama-cpp-python is not installed — {install_hint('local')} (./dev does it)"
         ) from None
 
 

@@ -74,6 +74,12 @@ def finish(
     client: openai.OpenAI, registry: Registry, row: ModelVersion, job: Any, report: Report
 ) -> ModelVersion:
     """Register the outcome: a candidate on success; `failed` with the reason otherwise."""
+    if job.status == "cancelled":
+        registry.update(row.name, status="failed", error="cancelled", pid=None)
+        raise TrainingFailedError(
+            f"fine-tuning job {job.id} was cancelled — no candidate registered; {row.name} is "
+            "marked failed. Re-run `redraft train openai` to train again"
+        )
     if job.status != "succeeded" or not job.fine_tuned_model:
         reason = job.error.message if job.error is not None else job.status
         registry.update(row.name, status="failed", error=reason, pid=None)

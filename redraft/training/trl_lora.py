@@ -114,11 +114,13 @@ def require_train_extra() -> None:
     """Fail with the install command when the [train] extra is missing."""
     import importlib.util
 
+    from redraft.install import install_hint
+
     missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
     if missing:
         raise TrainExtraMissingError(
             f"`redraft train trl` needs {', '.join(missing)} — install the extra: "
-            "pip install 'redraft[train]'"
+            f"{install_hint('train')}"
         )
 
 
