@@ -5,6 +5,7 @@ No scripts, fonts or stylesheets from anywhere: the SVG text goes straight into 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
@@ -29,16 +30,32 @@ def _svg(title: str, body: list[str], height: int = HEIGHT) -> str:
     )
 
 
+def nice_ticks(ymin: float, ymax: float, most: int = 5) -> list[float]:
+    """Round axis ticks from `ymin` up to at least `ymax`: steps of 1, 2 or 5 times a power of
+    ten, at most `most` gaps.
+
+    >>> nice_ticks(1, 5), nice_ticks(0, 0.885), nice_ticks(0, 0.29)
+    ([1.0, 2.0, 3.0, 4.0, 5.0], [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], [0.0, 0.1, 0.2, 0.3])
+    """
+    span = (ymax - ymin) or 1.0
+    raw = span / most
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw - 1e-12)
+    gaps = math.ceil(span / step - 1e-9)
+    return [round(ymin + i * step, 10) for i in range(gaps + 1)]
+
+
 def _axis(ymin: float, ymax: float, fmt: Formatter, height: int) -> tuple[list[str], Callable]:
     bottom = height - BOTTOM
+    ticks = nice_ticks(ymin, ymax)
+    top = ticks[-1]
 
     def y(value: float) -> float:
-        span = (ymax - ymin) or 1.0
+        span = (top - ymin) or 1.0
         return bottom - (value - ymin) / span * (bottom - TOP)
 
     parts = []
-    for i in range(5):
-        value = ymin + (ymax - ymin) * i / 4
+    for value in ticks:
         py = y(value)
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{py:.1f}" y2="{py:.1f}" class="grid"/>'

@@ -22,7 +22,7 @@ th,td{padding:5px 8px;border-bottom:1px solid #e6e6ea;text-align:right}td{white-
 th:first-child,td:first-child,th.l,td.l{text-align:left}th{background:#f0f0f4}
 .verdict{background:#fff;border-left:4px solid #3b6ea8;padding:8px 14px;margin:6px 0}
 .verdict.sig{border-color:#3f9a5b}.warn{color:#a0521b;font-size:12px}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
 .chart{width:100%;height:auto;background:#fff;border:1px solid #e6e6ea;border-radius:6px}
 .chart-title{font-size:13px;font-weight:600;fill:#1d1d24}.tick,.label,.legend{font-size:11px;
 fill:#555}.small{font-size:9px}.value{font-size:11px;fill:#333}.grid{stroke:#eee}
@@ -115,7 +115,9 @@ def _est(e: Estimate, fmt: Callable[[float], str]) -> str:
 
 
 def _pct(v: float) -> str:
-    return f"{v:.0%}"
+    """A whole percentage; never "-0%"."""
+    text = f"{v:.0%}"
+    return "0%" if text == "-0%" else text
 
 
 def _table(groups: Sequence[GroupMetrics], first: str, second: str | None = None) -> str:
@@ -182,6 +184,12 @@ def _weekly_charts(report: Report) -> str:
     weeks = week_span(g.week for g in report.weekly)
     if not weeks:
         return '<p class="note">No annotation dates: nothing to plot over time.</p>'
+    if len(weeks) == 1:
+        return (
+            f'<p class="note">All annotations so far are from one week ({escape(weeks[0])}): '
+            "the weekly charts start once a second week has annotations. The tables above have "
+            "this week's figures.</p>"
+        )
     index = {(g.model_version, g.week): g for g in report.weekly}
 
     def series(pick: Callable[[GroupMetrics], float | None]) -> dict[str, list[float | None]]:
