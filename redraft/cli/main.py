@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "local": ("redraft.cli.local", "local"),
     "eval": ("redraft.cli.evaluate", "evaluate"),
     "styles": ("redraft.cli.styles", "styles"),
+    "forget": ("redraft.cli.forget", "forget"),
 }
 
 
