@@ -368,7 +368,10 @@ def test_models_cli_promotes_into_the_project_a_version_was_trained_for(
     )
     assert listed.stderr == "2 versions; default active: v1; project 2: v2; project 5: v2\n"
     rolled = _invoke(settings, "models", "rollback", "--project", "5")
-    assert rolled.stderr == "rolled back for project 5: v1 drafts again; retired v2\n"
+    assert rolled.stderr == (
+        "rolled back project 5: v2 no longer drafts there; it drafts with v1 (base) — run "
+        "`redraft prefill --project 5`\n"
+    )
     assert registry.active(2).name == "v2"  # type: ignore[union-attr]
 
 

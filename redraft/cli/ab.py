@@ -125,7 +125,9 @@ def create(
     drafts = []
     drafter = Drafter.from_settings(settings)
     try:
-        with tqdm(total=2 * len(chosen), desc="drafting", unit="draft", file=None) as bar:
+        with tqdm(
+            total=2 * len(chosen), desc="drafting", unit="draft", file=None, disable=None
+        ) as bar:
             for m in models:
                 drafts.append(draft_briefs(drafter, m, chosen, bar.update))
     finally:

@@ -147,7 +147,9 @@ def _judge_and_store(
     stored = 0
     failures: list[tuple[int, str]] = []
     try:
-        with tqdm(total=len(items), desc="judging", unit="draft", file=sys.stderr) as bar:
+        with tqdm(
+            total=len(items), desc="judging", unit="draft", file=sys.stderr, disable=None
+        ) as bar:
             for batch in batches(items, WRITE_BATCH):
                 scores, failed = judge_each(
                     model_client,

@@ -266,7 +266,7 @@ def _prefill(
         )
         return
     drafter = Drafter.from_settings(settings)
-    bar = tqdm(total=0, unit="task", file=sys.stderr, desc="drafting")
+    bar = tqdm(total=0, unit="task", file=sys.stderr, desc="drafting", disable=None)
     try:
 
         def start(count: int) -> None:

@@ -21,6 +21,7 @@ def _line(version: ModelVersion, drafts_in: list[int] | None = None) -> str:
     """One version per line; `*` marks the default active one, `+` one that drafts for
     projects of its own (listed at the end)."""
     marker = "*" if version.status == "active" else "+" if drafts_in else " "
+    status = "active" if drafts_in and version.status == "candidate" else version.status
     model = version.model_id or "-"
     where = f" @ {version.base_url}" if version.base_url else ""
     job = f" job {version.job_id}" if version.job_id else ""
@@ -29,7 +30,7 @@ def _line(version: ModelVersion, drafts_in: list[int] | None = None) -> str:
     trained = f" trained for {_projects(version.projects)}" if version.projects else ""
     active_in = f"; active in {_projects(drafts_in)}" if drafts_in else ""
     return (
-        f"{marker} {version.name:<10} {version.status:<9} {version.trainer:<6} {model}{where}"
+        f"{marker} {version.name:<10} {status:<9} {version.trainer:<6} {model}{where}"
         f"{job} {created}{error}{trained}{active_in}"
     )
 
@@ -248,7 +249,22 @@ def rollback(settings: Settings, project_ref: str | None) -> None:
     from redraft.cli.evaluate import project_id_for
 
     project_id = project_id_for(settings, project_ref)
-    retired, active = _registry(settings).rollback(project_id)
+    registry = _registry(settings)
+    own = project_id is not None and project_id in registry.project_actives()
+    retired, active = registry.rollback(project_id)
+    if own:
+        now = (
+            f"{active.name} ({active.model_id})"
+            if active is not None
+            else f"the settings model {settings.model!r} (version "
+            f"{settings.active_model_version!r})"
+        )
+        click.echo(
+            f"rolled back project {project_id}: {retired.name} no longer drafts there; it drafts "
+            f"with {now} — run `redraft prefill --project {project_id}`",
+            err=True,
+        )
+        return
     if active is None:
         click.echo(
             f"rolled back: retired {retired.name}; no registry version is active, so drafting "

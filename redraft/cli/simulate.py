@@ -59,7 +59,9 @@ def simulate(
     settings = _settings(ctx, url, api_key)
     with _client(settings) as client:
         project_id = resolve_project(client, project_ref)
-        bar = tqdm(total=0, unit="task", file=sys.stderr, desc="annotating", disable=dry_run)
+        bar = tqdm(
+            total=0, unit="task", file=sys.stderr, desc="annotating", disable=dry_run or None
+        )
         try:
             summary = simulate_project(
                 client,
