@@ -22,6 +22,7 @@ from typing import Any
 from redraft.errors import RedraftError
 from redraft.exporters.manifest import MANIFEST, ExportManifest, ManifestError
 from redraft.exporters.sinks import file_sha256
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +126,17 @@ class ForgetSummary:
 
     def line(self, needle: Needle, dry_run: bool) -> str:
         verb = "would mask" if dry_run else "masked"
+        tasks = counted(self.tasks, "Label Studio task")
+        inside = f"{counted(self.predictions, 'prediction')}, "
+        inside += counted(self.annotations, "annotation")
+        exports = f"{counted(self.export_lines, 'line')} of "
+        exports += counted(len(self.export_folders), "export folder")
+        cache = counted(self.cache_entries, "cached draft")
+        dropped = "would drop" if dry_run else "dropped"
+        reports = counted(self.report_files, "report file")
         found = (
-            f"{verb} {needle.text!r} in {_n(self.tasks, 'Label Studio task')} "
-            f"({_n(self.predictions, 'prediction')}, {_n(self.annotations, 'annotation')}), "
-            f"{_n(self.export_lines, 'line')} of {_n(len(self.export_folders), 'export folder')}, "
-            f"{_n(self.cache_entries, 'cached draft')} ({'would drop' if dry_run else 'dropped'}) "
-            f"and {_n(self.report_files, 'report file')}"
+            f"{verb} {needle.text!r} in {tasks} ({inside}), {exports}, {cache} ({dropped}) "
+            f"and {reports}"
         )
         if self.versions:
             found += (
@@ -138,10 +144,6 @@ class ForgetSummary:
                 "weights still do: retrain from a masked export, then retire them"
             )
         return found
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 # --- the stores ---------------------------------------------------------------------------------

@@ -291,7 +291,7 @@ def test_import_with_feedback_and_refusals(
     )
     assert refused.exit_code == 1
     assert refused.stderr == (
-        f"error: {history}: 3 invalid row(s); nothing was imported:\n"
+        f"error: {history}: 3 invalid rows; nothing was imported:\n"
         f"  row 1: external_id 'H-1' is already in the project (task {first['id']})\n"
         f"  row 2: external_id 'H-2' is already in the project (task {tasks['H-2']['id']})\n"
         "  row 3: the brief is empty — every task needs a non-empty brief\n"

@@ -95,7 +95,7 @@ def test_import_dry_run_skip_invalid_and_prefill_dry_run(
     )
     assert dry.exit_code == 1
     assert dry.stderr == (
-        f"{source}: 2 invalid row(s); nothing was imported:\n{problems}"
+        f"{source}: 2 invalid rows; nothing was imported:\n{problems}"
         "fix them, or pass --skip-invalid to import only the valid rows\n"
         "dry run: 2 valid rows, 2 invalid; nothing imported\n"
     )

@@ -409,4 +409,4 @@ def test_cli_runs_until_interrupted() -> None:
             raise
     assert process.returncode == 0
     assert stdout == ""
-    assert stderr.splitlines()[-1] == "stand-in stopped after 1 request(s)"
+    assert stderr.splitlines()[-1] == "stand-in stopped after 1 request"

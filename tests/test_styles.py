@@ -267,7 +267,7 @@ def test_styles_cli_learns_from_an_export_and_applies_as_a_candidate(tmp_path: P
         cli, ["styles", "learn", "--from-file", str(export), "-o", str(notes)], env=env
     )
     assert result.exit_code == 0, result.output
-    assert "read 6 task(s): 6 edit(s) to learn from" in result.stderr
+    assert "read 6 tasks: 6 edits to learn from" in result.stderr
     text = notes.read_text()
     assert '[[clients."Kestrel Freight".learned]]' in text
     assert 'rule = "Open with \\"Morning {first_name},\\""' in text
@@ -391,7 +391,7 @@ def test_styles_learn_reads_a_live_label_studio_project(ls_client, ls_settings, 
     notes = tmp_path / "styles.toml"
     learned = run_cli(["styles", "learn", "--project", made.title, "-o", str(notes)], ls_settings)
     assert learned.exit_code == 0, learned.output
-    assert "read 5 task(s): 5 edit(s) to learn from" in learned.stderr
+    assert "read 5 tasks: 5 edits to learn from" in learned.stderr
     rules = read_fragment(notes.read_text(), str(notes))["Kestrel Freight"]
     by_kind = {note.kind: note for note in rules}
     assert by_kind["greeting"].rule == 'Open with "Morning {first_name},"'

@@ -29,6 +29,7 @@ from redraft.exporters.validation import (
 from redraft.prompting import load_template
 from redraft.settings import Settings
 from redraft.training.source import active_template
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def _print_summary(manifest: ExportManifest, out_dir: Path) -> None:
     ready = "ready" if manifest.ready else "NOT ready"
     warnings = len(manifest.warnings) + len(manifest.split.get("warnings", []))
     if warnings:
-        ready += f" with {_plural(warnings, 'warning')} (see manifest.json)"
+        ready += f" with {counted(warnings, 'warning')} (see manifest.json)"
     click.echo(
         f"exported {sft:,} SFT rows, {pairs:,} preference pairs from "
         f"{counts['tasks_exported']:,} of {counts['tasks_read']:,} tasks{golden}{review}; "
@@ -264,7 +265,7 @@ def validate(file: Path, fmt: str, cost_model: str | None, epochs: int, context_
         click.echo(f"... {report.errors + report.warnings - len(report.problems):,} more problems")
     mean = report.tokens_total / report.rows if report.rows else 0
     click.echo(
-        f"{report.format}: {_plural(report.rows, 'example')}, {report.tokens_total:,} billed "
+        f"{report.format}: {counted(report.rows, 'example')}, {report.tokens_total:,} billed "
         f"tokens ({mean:,.0f} per example; the longest sequence {report.tokens_max:,}); "
         f"{counter.note}"
     )
@@ -275,11 +276,6 @@ def validate(file: Path, fmt: str, cost_model: str | None, epochs: int, context_
             f"({report.billed_tokens * (report.epochs or 1):,} billed tokens)"
             " — an estimate, check current prices"
         )
-    click.echo(f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')}")
+    click.echo(f"{counted(report.errors, 'error')}, {counted(report.warnings, 'warning')}")
     if not report.ok:
         raise SystemExit(1)
-
-
-def _plural(count: int, noun: str) -> str:
-    """`1 error`, `2 errors`."""
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")

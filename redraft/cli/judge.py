@@ -10,6 +10,7 @@ import click
 
 from redraft.cli.labelstudio import project_option
 from redraft.settings import Settings
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def judge(
         moved = 0 if dry_run else _move_legacy_judgements(client, tasks)
         if moved:
             click.echo(
-                f"moved {_n(moved, 'judge prediction')} of an earlier redraft into task meta "
+                f"moved {counted(moved, 'judge prediction')} of an earlier redraft into task meta "
                 "(Label Studio pre-filled them into the writers' forms)",
                 err=True,
             )
@@ -72,11 +73,11 @@ def judge(
         later = len(plan.items) - len(items)
         extra = _extra(plan.no_draft, later)
         if dry_run:
-            calls = _n(len(items), "model call")
+            calls = counted(len(items), "model call")
             if settings.max_retries and items:
                 calls += f", up to {len(items) * (1 + settings.max_retries):,} with retries"
             click.echo(
-                f"dry run: would judge {_n(len(items), 'draft')} with {version!r} ({calls}); "
+                f"dry run: would judge {counted(len(items), 'draft')} with {version!r} ({calls}); "
                 f"{plan.already:,} already judged{extra}",
                 err=True,
             )
@@ -89,7 +90,7 @@ def judge(
     if len(failures) > SHOW_FAILURES:
         click.echo(f"… and {len(failures) - SHOW_FAILURES:,} more (see the log)", err=True)
     line = (
-        f"judged {_n(judged, 'draft')} with {version!r}, skipped {plan.already:,} already "
+        f"judged {counted(judged, 'draft')} with {version!r}, skipped {plan.already:,} already "
         f"judged, failed {len(failures):,}{extra}"
     )
     click.echo(line + ("; re-run to retry the failed ones" if failures else ""), err=True)
@@ -108,12 +109,8 @@ def _move_legacy_judgements(client: Any, tasks: list[Any]) -> int:
     return len(moves)
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def _extra(no_draft: int, later: int) -> str:
-    text = f"; {_n(no_draft, 'task')} without a draft" if no_draft else ""
+    text = f"; {counted(no_draft, 'task')} without a draft" if no_draft else ""
     return text + (f"; {later:,} left for a later run (--limit)" if later else "")
 
 

@@ -20,6 +20,7 @@ from redraft.report.sources import (
     from_project,
 )
 from redraft.settings import Settings
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ def report(
     written = write_report(result, render_html(result), out_dir)
     click.echo(terminal_table(result), nl=False)
     click.echo(
-        f"reported {len(data.records)} annotations over {len(result.versions)} versions; "
+        f"reported {counted(len(data.records), 'annotation')} over "
+        f"{counted(len(result.versions), 'version')}; "
         f"wrote {len(written)} files to {out_dir}",
         err=True,
     )

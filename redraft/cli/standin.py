@@ -9,6 +9,7 @@ from types import FrameType
 import click
 
 from redraft.settings import Settings
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -116,4 +117,6 @@ def standin(
         pass
     finally:
         server.stop()
-        click.echo(f"stand-in stopped after {server.total_requests()} request(s)", err=True)
+        click.echo(
+            f"stand-in stopped after {counted(server.total_requests(), 'request')}", err=True
+        )

@@ -12,6 +12,7 @@ import click
 from redraft.cli.labelstudio import _client, _ls_options, _settings
 from redraft.errors import TemplateError
 from redraft.settings import Settings
+from redraft.wording import counted
 
 
 @click.group("styles")
@@ -122,7 +123,10 @@ def learn(
         click.echo(text, nl=False)
     else:
         _write(output, text)
-        click.echo(f"wrote {rules} rule(s) for {len(findings)} client(s) to {output}", err=True)
+        click.echo(
+            f"wrote {counted(rules, 'rule')} for {counted(len(findings), 'client')} to {output}",
+            err=True,
+        )
         click.echo(f"next: review it, then redraft styles apply {output}", err=True)
 
 
@@ -186,7 +190,7 @@ def apply(
         click.echo(f"warning: {warning}", err=True)
     version = register_notes_version(registry, settings, new, out.resolve(), rules, name)
     click.echo(
-        f"registered {version.name}: {version.model_id} with {rules} learned rule(s) "
+        f"registered {version.name}: {version.model_id} with {rules} learned rules "
         f"(template {out})",
         err=True,
     )

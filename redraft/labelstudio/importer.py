@@ -18,6 +18,7 @@ from redraft.labelstudio.briefs import ParsedBriefs, RowError, read_records, val
 from redraft.labelstudio.client import project_tasks
 from redraft.labelstudio.tasks import IMPORTED_MODEL_VERSION, batches, import_task
 from redraft.labelstudio.tasks import task_external_ids as external_ids_of
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ImportSummary:
 
     def line(self, project_id: int) -> str:
         """The one summary line printed at the end."""
-        text = f"imported {self.imported:,} tasks into project {project_id}"
+        text = f"imported {counted(self.imported, 'task')} into project {project_id}"
         if self.with_feedback:
             text += f" ({self.with_feedback:,} with a rated draft and a completed annotation)"
         if self.skipped:
@@ -51,7 +52,7 @@ def format_errors(errors: list[RowError], path: Path) -> str:
     if more > 0:
         shown += f"\n  … and {more} more"
     return (
-        f"{path}: {len(errors)} invalid row(s); nothing was imported:\n{shown}\n"
+        f"{path}: {counted(len(errors), 'invalid row')}; nothing was imported:\n{shown}\n"
         "fix them, or pass --skip-invalid to import only the valid rows"
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 from redraft.exporters.records import FeedbackRecord, task_records
 from redraft.prompting import PromptTemplate
 from redraft.styles.mining import EditRecord
+from redraft.wording import counted
 
 
 @dataclass
@@ -24,7 +25,8 @@ class EditSource:
     def summary(self) -> str:
         """One line: tasks read, edits used, and each reason for leaving one out."""
         why = "; ".join(f"{count} {reason}" for reason, count in self.skipped.most_common())
-        used = f"read {self.tasks} task(s): {len(self.records)} edit(s) to learn from"
+        edits = counted(len(self.records), "edit")
+        used = f"read {counted(self.tasks, 'task')}: {edits} to learn from"
         return used + (f"; left out: {why}" if why else "")
 
 

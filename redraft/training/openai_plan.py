@@ -10,6 +10,7 @@ from pathlib import Path
 from redraft.training.errors import ExportFolderError
 from redraft.training.exportdir import ExportFolder
 from redraft.training.modelversion import ModelVersion
+from redraft.wording import counted
 
 METHODS: dict[str, str] = {"supervised": "openai_sft", "dpo": "openai_dpo"}
 
@@ -104,10 +105,11 @@ def describe(spec: OpenAIJobSpec) -> list[str]:
     lines = [
         f"method {spec.method} from {spec.base_model}"
         + (f" (continues {spec.parent})" if spec.parent else ""),
-        f"training file {spec.training_file.name}: {spec.export.rows(METHODS[spec.method])} rows",
+        f"training file {spec.training_file.name}: "
+        f"{counted(spec.export.rows(METHODS[spec.method]), 'row')}",
     ]
     if spec.validation_file is not None:
         rows = spec.export.rows(METHODS[spec.method], "validation")
-        lines.append(f"validation file {spec.validation_file.name}: {rows} rows")
+        lines.append(f"validation file {spec.validation_file.name}: {counted(rows, 'row')}")
     lines.append(f"idempotency key {spec.key[:16]}…")
     return lines

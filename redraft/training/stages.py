@@ -10,6 +10,8 @@ import shlex
 from dataclasses import dataclass
 from enum import Enum
 
+from redraft.wording import counted
+
 
 class Stage(Enum):
     """The stages in loop order; the value is the label `redraft status` prints.
@@ -101,9 +103,9 @@ models promote v3 --project 2`'
     if stage is Stage.DRAFTED:
         missing = (facts.tasks or 0) - (facts.drafted or 0)
         if missing:
-            return f"`redraft prefill{project}` ({_count(missing, 'task')} without a draft yet)"
+            return f"`redraft prefill{project}` ({counted(missing, 'task')} without a draft yet)"
         return (
-            f"`redraft prefill{project}` ({_count(facts.undrafted or 0, 'open task')} without "
+            f"`redraft prefill{project}` ({counted(facts.undrafted or 0, 'open task')} without "
             f"a draft from {facts.drafting})"
         )
     if stage is Stage.ANNOTATED:
@@ -175,7 +177,7 @@ styles.toml`, review it, then `redraft styles apply styles.toml`'
 
 def _detail(stage: Stage, facts: LoopFacts) -> str:
     if stage is Stage.IMPORTED and facts.tasks is not None:
-        return f" — {_count(facts.tasks, 'task')}"
+        return f" — {counted(facts.tasks, 'task')}"
     if stage is Stage.DRAFTED and facts.drafted is not None:
         return f" — {facts.drafted} drafted"
     if stage is Stage.ANNOTATED and facts.annotated_since_training is not None:
@@ -197,8 +199,3 @@ def _detail(stage: Stage, facts: LoopFacts) -> str:
             return " — settings model (no registry version is active)"
         return " — settings model (no registry version yet)"
     return ""
-
-
-def _count(n: int, noun: str) -> str:
-    """`1 task`, `3 tasks`."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -30,6 +30,7 @@ from redraft.knobs import knob
 from redraft.training.errors import ExportFolderError, TrainExtraMissingError, TrainingFailedError
 from redraft.training.exportdir import ExportFolder, read_jsonl
 from redraft.training.migration import read_openai_sft
+from redraft.wording import counted
 
 Report = Callable[[str], None]
 TRAIN_MODULES = ("torch", "transformers", "trl", "peft", "datasets")
@@ -385,7 +386,7 @@ def _run_lora(
     report(f"SFT on {len(sft_rows)} finals from {sft_path.name} (loss on the replies only)")
     for extra in params.extra_sft:
         rows = read_openai_sft(extra)
-        report(f"  + {len(rows)} rows from {extra} (earlier fine-tuning data)")
+        report(f"  + {counted(len(rows), 'row')} from {extra} (earlier fine-tuning data)")
         sft_rows += rows
     sft = build_sft_trainer(model, tokenizer, sft_rows, params, lora)
     timer = _step_timer()
@@ -399,7 +400,10 @@ def _run_lora(
     if dpo_path is not None:
         dpo_rows = new_rows(read_jsonl(dpo_path), params.since_export, dpo_path.name)
     if dpo_path is not None and dpo_rows:
-        report(f"DPO on {len(dpo_rows)} pairs from {dpo_path.name} (reference: the SFT adapter)")
+        report(
+            f"DPO on {counted(len(dpo_rows), 'pair')} from {dpo_path.name} (reference: the SFT "
+            "adapter)"
+        )
         dpo = build_dpo_trainer(policy, tokenizer, dpo_rows, params)
         timer = _step_timer()
         dpo.add_callback(timer)
