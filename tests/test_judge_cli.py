@@ -212,33 +212,6 @@ def test_judge_predictions_of_an_earlier_redraft_leave_the_writers_form(
     assert [p["model_version"] for p in remaining] == ["v1"]
 
 
-def log_in(browser, ls_url: str, login) -> None:  # type: ignore[no-untyped-def]
-    """Log in through Label Studio's own login form."""
-    browser.goto(f"{ls_url}/user/login/")
-    browser.wait_for("!!document.querySelector('input[name=email]')")
-    browser.evaluate(
-        "(() => {"
-        f"document.querySelector('input[name=email]').value = {json.dumps(login.username)};"
-        f"document.querySelector('input[name=password]').value = {json.dumps(login.password)};"
-        "document.querySelector('form').submit(); return true; })()"
-    )
-    browser.wait_for("!location.pathname.startsWith('/user/login')")
-
-
-def open_task(browser, ls_url: str, project_id: int, task_id: int) -> None:  # type: ignore[no-untyped-def]
-    """Open a task from the Data Manager, as a writer clicking it does."""
-    browser.goto(f"{ls_url}/projects/{project_id}/data?task={task_id}")
-    browser.wait_for(
-        f"location.search.includes('task={task_id}') && "
-        "!!document.querySelector('textarea[name^=final]')",
-        timeout=120,
-    )
-    try:  # the editor fills its controls from the prediction a moment after it renders
-        browser.wait_for("document.querySelector('textarea[name^=final]').value !== ''", 15)
-    except AssertionError:
-        pass  # an empty final is what the caller then sees and asserts on
-
-
 FORM = (
     "(() => { const final = document.querySelector('textarea[name^=final]');"
     " const feedback = document.querySelector('textarea[name^=feedback]');"
@@ -272,7 +245,7 @@ def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
     draft, the judge's stars and its feedback (seen before this fix)."""
     from pathlib import Path
 
-    from tests.fixtures.browser import CHROMIUM, Browser
+    from tests.fixtures.browser import CHROMIUM, Browser, log_in, open_task
     from tests.fixtures.labelstudio import run_cli
 
     if not Path(CHROMIUM).is_file():

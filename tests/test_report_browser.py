@@ -7,6 +7,8 @@ stderr through `--enable-logging=stderr --v=0` as `...:CONSOLE...` lines.
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import shutil
 import subprocess
@@ -87,3 +89,41 @@ def test_report_renders_with_charts_and_no_console_errors(tmp_path):
     assert dom.count('class="bar"') == 3 * 2 + 1 * 2  # bars: 3 charts x 2 versions, tone x 2
     assert dom.count('class="whisker"') == 6
     assert dom.count('class="line"') == 4 * 2
+
+
+def test_every_chart_is_drawn_at_one_scale_with_round_ticks(tmp_path):
+    """At 1440 px, the lone issue-tag chart is as wide as the paired ones (its fonts were twice
+    their size when it stretched to the full width); axis ticks are round numbers."""
+    import json
+    import os
+
+    from tests.fixtures.browser import Browser
+
+    data = from_tasks(make_tasks(), load_template(None), source="constructed export")
+    report = build_report(data, "2025-04-01 09:00 UTC")
+    write_report(report, render_html(report), tmp_path / "report")
+    with Browser(tmp_path / "chromium", width=1440, height=1000) as browser:
+        browser.goto((tmp_path / "report" / "report.html").as_uri())
+        browser.wait_for("document.querySelectorAll('svg.chart').length === 8")
+        widths = json.loads(
+            browser.evaluate(
+                "JSON.stringify([...document.querySelectorAll('svg.chart')]"
+                ".map(s => Math.round(s.getBoundingClientRect().width)))"
+            )
+        )
+        ticks = json.loads(
+            browser.evaluate(
+                "JSON.stringify([...document.querySelectorAll('svg.chart')].map(s => "
+                "[...s.querySelectorAll('text.tick')].map(t => t.textContent)))"
+            )
+        )
+        keep = os.environ.get("REDRAFT_SCREENSHOTS")
+        if keep:
+            browser.screenshot(Path(keep) / "report.png")
+    assert len(set(widths)) == 1, widths
+    for labels in ticks:
+        values = [float(t.rstrip("%")) / (100 if t.endswith("%") else 1) for t in labels]
+        gaps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
+        assert len(gaps) == 1, labels  # evenly spaced
+        step = gaps.pop()
+        assert round(step / 10 ** math.floor(math.log10(step)), 6) in (1, 2, 5), labels
