@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.labelstudio",
     "tests.fixtures.report",
     "tests.fixtures.training",
+    "tests.fixtures.postgres",
 ]

@@ -178,14 +178,24 @@ def validate_records(
 
 
 def _not_text(data: Mapping[str, Any]) -> list[str]:
-    """Fields holding a lone surrogate (JSON can spell one, UTF-8 cannot): no server stores it.
+    """Fields holding a lone surrogate (JSON can spell one, UTF-8 cannot): no server stores it;
+    or a NUL character, which Label Studio on PostgreSQL cannot store (refused on SQLite too,
+    so a file imports the same everywhere).
 
     >>> _not_text({"brief": "Hi \\ud83d", "client": "Acme"})
     ['`brief` holds a lone surrogate (\\\\ud83d), not valid Unicode text']
+    >>> _not_text({"brief": "a\\x00b"})
+    ['`brief` holds a NUL character (\\\\x00), which Label Studio on PostgreSQL cannot store']
     """
     problems = []
     for key, value in data.items():
         if isinstance(value, str):
+            if "\x00" in value:
+                problems.append(
+                    f"`{key}` holds a NUL character (\\x00), which Label Studio on PostgreSQL "
+                    "cannot store"
+                )
+                continue
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError as exc:

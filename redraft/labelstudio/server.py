@@ -82,20 +82,48 @@ def binary_version(binary: Path) -> str:
     return "unknown"
 
 
-def server_env(data_dir: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a Label Studio process runs with: caller's env, cleaned, plus ours."""
+def server_env(
+    data_dir: Path,
+    base: Mapping[str, str] | None = None,
+    database: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment a Label Studio process runs with: caller's env, cleaned, plus ours, plus
+    the database to use (`postgres_env`; default: SQLite in data_dir)."""
     base = os.environ if base is None else base
     env = {
         key: value
         for key, value in base.items()
-        if not key.startswith(("LABEL_STUDIO_", "HEARTEX_")) and key not in _LS_READS
+        if not key.startswith(("LABEL_STUDIO_", "HEARTEX_", "POSTGRE_")) and key not in _LS_READS
     }
     env.update(SERVER_ENV)
     env["LABEL_STUDIO_BASE_DATA_DIR"] = str(data_dir)
+    env.update(database or {})
     return env
 
 
-def init_data_dir(binary: Path, data_dir: Path, login: Login, timeout: float = 600) -> None:
+def postgres_env(host: str, port: int, name: str, user: str, password: str = "") -> dict[str, str]:
+    """What makes Label Studio keep its data in a PostgreSQL database instead of SQLite.
+
+    >>> postgres_env("127.0.0.1", 5432, "labelstudio", "ls")["DJANGO_DB"]
+    'default'
+    """
+    return {
+        "DJANGO_DB": "default",  # Label Studio's name for its PostgreSQL settings
+        "POSTGRE_HOST": host,
+        "POSTGRE_PORT": str(port),
+        "POSTGRE_NAME": name,
+        "POSTGRE_USER": user,
+        "POSTGRE_PASSWORD": password,
+    }
+
+
+def init_data_dir(
+    binary: Path,
+    data_dir: Path,
+    login: Login,
+    timeout: float = 600,
+    database: Mapping[str, str] | None = None,
+) -> None:
     """Create and migrate a Label Studio data dir with the admin user and legacy token.
 
     The password and token go to `label-studio init` through its environment, not its argv
@@ -104,7 +132,7 @@ def init_data_dir(binary: Path, data_dir: Path, login: Login, timeout: float = 6
     data_dir.mkdir(parents=True, exist_ok=True)
     save_login(data_dir, login)
     command = [str(binary), "init", "--quiet", "--no-browser", "--enable-legacy-api-token"]
-    env = server_env(data_dir) | {
+    env = server_env(data_dir, database=database) | {
         "LABEL_STUDIO_USERNAME": login.username,
         "LABEL_STUDIO_PASSWORD": login.password,
         "LABEL_STUDIO_USER_TOKEN": login.token,
@@ -187,9 +215,11 @@ class LabelStudioServer:
         host: str = "127.0.0.1",
         port: int = 0,
         log_path: Path | None = None,
+        database: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
         self.data_dir = data_dir
+        self.database = dict(database or {})
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path or data_dir / "server.log"
@@ -213,7 +243,7 @@ class LabelStudioServer:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
-                env=server_env(self.data_dir),
+                env=server_env(self.data_dir, database=self.database),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
