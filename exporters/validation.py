@@ -243,16 +243,20 @@ def validate_file(
                     validator.add_invalid(line, message)
             validator.add(number, row)
     if validator is None:
-        return _unknown_format(pending, counter, context_limit)
+        return _unknown_format(pending, counter, context_limit, check_minimum)
     return validator.finish()
 
 
 def _unknown_format(
-    pending: list[tuple[int, str]], counter: TokenCounter, context_limit: int
+    pending: list[tuple[int, str]],
+    counter: TokenCounter,
+    context_limit: int,
+    check_minimum: bool = True,
 ) -> ValidationReport:
-    """The report for a file in which no line matched a format."""
+    """The report for a file in which no line matched a format (an empty validation file
+    is no error: an export with --validation-ratio 0 writes one)."""
     problems = [Problem("error", message, line) for line, message in pending]
-    if not pending:
+    if not pending and check_minimum:
         problems.append(Problem("error", "no rows — the file is empty", None))
     return ValidationReport(
         "unknown",

@@ -521,6 +521,35 @@ def test_validate_passes_an_exported_file(
     assert result.stdout.splitlines()[-1] == "0 errors, 0 warnings"
 
 
+def test_every_file_of_a_ready_dataset_passes_validate(
+    tmp_path: Path, template_file: Path, redraft_home: Path
+) -> None:
+    """What export calls ready, `redraft validate` passes too (validation files are small)."""
+    tasks = [
+        task(
+            i,
+            client="Acme" if i % 2 else "Globex",
+            predictions=[prediction(i, f"Hi {i}.")],
+            annotations=[annotation(i, final=f"A much longer and better email {i}.", parent=i)],
+        )
+        for i in range(1, 25)
+    ]
+    out, source = tmp_path / "out", write_json(tmp_path / "t.json", tasks)
+    assert (
+        export(source, template_file, out, redraft_home, "--validation-ratio", "0.2").exit_code == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    checked = []
+    for name, dataset in manifest["datasets"].items():
+        if not dataset["ready"]:
+            continue
+        for split in ("train", "validation"):
+            done = run(["validate", str(out / f"{name}.{split}.jsonl")], redraft_home)
+            assert done.exit_code == 0, (name, split, done.stdout)
+            checked.append(f"{name}.{split}")
+    assert len(checked) == 10 and manifest["datasets"]["openai_sft"]["validation_rows"] >= 2
+
+
 def test_over_long_task_is_flagged(tmp_path: Path, template_file: Path, redraft_home: Path) -> None:
     long_brief = "Mention every feature. " * 400
     many = [

@@ -247,18 +247,33 @@ def _print_summary(manifest: ExportManifest, out_dir: Path) -> None:
     show_default=True,
     help="Dataset format; auto takes it from the first line that matches one.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["auto", "train", "validation"]),
+    default="auto",
+    show_default=True,
+    help="A training file needs at least 10 examples, a validation file does not; auto: "
+    "validation when the name ends in .validation.jsonl (as export names them).",
+)
 @knob_options(ExportOptions, ["cost_model", "epochs", "context_limit"])
-def validate(file: Path, fmt: str, cost_model: str | None, epochs: int, context_limit: int) -> None:
+def validate(
+    file: Path, fmt: str, split: str, cost_model: str | None, epochs: int, context_limit: int
+) -> None:
     """Check a JSONL training file: structure, tokens, context limit, size, duplicates, cost.
 
     Prints one line per problem (FILE:LINE: error: ...) and exits 1 when there is an error.
+    The checks are the ones `redraft export` ran when it called the file ready.
 
     \b
     Example:
       redraft validate exports/nov/openai_sft.train.jsonl --cost-model gpt-4o-mini-2024-07-18
     """
     counter = load_counter()
-    report = validate_file(file, fmt, counter, context_limit, cost_model, epochs)
+    if split == "auto":
+        split = "validation" if file.name.endswith(".validation.jsonl") else "train"
+    report = validate_file(
+        file, fmt, counter, context_limit, cost_model, epochs, check_minimum=split == "train"
+    )
     for problem in report.problems:
         click.echo(problem.text(str(file)))
     if report.errors + report.warnings > len(report.problems):
