@@ -367,6 +367,8 @@ def test_models_cli_promotes_into_the_project_a_version_was_trained_for(
         "project 2; active in projects 2, 5"
     )
     assert listed.stderr == "2 versions; default active: v1; project 2: v2; project 5: v2\n"
+    for_project = _invoke(settings, "models", "list", "--project", "7")
+    assert for_project.stderr.splitlines()[-1] == "project 7 drafts with v1"
     rolled = _invoke(settings, "models", "rollback", "--project", "5")
     assert rolled.stderr == (
         "rolled back project 5: v2 no longer drafts there; it drafts with v1 (base) — run "

@@ -11,6 +11,7 @@ from redraft.prompting import load_template
 from redraft.settings import Settings
 from redraft.training.errors import RegistryError
 from redraft.training.registry import ModelVersion, Registry
+from redraft.wording import counted
 
 
 def _registry(settings: Settings) -> Registry:
@@ -76,8 +77,14 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per version.")
+@click.option(
+    "--project",
+    "project_ref",
+    default=None,
+    help="Also say which version this project (id or title) drafts with.",
+)
 @click.pass_obj
-def list_versions(settings: Settings, as_json: bool) -> None:
+def list_versions(settings: Settings, as_json: bool, project_ref: str | None) -> None:
     """List every version, oldest first; `*` marks the default active one (projects without
     a version of their own draft with it), `+` a version active in projects of its own.
 
@@ -97,8 +104,14 @@ def list_versions(settings: Settings, as_json: bool) -> None:
     active = next((v.name for v in versions if v.status == "active"), None)
     active = active or f"none (settings model {settings.model})"
     own = "".join(f"; project {p}: {n}" for p, n in sorted(registry.project_actives().items()))
-    count = f"{len(versions)} version{'' if len(versions) == 1 else 's'}"
-    click.echo(f"{count}; default active: {active}{own}", err=True)
+    click.echo(f"{counted(len(versions), 'version')}; default active: {active}{own}", err=True)
+    if project_ref is not None:
+        from redraft.cli.evaluate import project_id_for
+
+        project_id = project_id_for(settings, project_ref)
+        drafting = registry.active(project_id)
+        name = drafting.name if drafting else f"the settings model {settings.model!r}"
+        click.echo(f"project {project_id} drafts with {name}", err=True)
 
 
 @models.command("add")
