@@ -172,11 +172,15 @@ def ls_task(
     }
 
 
-def speed(url: str, model: str, prompts: list[list[dict[str, str]]], concurrency: int) -> str:
+def speed(
+    settings: Settings, url: str, model: str, prompts: list[list[dict[str, str]]], concurrency: int
+) -> str:
     """Drafting throughput and latency through the local server at a given concurrency."""
-    import openai
+    from redraft.openai_client import openai_client
 
-    client = openai.OpenAI(base_url=url, api_key="local", timeout=600)
+    client = openai_client(
+        settings.with_overrides(request_timeout=600.0), base_url=url, api_key="local"
+    )
 
     def one(messages: list[dict[str, str]]) -> tuple[float, int]:
         began = time.perf_counter()
@@ -315,7 +319,7 @@ def main() -> None:
         prompts = [build_messages(b, template) for b in held_out[:8]]
         print("drafting speed through the local server (llama-cpp-python, SmolLM2-135M Q4_1):")
         for concurrency in (1, 4):
-            print("  " + speed(server.url, base.model_id, prompts, concurrency))
+            print("  " + speed(settings, server.url, base.model_id, prompts, concurrency))
         drafter = Drafter(settings)
         base_model = ActiveModel(base.model_id, base.model_id, server.url, "local")
         baseline = held_out_round("base", drafter, base_model, held_out, rules)
