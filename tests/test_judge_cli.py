@@ -243,21 +243,13 @@ def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
     init` with the backend, drafted by `prefill`), after `redraft judge`. Task 2 also had a
     judge prediction of an earlier redraft, which Label Studio pre-filled into the form: no
     draft, the judge's stars and its feedback (seen before this fix)."""
-    from pathlib import Path
+    from tests.fixtures.browser import Browser, log_in, open_task, require_chromium
+    from tests.fixtures.labelstudio import drafted_project, run_cli
 
-    from tests.fixtures.browser import CHROMIUM, Browser, log_in, open_task
-    from tests.fixtures.labelstudio import run_cli
-
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Chromium is not installed: `apt-get install -y chromium` (./dev test)")
+    require_chromium()
     settings = ls_settings.with_overrides(openai_base_url=standin.base_url, model_version="v1")
     backend = backend_server(settings)
-    made = run_cli(["init", "--title", "judge browser", "--backend-url", backend.url], settings)
-    project_id = int(made.stdout.strip())
-    rows = tmp_path / "briefs.jsonl"
-    rows.write_text("".join(json.dumps(b) + "\n" for b in _briefs()[:2]))
-    assert run_cli(["import", str(rows), "--project", str(project_id)], settings).exit_code == 0
-    assert run_cli(["prefill", "--project", str(project_id)], settings).exit_code == 0
+    project_id = drafted_project(settings, backend.url, "judge browser", _briefs()[:2], tmp_path)
     tasks = sorted(ls_client.tasks.list(project=project_id, fields="all"), key=lambda t: t.id)
     drafts = {t.id: t.predictions[0].result[0]["value"]["text"][0] for t in tasks}
     ls_client.predictions.create(  # what `redraft judge` stored before

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.browser import CHROMIUM, Browser, log_in
-from tests.fixtures.labelstudio import run_cli
+from tests.fixtures.browser import Browser, log_in, require_chromium
+from tests.fixtures.labelstudio import drafted_project
 
 pytestmark = pytest.mark.e2e
 
@@ -56,16 +56,10 @@ SCREEN = """(() => {
 def test_a_writer_sees_brief_draft_final_rating_tags_and_feedback_on_one_screen(
     label_studio: Any, ls_settings: Any, standin: Any, backend_server: Any, tmp_path: Path
 ) -> None:
-    if not Path(CHROMIUM).is_file():
-        pytest.skip("Chromium is not installed: `apt-get install -y chromium` (./dev test)")
+    require_chromium()
     settings = ls_settings.with_overrides(openai_base_url=standin.base_url, model_version="v1")
     backend = backend_server(settings)
-    made = run_cli(["init", "--title", "writer screen", "--backend-url", backend.url], settings)
-    project_id = int(made.stdout.strip())
-    briefs = tmp_path / "briefs.jsonl"
-    briefs.write_text(json.dumps(BRIEF) + "\n")
-    assert run_cli(["import", str(briefs), "--project", str(project_id)], settings).exit_code == 0
-    assert run_cli(["prefill", "--project", str(project_id)], settings).exit_code == 0
+    project_id = drafted_project(settings, backend.url, "writer screen", [BRIEF], tmp_path)
 
     with Browser(tmp_path / "profile", width=1440, height=1000) as browser:
         log_in(browser, label_studio.url, label_studio.login)

@@ -324,15 +324,23 @@ def test_cli_rejects_a_tampered_export(
     )
 
 
+def _left_training(
+    settings: Settings, standin: StandinServer, export_folder: Path
+) -> tuple[Registry, str]:
+    """A slow job that `train openai` started and was interrupted from: (registry, job id)."""
+    registry = Registry(settings.registry_path)
+    spec = _spec(export_folder, registry, suffix="slow")
+    standin.state.apply_config({"job_step_seconds": 5.0})
+    _interrupt_at_first_wait(standin, registry, spec)
+    job_id = registry.get("v1").job_id
+    assert job_id is not None
+    return registry, job_id
+
+
 def test_models_cancel_stops_the_job_and_frees_the_slot(
     settings: Settings, fast_standin: StandinServer, export_folder: Path
 ) -> None:
-    registry = Registry(settings.registry_path)
-    spec = _spec(export_folder, registry, suffix="slow")
-
-    fast_standin.state.apply_config({"job_step_seconds": 5.0})
-    _interrupt_at_first_wait(fast_standin, registry, spec)
-    job_id = registry.get("v1").job_id
+    registry, job_id = _left_training(settings, fast_standin, export_folder)
     env = {
         "REDRAFT_HOME": str(settings.home),
         "OPENAI_API_KEY": "sk-test-key",
@@ -352,12 +360,8 @@ def test_following_a_job_someone_cancelled_says_so_without_blaming_the_data(
 ) -> None:
     from redraft.training.openai_jobs import finish
 
-    registry = Registry(settings.registry_path)
-    spec = _spec(export_folder, registry, suffix="slow")
-    fast_standin.state.apply_config({"job_step_seconds": 5.0})
-    _interrupt_at_first_wait(fast_standin, registry, spec)
+    registry, job_id = _left_training(settings, fast_standin, export_folder)
     client = _client(fast_standin)
-    job_id = registry.get("v1").job_id
     client.fine_tuning.jobs.cancel(job_id)
     with pytest.raises(TrainingFailedError) as failed:
         finish(
