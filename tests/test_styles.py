@@ -346,6 +346,35 @@ def test_the_report_shows_how_often_each_version_follows_the_learned_rules(tmp_p
     assert "<td>100% (4)</td>" in html
 
 
+def test_the_report_checks_the_rules_of_the_version_the_project_drafts_with(tmp_path: Path):
+    from redraft.training.registry import ModelVersion, Registry
+
+    tasks = simulated_tasks(["Kestrel Freight"], 3, version="v2", styled=True)
+    for task in tasks:
+        task["project"] = 7
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(tasks))
+    template = tmp_path / "notes.toml"
+    template.write_text(
+        'system = "Write."\nuser = "{brief}"\n'
+        '[[clients."Kestrel Freight".learned]]\nkind = "greeting"\n'
+        'rule = "Open with \\"Morning {first_name},\\""\nexample = "Morning {first_name},"\n'
+    )
+    home = tmp_path / "home"
+    registry = Registry(home / "registry.sqlite3")
+    registry.add(ModelVersion(name="n1", model_id="m", trainer="notes", projects=(7,),
+                              metrics={"template": str(template)}))  # fmt: skip
+    registry.promote("n1", project_id=7)  # project 7's own version; no default one
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        cli, ["report", "--from-file", str(export), "-o", str(out)], env={"REDRAFT_HOME": str(home)}
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "style_rules.csv").read_text().splitlines()[1:] == [
+        'Kestrel Freight,"Open with ""Morning {first_name},""",v2,3,3,1'
+    ]
+
+
 def test_summarise_adds_the_models_sentences_as_comments(tmp_path: Path, standin):  # type: ignore[no-untyped-def]
     export = tmp_path / "export.json"
     export.write_text(json.dumps(simulated_tasks(["Kestrel Freight"], 4)))

@@ -49,13 +49,16 @@ def load_input(
         return from_project(client, resolve_project(client, project), template)
 
 
-def _learned_rules_template(settings: Settings) -> PromptTemplate | None:
-    """The template whose learned style rules the report checks: the active version's own
-    (`redraft styles apply`), else the settings' template; None when it has no such rules."""
+def _learned_rules_template(
+    settings: Settings, project_id: int | None = None
+) -> PromptTemplate | None:
+    """The template whose learned style rules the report checks: the own template of the
+    version the project drafts with (`redraft styles apply`), else the settings' template;
+    None when it has no such rules."""
     from redraft.training.source import active_template
 
     try:
-        template = load_template(active_template(settings) or settings.template_path)
+        template = load_template(active_template(settings, project_id) or settings.template_path)
     except TemplateError as exc:
         logger.warning("learned style rules not reported: %s", exc)
         return None
@@ -112,7 +115,8 @@ def report(
     """
     data = load_input(settings, project, export, from_file)
     now = datetime.now(UTC)
-    learned = _learned_rules_template(settings)
+    projects = {r.project_id for r in data.records if r.project_id is not None}
+    learned = _learned_rules_template(settings, projects.pop() if len(projects) == 1 else None)
     result = build_report(
         data, now.strftime("%Y-%m-%d %H:%M UTC"), compare or None, seed, learned=learned
     )
