@@ -22,7 +22,7 @@ def _line(version: ModelVersion, drafts_in: list[int] | None = None) -> str:
     """One version per line; `*` marks the default active one, `+` one that drafts for
     projects of its own (listed at the end)."""
     marker = "*" if version.status == "active" else "+" if drafts_in else " "
-    status = "active" if drafts_in and version.status == "candidate" else version.status
+    status = "active" if drafts_in else version.status
     model = version.model_id or "-"
     where = f" @ {version.base_url}" if version.base_url else ""
     job = f" job {version.job_id}" if version.job_id else ""
