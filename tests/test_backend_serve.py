@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from click.testing import CliRunner
 from redraft.cli.main import cli
 from redraft.labelstudio.server import free_port
 from redraft.standin.server import StandinServer
-from tests.fixtures.common import REDRAFT, clean_env, start_interruptible
+from tests.fixtures.common import REDRAFT, clean_env, interrupt, start_interruptible
 
 
 def serve_env(home: Path, **extra: str) -> dict[str, str]:
@@ -54,13 +53,7 @@ def test_serve_answers_label_studio_and_stops_on_ctrl_c(
         results = requests.post(f"{url}/predict", json={"tasks": tasks}, timeout=30).json()
         assert results["results"][0]["model_version"] == "writer-v9"
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            stdout, stderr = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # no process outlives its test
-            proc.communicate()
-            raise
+        stdout, stderr = interrupt(proc, timeout=30)
     assert (proc.returncode, stdout) == (0, "")
     assert (
         f"redraft backend on http://127.0.0.1:{port} — model version 'writer-v9', "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from redraft.standin import FaultRule, StandinConfig, StandinServer
-from tests.fixtures.common import REDRAFT, start_interruptible
+from tests.fixtures.common import REDRAFT, interrupt, start_interruptible
 
 BRIEF = "Client: Acme\n\nBrief:\nOffer a free CRM data audit to the sales team at Globex"
 MESSAGES = [
@@ -400,13 +399,7 @@ def test_cli_runs_until_interrupted() -> None:
         completion = client.chat.completions.create(model="stand-in", messages=MESSAGES)
         assert completion.choices[0].message.content == ""
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            stdout, stderr = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()  # no process outlives its test
-            process.communicate()
-            raise
+        stdout, stderr = interrupt(process, timeout=10)
     assert process.returncode == 0
     assert stdout == ""
     assert stderr.splitlines()[-1] == "stand-in stopped after 1 request"
