@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from redraft.backend.drafting import Drafter
 from redraft.backend.metrics import Metrics
 from redraft.backend.model import RedraftModel
-from redraft.backend.versions import ModelSource, SettingsModelSource
+from redraft.backend.versions import ModelSource, ProjectFieldError, SettingsModelSource
 from redraft.errors import RedraftError
 from redraft.settings import Settings
 
@@ -137,6 +137,10 @@ def create_app(
                 413,
             )
         return _error(exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(ProjectFieldError)
+    def project_field_error(exc: ProjectFieldError) -> Response:
+        return _error(str(exc), 400)
 
     @app.errorhandler(RedraftError)
     def redraft_error(exc: RedraftError) -> Response:

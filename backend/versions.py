@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from redraft.errors import RedraftError
 from redraft.settings import Settings
 
 
@@ -27,21 +29,41 @@ class ModelSource(Protocol):
     def active(self, project_id: int | None = None) -> ActiveModel: ...
 
 
+class ProjectFieldError(RedraftError):
+    """The `project` Label Studio sent is not its `"ID.TIMESTAMP"` (answered with HTTP 400)."""
+
+
+PROJECT_FIELD = re.compile(r"([1-9][0-9]*)\.[0-9]+")
+
+
 def project_id_of(project: object) -> int | None:
     """The project id in what Label Studio sends the backend (`"ID.CREATED_TIMESTAMP"` in
-    /setup and /predict bodies), or None.
+    /setup and /predict bodies; an integer id is taken too), None when it sends none.
 
-    >>> project_id_of("3.1764600000"), project_id_of(7), project_id_of(None), project_id_of("x")
+    Anything else raises ProjectFieldError rather than guess: `"1.5.6"` or `"01"` read as
+    project 1 would draft with project 1's version for some other project.
+
+    >>> project_id_of("3.1764600000"), project_id_of(7), project_id_of(None), project_id_of("")
     (3, 7, None, None)
+    >>> try:
+    ...     project_id_of("01")
+    ... except ProjectFieldError as exc:
+    ...     print(exc)
+    `project` '01' is not Label Studio's "ID.TIMESTAMP" (such as "3.1764600000") — send the \
+project as Label Studio does, or none
     """
-    if isinstance(project, bool):
+    if project is None or project == "":
         return None
-    if isinstance(project, int):
+    if isinstance(project, int) and not isinstance(project, bool) and project > 0:
         return project
     if isinstance(project, str):
-        head = project.split(".", 1)[0]
-        return int(head) if head.isdigit() else None
-    return None
+        match = PROJECT_FIELD.fullmatch(project)
+        if match is not None:
+            return int(match.group(1))
+    raise ProjectFieldError(
+        f'`project` {project!r} is not Label Studio\'s "ID.TIMESTAMP" (such as '
+        '"3.1764600000") — send the project as Label Studio does, or none'
+    )
 
 
 @dataclass(frozen=True)

@@ -564,3 +564,31 @@ def test_each_project_drafts_with_its_own_version(
         "1.1764500000": ("v1", "v1"),
         None: ("v1", "v1"),
     }
+
+
+@pytest.mark.parametrize("project", ["1.5.6", "01", "01.1764600000", "1.", ".1764600000", "x", 0])
+def test_a_project_field_not_id_dot_timestamp_is_refused(
+    make_app: Any, app_settings: Settings, standin: StandinServer, project: object
+) -> None:
+    """Read loosely, "1.5.6" and "01" were project 1 and got project 1's version."""
+    from redraft.training.registry import ModelVersion, Registry
+    from redraft.training.source import RegistryModelSource
+
+    registry = Registry(app_settings.registry_path)
+    registry.add(ModelVersion(name="v1", model_id="gpt-4o-mini", base_url=standin.base_url))
+    registry.promote("v1")
+    registry.add(ModelVersion(name="v2", model_id="gpt-4o-mini", projects=(1,)))
+    registry.promote("v2", project_id=1)
+    client = make_app(app_settings, model_source=RegistryModelSource(app_settings)).test_client()
+    refusal = {
+        "error": f'`project` {project!r} is not Label Studio\'s "ID.TIMESTAMP" (such as '
+        '"3.1764600000") — send the project as Label Studio does, or none'
+    }
+    setup = client.post("/setup", json={"project": project})
+    assert (setup.status_code, setup.get_json()) == (400, refusal)
+    task = {"id": 1, "data": {"brief": "Offer a demo."}}
+    predict = client.post("/predict", json={"tasks": [task], "project": project})
+    assert (predict.status_code, predict.get_json()) == (400, refusal)
+    assert client.post("/setup", json={"project": "1.1764600000"}).get_json() == {
+        "model_version": "v2"
+    }

@@ -400,3 +400,85 @@ def test_an_older_registry_keeps_its_active_version_and_gains_project_scopes(
     registry.add(ModelVersion(name="v2", model_id="ft:b", projects=(7,)))
     registry.promote("v2", project_id=7)
     assert (registry.active(7).name, registry.active().name) == ("v2", "v1")  # type: ignore[union-attr]
+
+
+def test_rolling_back_a_project_without_a_version_of_its_own_is_refused(
+    settings: Settings,
+) -> None:
+    """It used to retire the default version that every other project drafts with."""
+    registry = Registry(settings.registry_path)
+    for name in ("v1", "v2"):
+        registry.add(ModelVersion(name=name, model_id=f"ft:{name}"))
+        registry.promote(name)
+    refused = _invoke(settings, "models", "rollback", "--project", "4")
+    assert (refused.exit_code, refused.stdout, refused.stderr) == (
+        1,
+        "",
+        "error: project 4 has no version of its own to roll back: it drafts with the default "
+        "version v2, as every project without its own does — `redraft models rollback` (no "
+        "--project) rolls the default back for all of them, `redraft models promote NAME "
+        "--project 4` gives project 4 a version of its own\n",
+    )
+    assert _statuses(registry) == {"v1": "retired", "v2": "active"}
+    assert registry.project_actives() == {}
+
+
+def test_models_list_text_and_json_agree_on_what_is_active_where(settings: Settings) -> None:
+    registry = Registry(settings.registry_path)
+    stamp = "2026-11-22T10:00:00+00:00"
+    for name in ("v1", "v2", "v3", "v4"):
+        registry.add(ModelVersion(name=name, model_id=f"ft:{name}", created_at=stamp))
+    registry.promote("v1")
+    registry.promote("v2")  # v1 retired as the default …
+    registry.promote("v1", project_id=5)  # … yet drafts for project 5
+    registry.promote("v3", project_id=2)  # a candidate drafting for project 2 only
+
+    text = _invoke(settings, "models", "list")
+    assert text.stdout.splitlines() == [
+        f"+ v1         active    manual ft:v1 {stamp}; active in project 5",
+        f"* v2         active    manual ft:v2 {stamp}",
+        f"+ v3         active    manual ft:v3 {stamp}; active in project 2",
+        f"  v4         candidate manual ft:v4 {stamp}",
+    ]
+    assert text.stderr == "4 versions; default active: v2; project 2: v3; project 5: v1\n"
+    rows = [
+        json.loads(line)
+        for line in _invoke(settings, "models", "list", "--json").stdout.splitlines()
+    ]
+    keys = ("name", "status", "default_active", "active_in_projects")
+    assert [tuple(row[k] for k in keys) for row in rows] == [
+        ("v1", "active", False, [5]),
+        ("v2", "active", True, []),
+        ("v3", "active", False, [2]),
+        ("v4", "candidate", False, []),
+    ]
+
+
+def test_credentials_in_a_base_url_are_never_printed(settings: Settings) -> None:
+    secret_url = "http://ann:s3cret@gpu:8000/v1"
+    stamp = "2026-11-22T10:00:00+00:00"
+    registry = Registry(settings.registry_path)
+    registry.add(ModelVersion(name="v1", model_id="m1", base_url=secret_url, created_at=stamp))
+    env = {
+        "REDRAFT_HOME": str(settings.home),
+        "OPENAI_API_KEY": "sk-test-key",
+        "OPENAI_BASE_URL": "http://bob:hunter2@proxy:9000/v1",
+        "LABEL_STUDIO_API_KEY": "",
+    }
+    runner = CliRunner()
+    # --force: this test is about what is printed, whatever the evaluation gate says
+    promoted = runner.invoke(cli, ["models", "promote", "v1", "--force"], env=env)
+    assert promoted.exit_code == 0, promoted.output
+    assert promoted.stdout == f"* v1         active    manual m1 @ http://***@gpu:8000/v1 {stamp}\n"
+    listed = runner.invoke(cli, ["models", "list"], env=env)
+    assert listed.stdout == promoted.stdout
+    as_json = json.loads(runner.invoke(cli, ["models", "list", "--json"], env=env).stdout)
+    assert as_json["base_url"] == "http://***@gpu:8000/v1"
+    status = runner.invoke(cli, ["status"], env=env)
+    assert status.exit_code == 0, status.output
+    assert status.stderr.splitlines()[-1] == (
+        "note: v1 drafts at its stored endpoint http://***@gpu:8000/v1, not OPENAI_BASE_URL "
+        "(http://***@proxy:9000/v1) — `redraft models promote v1 --base-url URL` changes it"
+    )
+    everything = promoted.output + listed.output + str(as_json) + status.output
+    assert ("s3cret" in everything, "hunter2" in everything) == (False, False)

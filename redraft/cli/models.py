@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import click
 
@@ -11,6 +12,7 @@ from redraft.prompting import load_template
 from redraft.settings import Settings
 from redraft.training.errors import RegistryError
 from redraft.training.registry import ModelVersion, Registry
+from redraft.urls import shown_url
 from redraft.wording import counted
 
 
@@ -18,13 +20,33 @@ def _registry(settings: Settings) -> Registry:
     return Registry(settings.registry_path)
 
 
+def _where_active(version: ModelVersion, drafts_in: list[int] | None = None) -> dict[str, Any]:
+    """What both listings say about a version: `status` is `active` wherever it drafts (by
+    default or for projects of its own), `default_active` whether projects without a version
+    of their own draft with it, `active_in_projects` the projects it is the own version of;
+    `base_url` with any credentials in it hidden.
+
+    >>> v = ModelVersion(name="v2", model_id="m", status="retired", base_url="http://u:p@gpu/v1")
+    >>> _where_active(v, [5])
+    {'status': 'active', 'default_active': False, 'active_in_projects': [5], \
+'base_url': 'http://***@gpu/v1'}
+    """
+    return {
+        "status": "active" if drafts_in else version.status,
+        "default_active": version.status == "active",
+        "active_in_projects": list(drafts_in or []),
+        "base_url": shown_url(version.base_url) if version.base_url else None,
+    }
+
+
 def _line(version: ModelVersion, drafts_in: list[int] | None = None) -> str:
-    """One version per line; `*` marks the default active one, `+` one that drafts for
+    """One version per line; `*` marks the default active one, `+` one that drafts only for
     projects of its own (listed at the end)."""
-    marker = "*" if version.status == "active" else "+" if drafts_in else " "
-    status = "active" if drafts_in else version.status
+    shown = _where_active(version, drafts_in)
+    marker = "*" if shown["default_active"] else "+" if drafts_in else " "
+    status = shown["status"]
     model = version.model_id or "-"
-    where = f" @ {version.base_url}" if version.base_url else ""
+    where = f" @ {shown['base_url']}" if shown["base_url"] else ""
     job = f" job {version.job_id}" if version.job_id else ""
     error = f" ({version.error})" if version.error else ""
     created = _to_seconds(version.created_at)
@@ -97,7 +119,7 @@ def list_versions(settings: Settings, as_json: bool, project_ref: str | None) ->
     drafts_in = _drafts_in(registry)
     for version in versions:
         if as_json:
-            row = version.as_dict() | {"active_in_projects": drafts_in.get(version.name, [])}
+            row = version.as_dict() | _where_active(version, drafts_in.get(version.name))
             click.echo(json.dumps(row, sort_keys=True))
         else:
             click.echo(_line(version, drafts_in.get(version.name)))
@@ -218,7 +240,8 @@ def promote(
     if version is not None and version.trainer == "trl" and not version.base_url:
         raise RegistryError(
             f"cannot promote {name}: it is a LoRA adapter with no endpoint, so the backend would "
-            f"send it to {settings.openai_base_url or 'the OpenAI API'} — serve it (vLLM "
+            f"send it to {shown_url(settings.openai_base_url or '') or 'the OpenAI API'} — "
+            "serve it (vLLM "
             f"--lora-modules {name}=ADAPTER), then `redraft models promote {name} --base-url "
             "http://HOST:8000/v1`"
         )
@@ -252,7 +275,9 @@ def rollback(settings: Settings, project_ref: str | None) -> None:
 
     Rolling back the first version ever promoted leaves none active: drafting falls back to
     the model settings name (REDRAFT_MODEL / REDRAFT_MODEL_VERSION), as before the registry.
-    With --project, the project's previous version comes back, else the default one.
+    With --project, the project's previous version of its own comes back, else the default
+    one; a project without a version of its own is refused, since the default it drafts with
+    is every such project's.
 
     \b
     Example:
@@ -263,9 +288,8 @@ def rollback(settings: Settings, project_ref: str | None) -> None:
 
     project_id = project_id_for(settings, project_ref)
     registry = _registry(settings)
-    own = project_id is not None and project_id in registry.project_actives()
     retired, active = registry.rollback(project_id)
-    if own:
+    if project_id is not None:
         now = (
             f"{active.name} ({active.model_id})"
             if active is not None
@@ -287,8 +311,7 @@ def rollback(settings: Settings, project_ref: str | None) -> None:
         )
         return
     click.echo(_line(active))
-    where = f" for project {project_id}" if project_id is not None else ""
-    click.echo(f"rolled back{where}: {active.name} drafts again; retired {retired.name}", err=True)
+    click.echo(f"rolled back: {active.name} drafts again; retired {retired.name}", err=True)
 
 
 @models.command("cancel")

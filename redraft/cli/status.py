@@ -15,6 +15,7 @@ from redraft.settings import Settings
 from redraft.training.facts import gather_facts
 from redraft.training.registry import Registry
 from redraft.training.stages import current_stage, next_step, render
+from redraft.urls import shown_url
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def endpoint_note(registry: Registry, project_id: int | None, settings: Settings
     if active is None or not active.base_url or not env or active.base_url == env:
         return None
     return (
-        f"{active.name} drafts at its stored endpoint {active.base_url}, not OPENAI_BASE_URL "
-        f"({env}) — `redraft models promote {active.name} --base-url URL` changes it"
+        f"{active.name} drafts at its stored endpoint {shown_url(active.base_url)}, not "
+        f"OPENAI_BASE_URL ({shown_url(env)}) — `redraft models promote {active.name} "
+        "--base-url URL` changes it"
     )

@@ -19,6 +19,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from redraft.errors import LabelStudioError
 from redraft.settings import Settings
+from redraft.urls import shown_url
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def connect(
     client = LabelStudio(
         base_url=url.rstrip("/"), api_key=api_key, timeout=timeout, httpx_client=http
     )
+    url = shown_url(url)  # only messages use it from here on
     try:
         client.users.whoami()
     except ApiError as exc:

@@ -228,9 +228,12 @@ class Registry(SqliteStore):
 
         When the current version was the first ever activated, it is retired and no version is
         active (None): drafting falls back to the model that settings name, as before it. For a
-        project with a version of its own, its previous one comes back, else the default.
+        project with a version of its own, its previous one comes back, else the default; a
+        project without one is refused (its rollback would retire every other project's default).
         """
-        if project_id is not None and project_id in self.project_actives():
+        if project_id is not None:
+            if project_id not in self.project_actives():
+                raise RegistryError(self._no_own_version(project_id))
             return self._rollback_project(project_id)
         with self._write() as db:
             current = db.execute("SELECT * FROM versions WHERE status = 'active'").fetchone()
@@ -254,6 +257,17 @@ class Registry(SqliteStore):
                     "UPDATE versions SET status = 'active' WHERE name = ?", (previous["name"],)
                 )
         return self.get(current["name"]), self.get(previous["name"]) if previous else None
+
+    def _no_own_version(self, project_id: int) -> str:
+        """Why `rollback(project_id)` is refused for a project without a version of its own."""
+        default = self.active()
+        drafts = f"the default version {default.name}" if default else "the settings model"
+        return (
+            f"project {project_id} has no version of its own to roll back: it drafts with "
+            f"{drafts}, as every project without its own does — `redraft models rollback` "
+            "(no --project) rolls the default back for all of them, `redraft models promote "
+            f"NAME --project {project_id}` gives project {project_id} a version of its own"
+        )
 
     def _rollback_project(self, project_id: int) -> tuple[ModelVersion, ModelVersion | None]:
         with self._write() as db:
