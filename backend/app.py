@@ -18,12 +18,12 @@ from redraft.backend.model import RedraftModel
 from redraft.backend.versions import ModelSource, ProjectFieldError, SettingsModelSource
 from redraft.errors import RedraftError
 from redraft.settings import Settings
+from redraft.webhook import WEBHOOK_SECRET_HEADER
 
 logger = logging.getLogger(__name__)
 
 EXTENSION = "redraft"
 OPEN_ENDPOINTS = frozenset({"health", "index"})  # probes work without credentials
-WEBHOOK_SECRET_HEADER = "X-Redraft-Webhook-Secret"
 
 
 class BackendState:
@@ -176,11 +176,14 @@ def _webhook_refusal(settings: Settings) -> Response | None:
     or it carries the shared secret; else the 401/403 answer.
 
     A webhook can start training, so without either, anyone who reaches the port could.
+    Refusals are logged at INFO only while auto mode is on: Label Studio's own ML-backend
+    webhook carries no secret and arrives beside the one `redraft init` creates, on every event.
     """
     if settings.basic_auth_user is not None:
         return None
+    level = logging.INFO if settings.auto_train else logging.DEBUG
     if settings.webhook_secret is None:
-        logger.warning("webhook refused: set REDRAFT_WEBHOOK_SECRET or basic auth to accept them")
+        logger.log(level, "webhook refused: set REDRAFT_WEBHOOK_SECRET or basic auth")
         return _error(
             "webhooks are refused until REDRAFT_WEBHOOK_SECRET (sent by Label Studio as the "
             f"{WEBHOOK_SECRET_HEADER} header) or basic auth is set",
@@ -189,7 +192,12 @@ def _webhook_refusal(settings: Settings) -> Response | None:
     given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
     if hmac.compare_digest(given.encode(), settings.webhook_secret.encode()):
         return None
-    logger.warning("webhook refused: missing or wrong %s header", WEBHOOK_SECRET_HEADER)
+    logger.log(
+        level,
+        "webhook refused: missing or wrong %s header (Label Studio's own webhook has none; "
+        "the one `redraft init` creates has it)",
+        WEBHOOK_SECRET_HEADER,
+    )
     return _error(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
 
 

@@ -1,12 +1,15 @@
 """Drafting: task → messages → (cache or model) → text, fanned out over a bounded thread pool.
 
-Every model call, from any request, holds one of `max_concurrency` slots while in flight.
-Independent of Flask: `redraft prefill` reuses `Drafter.draft_many` with the same outcomes.
+Every model call, from any request, holds one of its endpoint's slots while in flight; how many
+slots an endpoint gets, and how long a call may take, is learned from its answers
+(`pacing.Pace`, at most `max_concurrency`). Independent of Flask: `redraft prefill` reuses
+`Drafter.draft_many` with the same outcomes.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +23,7 @@ import openai
 
 from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.fairpool import FairPool
-from redraft.backend.slots import Slots
+from redraft.backend.pacing import PARALLEL_HEADER, Pace
 from redraft.backend.versions import ActiveModel
 from redraft.errors import TaskDataError, TemplateError
 from redraft.openai_client import openai_client
@@ -30,6 +33,7 @@ from redraft.settings import Settings
 logger = logging.getLogger(__name__)
 
 CLAIM_POLL_SECONDS = 0.2
+MAX_BACKOFF_SECONDS = 30.0
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TaskId = int | str | None
@@ -72,17 +76,19 @@ class Drafter:
         *,
         template: PromptTemplate | None = None,
         cache: DraftCache | None = None,
+        adaptive: bool = True,
     ) -> None:
         self.settings = settings
+        self.adaptive = adaptive
         self.template = template if template is not None else load_template(settings.template_path)
         self._templates: dict[str, PromptTemplate] = {}
         self.cache = cache
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._clients_lock = threading.Lock()
-        # The slots bound model calls; the pool supplies threads and shares them fairly
-        # between requests, so a small request (an annotator opening a task) is drafted
-        # within its deadline while a bulk retrieve drains its backlog.
-        self.slots = Slots(settings.max_concurrency)
+        # Each endpoint's pace bounds its model calls; the pool supplies threads and shares
+        # them fairly between requests, so a small request (an annotator opening a task) is
+        # drafted within its deadline while a bulk retrieve drains its backlog.
+        self._paces: dict[str, Pace] = {}
         self._pool = FairPool(settings.max_concurrency, name="redraft-draft")
 
     @classmethod
@@ -109,6 +115,20 @@ class Drafter:
         """The active model's endpoint: its own base URL, else OPENAI_BASE_URL, else OpenAI."""
         return active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
 
+    def pace_for(self, active: ActiveModel) -> Pace:
+        """The pace of the active model's endpoint (one per base URL, shared by all callers)."""
+        base_url = self.base_url_for(active)
+        with self._clients_lock:
+            pace = self._paces.get(base_url)
+            if pace is None:
+                pace = Pace(
+                    self.settings.max_concurrency,
+                    fixed_timeout=self.settings.request_timeout,
+                    adaptive=self.adaptive,
+                )
+                self._paces[base_url] = pace
+            return pace
+
     def client_for(self, active: ActiveModel) -> openai.OpenAI:
         """The OpenAI client for the active model's endpoint, built once per (base URL, key)."""
         base_url = self.base_url_for(active)
@@ -116,7 +136,9 @@ class Drafter:
         with self._clients_lock:
             client = self._clients.get((base_url, api_key))
             if client is None:
-                client = openai_client(self.settings, base_url=base_url, api_key=api_key)
+                client = openai_client(
+                    self.settings, base_url=base_url, api_key=api_key, max_retries=0
+                )
                 self._clients[(base_url, api_key)] = client
             return client
 
@@ -212,7 +234,7 @@ class Drafter:
 
     def _claim_seconds(self) -> float:
         """How long one draft may take, retries included: a claim older than this is stale."""
-        return self.settings.request_timeout * (self.settings.max_retries + 1) + 5.0
+        return self.settings.call_timeout * (self.settings.max_retries + 1) + 5.0
 
     def _call_model(self, client: openai.OpenAI, active: ActiveModel, job: _Job) -> DraftOutcome:
         if self.cache is not None:
@@ -220,13 +242,11 @@ class Drafter:
             text = self.cache.get(job.key)
             if text is not None:
                 return DraftOutcome(job.task_id, text, cached=True)
+        pace = self.pace_for(active)
         try:
-            with self.slots.hold():
-                text = self._complete(client, active, job.messages)
+            text = self._complete_paced(client, active, job.messages, pace)
         except openai.APITimeoutError:
-            return self._failed(
-                job.task_id, f"no answer within {self.settings.request_timeout:g}s", "timeout"
-            )
+            return self._failed(job.task_id, f"no answer within {pace.timeout():g}s", "timeout")
         except openai.RateLimitError:
             reason = "rate limited (HTTP 429), retries used up"
             return self._failed(job.task_id, reason, "rate_limit")
@@ -254,18 +274,53 @@ class Drafter:
         logger.debug("task %s: draft %r", job.task_id, text)
         return DraftOutcome(job.task_id, text)
 
-    def _complete(self, client: openai.OpenAI, active: ActiveModel, messages: list[Message]) -> str:
-        response = client.chat.completions.create(
+    def _complete_paced(
+        self, client: openai.OpenAI, active: ActiveModel, messages: list[Message], pace: Pace
+    ) -> str:
+        """One draft within the endpoint's pace; 429s, timeouts, 5xx and lost connections are
+        retried (REDRAFT_MAX_RETRIES) after a back-off, and 429s and timeouts slow the pace."""
+        attempts = self.settings.max_retries + 1
+        for attempt in range(attempts):
+            with pace.hold():
+                started = time.monotonic()
+                try:
+                    text, parallel = self._complete(client, active, messages, pace.timeout())
+                except (openai.RateLimitError, openai.APITimeoutError) as exc:
+                    pace.overloaded(started)
+                    if attempt + 1 == attempts:
+                        raise
+                    wait = _backoff(attempt, exc)
+                except openai.APIConnectionError as exc:  # includes timeouts, handled above
+                    if attempt + 1 == attempts:
+                        raise
+                    wait = _backoff(attempt, exc)
+                except openai.InternalServerError as exc:
+                    if attempt + 1 == attempts:
+                        raise
+                    wait = _backoff(attempt, exc)
+                else:
+                    pace.succeeded(time.monotonic() - started, parallel)
+                    return text
+            time.sleep(wait)  # outside the slot: a waiting retry holds no endpoint capacity
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _complete(
+        self, client: openai.OpenAI, active: ActiveModel, messages: list[Message], timeout: float
+    ) -> tuple[str, int | None]:
+        """The draft text and the parallelism the server advertised (None when it did not)."""
+        raw = client.chat.completions.with_raw_response.create(
             model=active.model_id,
             messages=messages,  # type: ignore[arg-type]
             temperature=self.settings.temperature,
             max_tokens=self.settings.max_tokens,
+            timeout=timeout,
         )
+        response = raw.parse()
         content = response.choices[0].message.content if response.choices else None
         text = (content or "").strip()
         if not text:
             raise EmptyDraftError
-        return text
+        return text, _parallel(raw.headers.get(PARALLEL_HEADER))
 
     @staticmethod
     def _failed(task_id: TaskId, reason: str, kind: str) -> DraftOutcome:
@@ -281,6 +336,26 @@ class Drafter:
             self._clients.clear()
         if self.cache is not None:
             self.cache.close()
+
+
+def _parallel(header: str | None) -> int | None:
+    """The server's advertised parallelism, when the header holds a whole number ≥ 1."""
+    try:
+        value = int(header) if header else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 1 else None
+
+
+def _backoff(attempt: int, exc: Exception) -> float:
+    """Seconds before retry `attempt + 1`: the server's Retry-After, else exponential, jittered."""
+    response = getattr(exc, "response", None)
+    retry_after = response.headers.get("retry-after") if response is not None else None
+    try:
+        wait = float(retry_after) if retry_after else 0.5 * 2**attempt
+    except ValueError:
+        wait = 0.5 * 2**attempt
+    return min(MAX_BACKOFF_SECONDS, wait) * random.uniform(1.0, 1.25)
 
 
 def _task_id(task: object) -> TaskId:

@@ -38,23 +38,50 @@ class Slots:
         with self._lock:
             return self.size - self._free
 
-    def acquire(self) -> None:
-        """Take a slot, waiting in line behind earlier callers while none is free."""
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Take a slot, waiting in line behind earlier callers while none is free; False when
+        `timeout` seconds passed first (the caller then holds nothing and has left the line)."""
         with self._lock:
             if self._free > 0 and not self._waiters:
                 self._take()
-                return
+                return True
             turn = threading.Event()
             self._waiters.append(turn)
-        turn.wait()  # release() took the slot for us before setting the event
+        if turn.wait(timeout):  # release() took the slot for us before setting the event
+            return True
+        with self._lock:
+            if turn.is_set():  # handed over between the timeout and the lock
+                return True
+            self._waiters.remove(turn)
+            return False
 
     def release(self) -> None:
         """Give a slot back: to the first waiter if any, else to the free count."""
         with self._lock:
             self._free += 1
-            if self._waiters:
-                self._take()
-                self._waiters.popleft().set()
+            self._hand_out()
+
+    def resize(self, size: int) -> None:
+        """Allow `size` slots from now on; holders beyond a smaller size keep theirs until they
+        release, and no waiter gets one until the count is below the new size.
+
+        >>> slots = Slots(1)
+        >>> slots.resize(3)
+        >>> with slots.hold(), slots.hold(), slots.hold():
+        ...     slots.in_use
+        3
+        """
+        if size < 1:
+            raise ValueError(f"Slots needs at least 1 slot, got {size}")
+        with self._lock:
+            self._free += size - self.size
+            self.size = size
+            self._hand_out()
+
+    def _hand_out(self) -> None:
+        while self._free > 0 and self._waiters:
+            self._take()
+            self._waiters.popleft().set()
 
     def _take(self) -> None:
         self._free -= 1

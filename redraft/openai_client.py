@@ -15,16 +15,23 @@ MISSING_KEY = (
 
 
 def openai_client(
-    settings: Settings, *, base_url: str | None = None, api_key: str | None = None
+    settings: Settings,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    max_retries: int | None = None,
 ) -> openai.OpenAI:
     """A client for `base_url` (default OPENAI_BASE_URL, else OpenAI) with `api_key` (default
-    OPENAI_API_KEY), the settings' request timeout and retries; ConfigError without a key."""
+    OPENAI_API_KEY), the settings' timeout and retries; ConfigError without a key.
+
+    Drafting passes `max_retries=0`: it retries itself, so that it sees each 429 and timeout
+    and can slow down (redraft.backend.pacing)."""
     key = api_key or settings.openai_api_key
     if not key:
         raise ConfigError(MISSING_KEY)
     return openai.OpenAI(
         api_key=key,
         base_url=base_url or settings.openai_base_url,
-        timeout=settings.request_timeout,
-        max_retries=settings.max_retries,
+        timeout=settings.call_timeout,
+        max_retries=settings.max_retries if max_retries is None else max_retries,
     )

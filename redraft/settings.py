@@ -10,6 +10,7 @@ from pathlib import Path
 from redraft.errors import ConfigError
 
 DEFAULT_HOME = Path("~/.redraft")
+CALL_TIMEOUT = 120.0  # a model call's timeout when REDRAFT_REQUEST_TIMEOUT is not set
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -45,6 +46,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean — use true or false")
 
 
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    return _float(env, name, 0.0) if env.get(name) else None
+
+
 # Field -> (its variable, the rule in words, the test, an example value) for validated().
 _RANGES: dict[str, tuple[str, str, Callable[[float], bool], float]] = {
     "port": ("REDRAFT_PORT", "between 1 and 65535", lambda v: 1 <= v <= 65535, 9090),
@@ -75,10 +80,12 @@ class Settings:
     model_version: str | None = None
     temperature: float = 0.7
     max_tokens: int = 600
-    # One call may take request_timeout x (max_retries + 1) plus back-off; that fits inside
-    # predict_deadline, which fits inside Label Studio's ML_TIMEOUT_PREDICT (100 s).
-    request_timeout: float = 25.0
+    # None: each endpoint's timeout follows its latencies (redraft.backend.pacing); a value
+    # fixes it. /predict still answers within predict_deadline, below Label Studio's 100 s.
+    request_timeout: float | None = None
     max_retries: int = 2
+    # The most model calls in flight per endpoint; below it, drafting learns what the endpoint
+    # takes (the local server says it, 429s and timeouts halve it).
     max_concurrency: int = 16
     predict_deadline: float = 80.0
     # Largest request body the backend reads (a "Retrieve predictions" of ~10,000 tasks).
@@ -108,6 +115,7 @@ class Settings:
     auto_train_threshold: int = 50
     auto_train_trainer: str = "openai"
     auto_train_base_model: str | None = None
+    auto_train_max_steps: int = -1  # trl: cap every stage's steps (smoke runs); -1: the budgets
     auto_promote: bool = False
     # `redraft status` suggests re-learning the style notes after this many new edits.
     styles_relearn_edits: int = 30
@@ -134,7 +142,7 @@ class Settings:
             model_version=env.get("REDRAFT_MODEL_VERSION") or None,
             temperature=_float(env, "REDRAFT_TEMPERATURE", cls.temperature),
             max_tokens=_int(env, "REDRAFT_MAX_TOKENS", cls.max_tokens),
-            request_timeout=_float(env, "REDRAFT_REQUEST_TIMEOUT", cls.request_timeout),
+            request_timeout=_optional_float(env, "REDRAFT_REQUEST_TIMEOUT"),
             max_retries=_int(env, "REDRAFT_MAX_RETRIES", cls.max_retries),
             max_concurrency=_int(env, "REDRAFT_MAX_CONCURRENCY", cls.max_concurrency),
             predict_deadline=_float(env, "REDRAFT_PREDICT_DEADLINE", cls.predict_deadline),
@@ -162,6 +170,9 @@ class Settings:
                 env.get("REDRAFT_AUTO_TRAIN_TRAINER") or cls.auto_train_trainer
             ).lower(),
             auto_train_base_model=env.get("REDRAFT_AUTO_TRAIN_BASE_MODEL") or None,
+            auto_train_max_steps=_int(
+                env, "REDRAFT_AUTO_TRAIN_MAX_STEPS", cls.auto_train_max_steps
+            ),
             styles_relearn_edits=_int(
                 env, "REDRAFT_STYLES_RELEARN_EDITS", cls.styles_relearn_edits
             ),
@@ -185,7 +196,7 @@ class Settings:
         """Check ranges and cross-field rules; raise ConfigError naming the variable and the fix."""
         for name, (variable, rule, ok, example) in _RANGES.items():
             value = getattr(self, name)
-            if not ok(value):
+            if value is not None and not ok(value):
                 raise ConfigError(f"{variable}={value} must be {rule} — set it to e.g. {example}")
         if (self.basic_auth_user is None) != (self.basic_auth_password is None):
             raise ConfigError(
@@ -203,6 +214,11 @@ class Settings:
     def active_model_version(self) -> str:
         """The version name predictions carry when no registry version is active."""
         return self.model_version or self.model
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds one model call may take where no endpoint pace applies (judge, golden, A/B)."""
+        return self.request_timeout if self.request_timeout is not None else CALL_TIMEOUT
 
     @property
     def cache_path(self) -> Path:

@@ -91,3 +91,90 @@ def _sdist() -> Path | None:
 
     value = os.environ.get("REDRAFT_LLAMA_CPP_SDIST")
     return Path(value) if value else None
+
+
+def test_the_front_says_it_runs_one_at_a_time_and_default_drafting_fits_it(
+    tmp_path: Path,
+) -> None:
+    """`redraft local serve` + drafting with no settings: every task drafted, one at a time."""
+    import requests
+
+    from redraft.backend.drafting import Drafter
+    from redraft.backend.versions import ActiveModel
+    from redraft.settings import Settings
+
+    models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
+    with LocalServer(lambda: list(models), workdir=tmp_path / "run") as server:
+        health = requests.get(server.url.removesuffix("/v1") + "/health", timeout=10)
+        assert health.json() == {"status": "ok", "models": [BUNDLED_MODEL_ID], "parallel": 1}
+        assert health.headers["X-Redraft-Parallel"] == "1"
+        defaults = Settings.from_env({"REDRAFT_HOME": str(tmp_path / "home")}).with_overrides(
+            max_tokens=48, cache_enabled=False
+        )
+        active = ActiveModel(BUNDLED_MODEL_ID, BUNDLED_MODEL_ID, server.url, "local")
+        tasks = [{"id": i, "data": {"brief": f"Invite shop {i} to a demo."}} for i in range(8)]
+        drafter = Drafter(defaults, cache=None)
+        try:
+            outcomes = drafter.draft_many(tasks, active)
+            pace = drafter.pace_for(active)
+        finally:
+            drafter.close()
+    assert [(o.task_id, o.ok, o.error) for o in outcomes] == [(i, True, None) for i in range(8)]
+    assert (pace.limit, pace.advertised) == (1, 1)
+
+
+def test_a_client_that_goes_away_stops_its_generation_and_is_logged_as_such(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+    import socket
+    import time
+
+    models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
+    body = json.dumps(
+        {"model": BUNDLED_MODEL_ID, "messages": MESSAGES, "max_tokens": 2000, "temperature": 0}
+    ).encode()
+    request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with caplog.at_level(logging.INFO, logger="redraft.local.server"):
+        with LocalServer(lambda: list(models), workdir=tmp_path / "run") as server:
+            port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+            first, queued = socket.create_connection(("127.0.0.1", port)), None
+            first.sendall(request)
+            time.sleep(1.0)  # the first is generating; a second waits for its turn
+            queued = socket.create_connection(("127.0.0.1", port))
+            queued.sendall(request)
+            time.sleep(0.5)
+            queued.close()
+            first.close()
+            client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0)
+            # The model is free again at once: a short request answers well within its timeout
+            # (the abandoned one asked for 2,000 tokens, a minute of generation here).
+            answer = client.chat.completions.create(
+                model=BUNDLED_MODEL_ID, messages=MESSAGES, max_tokens=8, timeout=30
+            )
+            assert answer.choices[0].message.content
+    messages = [r.getMessage() for r in caplog.records]
+    assert "local server: the client went away while its request waited" in messages
+    assert "local server: the client went away; generation stopped" in messages
+    assert not [m for m in messages if "failed a request" in m]
+
+
+def test_the_running_server_is_the_one_address_of_local_versions(tmp_path: Path) -> None:
+    """`local serve --port P` records P; training registers there, not at REDRAFT_LOCAL_PORT."""
+    from redraft.local.address import local_server_url, record_path, remove_record, write_record
+    from redraft.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    assert local_server_url(settings) == "http://127.0.0.1:8089/v1"
+    write_record(tmp_path, "http://127.0.0.1:9000/v1")
+    assert local_server_url(settings) == "http://127.0.0.1:9000/v1"
+    assert oct(record_path(tmp_path).stat().st_mode & 0o777) == "0o600"
+    remove_record(tmp_path)
+    assert local_server_url(settings) == "http://127.0.0.1:8089/v1"
+    # A record left by a server that died is not believed.
+    record_path(tmp_path).write_text('{"url": "http://127.0.0.1:9000/v1", "pid": 999999999}')
+    assert local_server_url(settings) == "http://127.0.0.1:8089/v1"

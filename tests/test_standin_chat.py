@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -373,6 +374,7 @@ def test_config_over_http(standin: StandinServer) -> None:
         "hang_seconds": 30.0,
         "api_key_required": False,
         "job_step_seconds": 0.2,
+        "max_in_flight": 0,
     }
     bad = requests.post(f"{standin.url}/_standin/config", json={"latncy": 1}, timeout=5)
     assert bad.status_code == 400
@@ -403,3 +405,18 @@ def test_cli_runs_until_interrupted() -> None:
     assert process.returncode == 0
     assert stdout == ""
     assert stderr.splitlines()[-1] == "stand-in stopped after 1 request"
+
+
+def test_a_concurrency_limit_answers_429_beyond_it_as_a_rate_limited_host(
+    standin: StandinServer,
+) -> None:
+    standin.state.apply_config({"latency_ms": 300, "max_in_flight": 1})
+    client = client_for(standin)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(draft, client, "one")
+        time.sleep(0.1)
+        with pytest.raises(openai.RateLimitError) as refused:
+            draft(client, "two")
+        assert first.result()
+    assert refused.value.response.headers["Retry-After"] == "1"
+    assert draft(client, "three")  # one at a time is fine

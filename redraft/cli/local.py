@@ -39,6 +39,7 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
       OPENAI_BASE_URL=http://127.0.0.1:8089/v1 REDRAFT_MODEL=smollm2-135m-instruct redraft serve
     """
     from redraft.labelstudio.demo import wait_for_interrupt
+    from redraft.local.address import remove_record, write_record
     from redraft.local.catalog import served_models
     from redraft.local.server import LocalServer
 
@@ -54,9 +55,14 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
     )
     click.echo(f"starting llama-cpp-python's server on {server.url} …", err=True)
     with server:
-        click.echo(f"serving {', '.join(server.model_ids)} at {server.url}", err=True)
-        click.echo("Ctrl-C stops it.", err=True)
-        wait_for_interrupt()
+        # Versions trained from now on are registered at this address (redraft.local.address).
+        write_record(settings.home, server.url)
+        try:
+            click.echo(f"serving {', '.join(server.model_ids)} at {server.url}", err=True)
+            click.echo("Ctrl-C stops it.", err=True)
+            wait_for_interrupt()
+        finally:
+            remove_record(settings.home)
     click.echo("local server stopped", err=True)
 
 
@@ -69,6 +75,7 @@ def info(settings: Settings) -> None:
     Example:
       redraft local info
     """
+    from redraft.local.address import local_server_url
     from redraft.local.catalog import listed_models, local_base, served_models
 
     base = local_base(settings)
@@ -76,6 +83,7 @@ def info(settings: Settings) -> None:
     for model in served_models(settings):
         lora = f" + LoRA {model.lora}" if model.lora else ""
         click.echo(f"serves:       {model.model_id}{lora}")
-    running = listed_models(settings.local_url, timeout=2)
+    url = local_server_url(settings)
+    running = listed_models(url, timeout=2)
     state = f"running, serving {', '.join(running)}" if running is not None else "not running"
-    click.echo(f"local server: {settings.local_url} ({state})")
+    click.echo(f"local server: {url} ({state})")

@@ -75,6 +75,7 @@ def serve(
     from redraft.backend.app import backend_state
     from redraft.backend.compose import compose_backend
     from redraft.backend.server import serve_forever
+    from redraft.webhook import with_webhook_secret
 
     settings = settings.with_overrides(
         host=host,
@@ -87,6 +88,8 @@ def serve(
         max_concurrency=max_concurrency,
         predict_deadline=deadline,
     )
+    # The secret `redraft init` puts on its webhook: auto mode's events arrive authenticated.
+    settings = with_webhook_secret(settings)
     app = compose_backend(settings)
     state = backend_state(app)
     try:
@@ -97,7 +100,8 @@ def serve(
         raise
     click.echo(
         f"redraft backend on http://{settings.host}:{settings.port} — model version "
-        f"{state.model.model_version!r}, {settings.max_concurrency} concurrent drafts, "
+        f"{state.model.model_version!r}, "
+        f"up to {settings.max_concurrency} concurrent drafts (sized to the endpoint), "
         f"deadline {settings.predict_deadline:g}s, "
         f"cache {'on' if settings.cache_enabled else 'off'}, "
         f"auto-train {'on' if state.model.on_event else 'off'}",

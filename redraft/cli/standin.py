@@ -45,6 +45,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     "--fault-match", default=None, help="Only fault requests whose last user message contains this."
 )
 @click.option(
+    "--fault-model", default=None, help="Only fault requests for models whose id contains this."
+)
+@click.option(
     "--fault-times",
     type=click.IntRange(min=0),
     default=None,
@@ -69,6 +72,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     default=None,
     help="Require this bearer token (default: accept any non-empty one).",
 )
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Answer 429 to chat requests beyond this many in flight, as a rate-limited host does "
+    "(0 = no limit).",
+)
 @click.pass_obj
 def standin(
     settings: Settings,
@@ -77,10 +88,12 @@ def standin(
     latency_ms: int,
     faults: tuple[str, ...],
     fault_match: str | None,
+    fault_model: str | None,
     fault_times: int | None,
     hang_seconds: float,
     job_step_seconds: float,
     api_key: str | None,
+    max_in_flight: int,
 ) -> None:
     """Run an OpenAI-compatible stand-in (chat, files, fine-tuning) until Ctrl-C.
 
@@ -98,10 +111,14 @@ def standin(
 
     config = StandinConfig(
         latency_ms=latency_ms,
-        faults=[FaultRule(kind, match=fault_match, times=fault_times) for kind in faults],  # type: ignore[arg-type]
+        faults=[
+            FaultRule(kind, match=fault_match, times=fault_times, model=fault_model)  # type: ignore[arg-type]
+            for kind in faults
+        ],
         hang_seconds=hang_seconds,
         api_key=api_key if api_key is not None else settings.standin_api_key,
         job_step_seconds=job_step_seconds,
+        max_in_flight=max_in_flight,
     )
     server = StandinServer(config, host=host, port=port).start()
     click.echo(f"OPENAI_BASE_URL={server.base_url}")

@@ -163,8 +163,6 @@ def demo_env(settings: Settings, url: str, token: str, own_model: bool) -> str:
             "OPENAI_API_KEY": settings.openai_api_key or "",
             "REDRAFT_MODEL": settings.model,
             "REDRAFT_MODEL_VERSION": settings.model_version or "",
-            "REDRAFT_MAX_CONCURRENCY": str(settings.max_concurrency),
-            "REDRAFT_REQUEST_TIMEOUT": f"{settings.request_timeout:g}",
             "REDRAFT_MAX_TOKENS": str(settings.max_tokens),
         }
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items() if v]
@@ -214,6 +212,7 @@ def _start_model(settings: Settings, stack: ExitStack, model_kind: str) -> Setti
 
 def local_model_settings(settings: Settings, stack: ExitStack) -> Settings:
     """Start `redraft local serve` in this process; settings that draft with its base model."""
+    from redraft.local.address import remove_record, write_record
     from redraft.local.catalog import listed_models, local_base, served_models
     from redraft.local.server import LocalServer
 
@@ -236,15 +235,15 @@ def local_model_settings(settings: Settings, stack: ExitStack) -> Settings:
         ).start()
         stack.callback(server.stop)
         url = server.url
+        write_record(settings.home, url)
+        stack.callback(remove_record, settings.home)
         say(f"local model server (llama-cpp-python) on {url}: {', '.join(server.model_ids)}")
-    # One CPU drafts one email at a time: a deep queue would only time out in the client.
+    # Concurrency and timeouts need no setting: drafting learns them from the server.
     return settings.with_overrides(
         openai_base_url=url,
         openai_api_key="local",
         model=base.model_id,
         model_version=settings.model_version or base.model_id,
-        max_concurrency=min(settings.max_concurrency, 2),
-        request_timeout=max(settings.request_timeout, 120.0),
         max_tokens=min(settings.max_tokens, LOCAL_MAX_TOKENS),
     )
 
@@ -276,8 +275,9 @@ def endpoint_answers(base_url: str, timeout: float = 3.0) -> bool:
 def _start_backend(settings: Settings, port: int, stack: ExitStack, source: ModelSource) -> str:
     from redraft.backend.compose import compose_backend
     from redraft.backend.server import BackgroundServer
+    from redraft.webhook import with_webhook_secret
 
-    app = compose_backend(settings, source)
+    app = compose_backend(with_webhook_secret(settings), source)
     backend = BackgroundServer(app, port=_free_or_fail(port, "--backend-port"), threads=16)
     stack.enter_context(backend)
     say(f"ML backend on {backend.url}")
@@ -291,13 +291,15 @@ def _setup_project(
     from redraft.labelstudio.importer import check_file, import_briefs
     from redraft.labelstudio.prefill import prefill
     from redraft.labelstudio.project import ProjectSpec, init_project
+    from redraft.labelstudio.webhooks import sync_webhook, webhook_spec
 
     active = source.active()
     spec = ProjectSpec(DEMO_TITLE, read_label_config(), active.name, backend_url=backend_url)
     with session(url, login.token) as client:
         plan = init_project(client, spec)
         assert plan.project_id is not None
-        for line in plan.describe(spec):
+        hook = webhook_spec(settings, backend_url)
+        for line in plan.describe(spec) + sync_webhook(client, plan.project_id, hook):
             say(line)
         briefs = sample_path("demo_briefs.jsonl")
         parsed = check_file(client, plan.project_id, briefs)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from redraft.local.address import local_server_url
 from redraft.local.base import LocalBase, resolve_base, trainable_dir
 from redraft.settings import Settings
 
@@ -25,7 +26,8 @@ def local_target(settings: Settings) -> LocalTarget:
     """The local base, dequantised for training on first use (a minute, once)."""
     base = resolve_base(settings.local_model)
     hf_dir = trainable_dir(base, settings.models_dir)
-    return LocalTarget(base, hf_dir, settings.home, settings.llama_cpp_sdist, settings.local_url)
+    serve_url = local_server_url(settings)
+    return LocalTarget(base, hf_dir, settings.home, settings.llama_cpp_sdist, serve_url)
 
 
 def publish_adapter(

@@ -8,6 +8,12 @@ the old child when its requests in flight are done. No request fails because of 
 
 The front also refuses a model id it does not serve with HTTP 404: llama-cpp-python's server
 would silently answer with its first model instead, and a draft would carry the wrong version.
+
+llama-cpp-python's server decodes one request at a time. The front says so on every answer
+(the `X-Redraft-Parallel` header, which redraft's drafting sizes its concurrency to), queues
+the rest in arrival order, and asks the model for a stream even when the client did not, so
+that a client that has gone away (it timed out, or was stopped) stops the generation at the
+next token instead of holding the model for a draft nobody will read.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -27,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from redraft.backend.pacing import PARALLEL_HEADER
+from redraft.backend.slots import Slots
 from redraft.errors import LocalModelError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +43,9 @@ logger = logging.getLogger(__name__)
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 READY_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 600.0
+# llama-cpp-python's server holds one lock around its model: one request decodes at a time.
+LLAMA_PARALLEL = 1
+QUEUE_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,8 @@ class LocalServer:
         self._swap = threading.Lock()  # guards _child
         self._reloading = threading.Lock()  # one reload at a time
         self._stopped = threading.Event()
+        self.parallel = LLAMA_PARALLEL
+        self.turns = Slots(self.parallel)  # requests beyond `parallel` wait here, in order
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
         self._http.daemon_threads = True
         self._threads: list[threading.Thread] = []
@@ -283,6 +297,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, payload: dict[str, Any]) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)
+            self.send_header(PARALLEL_HEADER, str(server.parallel))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -291,7 +306,9 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             if path in ("/health", ""):
-                self._json(200, {"status": "ok", "models": server.model_ids})
+                self._json(
+                    200, {"status": "ok", "models": server.model_ids, "parallel": server.parallel}
+                )
             elif path == "/v1/models":
                 data = [
                     {"id": i, "object": "model", "owned_by": "redraft"} for i in server.model_ids
@@ -333,20 +350,63 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._forward(body)
 
-        def _forward(self, body: bytes) -> None:
-            child = server.acquire()
-            answered = False
+        def _client_gone(self) -> bool:
+            """True when the client closed its connection (readable, and nothing to read)."""
             try:
-                conn = HTTPConnection("127.0.0.1", child.port, timeout=DRAIN_TIMEOUT)
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
+        def _forward(self, body: bytes) -> None:
+            while not server.turns.acquire(timeout=QUEUE_POLL_SECONDS):
+                if self._client_gone():
+                    logger.info("local server: the client went away while its request waited")
+                    self.close_connection = True
+                    return
+            try:
+                self._forward_in_turn(body)
+            finally:
+                server.turns.release()
+
+        def _forward_in_turn(self, body: bytes) -> None:
+            child = server.acquire()
+            conn = HTTPConnection("127.0.0.1", child.port, timeout=DRAIN_TIMEOUT)
+            try:
+                request = json.loads(body or b"{}")
+                collect = self.path.rstrip("/") == "/v1/chat/completions" and not request.get(
+                    "stream"
+                )
+                if collect:  # stream from the model, answer in one piece (see the docstring)
+                    body = json.dumps({**request, "stream": True}).encode()
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
                 conn.request("POST", self.path, body=body, headers=headers)
                 response = conn.getresponse()
-                streaming = response.getheader("Content-Length") is None
-                self.send_response(response.status)
-                answered = True
-                for key, value in response.getheaders():
-                    if key.lower() not in HOP_HEADERS:
-                        self.send_header(key, value)
+                if collect and response.status == 200:
+                    self._collect(response)
+                else:
+                    self._relay(response)
+            except ClientGone:
+                logger.info("local server: the client went away; generation stopped")
+                self.close_connection = True
+            except OSError as exc:
+                logger.warning("local server: the model process failed a request: %s", exc)
+                self._json(
+                    502, _error("the model process failed; see the server log", "bad_gateway")
+                )
+            finally:
+                conn.close()  # on a gone client this is what stops llama-cpp-python's stream
+                child.leave()
+
+        def _relay(self, response: Any) -> None:
+            """Pass the model process's answer through as it comes (streams chunk by chunk)."""
+            streaming = response.getheader("Content-Length") is None
+            self.send_response(response.status)
+            self.send_header(PARALLEL_HEADER, str(server.parallel))
+            for key, value in response.getheaders():
+                if key.lower() not in HOP_HEADERS:
+                    self.send_header(key, value)
+            try:
                 if streaming:
                     self.send_header("Transfer-Encoding", "chunked")
                     self.end_headers()
@@ -359,13 +419,69 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
-                conn.close()
-            except OSError as exc:
-                logger.warning("local server: the model process failed a request: %s", exc)
-                if not answered:
-                    message = "the model process failed; see the server log"
-                    self._json(502, _error(message, "bad_gateway"))
-            finally:
-                child.leave()
+            except (BrokenPipeError, ConnectionResetError):
+                raise ClientGone from None
+
+        def _collect(self, response: Any) -> None:
+            """Read the model's event stream, stopping if the client leaves; answer the whole
+            completion as one chat.completion object."""
+            chunks = []
+            for line in iter(response.readline, b""):
+                if self._client_gone():
+                    raise ClientGone
+                data = line.strip().removeprefix(b"data:").strip()
+                if not data or data == b"[DONE]" or line.startswith(b":"):
+                    continue
+                chunks.append(json.loads(data))
+            self._json(200, completion_from_chunks(chunks))
 
     return Handler
+
+
+class ClientGone(Exception):
+    """The client closed its connection before the answer was sent."""
+
+
+def completion_from_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Join a streamed chat completion's chunks into the object a non-streaming call returns.
+
+    >>> chunks = [
+    ...     {"id": "c1", "created": 5, "model": "m",
+    ...      "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]},
+    ...     {"id": "c1", "created": 5, "model": "m",
+    ...      "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]},
+    ...     {"id": "c1", "created": 5, "model": "m",
+    ...      "choices": [{"index": 0, "delta": {"content": " Ada"}, "finish_reason": "stop"}]},
+    ... ]
+    >>> completion_from_chunks(chunks)["choices"]
+    [{'index': 0, 'message': {'role': 'assistant', 'content': 'Hi Ada'}, 'logprobs': None, \
+'finish_reason': 'stop'}]
+    """
+    first = chunks[0] if chunks else {}
+    texts: dict[int, list[str]] = {}
+    finish: dict[int, str | None] = {}
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            index = int(choice.get("index") or 0)
+            piece = (choice.get("delta") or {}).get("content")
+            texts.setdefault(index, [])
+            if piece:
+                texts[index].append(piece)
+            if choice.get("finish_reason"):
+                finish[index] = choice["finish_reason"]
+    choices = [
+        {
+            "index": index,
+            "message": {"role": "assistant", "content": "".join(parts)},
+            "logprobs": None,
+            "finish_reason": finish.get(index, "stop"),
+        }
+        for index, parts in sorted(texts.items())
+    ]
+    return {
+        "id": first.get("id", "chatcmpl-local"),
+        "object": "chat.completion",
+        "created": first.get("created", int(time.time())),
+        "model": first.get("model", ""),
+        "choices": choices,
+    }

@@ -61,8 +61,17 @@ def _wait(state: StandinState, seconds: float) -> None:
 
 
 def _chat(state: StandinState) -> Response:
-    state.chat_started()
+    within_limit = state.chat_started()
     try:
+        if not within_limit:
+            raise ApiError(
+                429,
+                "Rate limit reached: too many requests in flight (stand-in max_in_flight "
+                f"{state.max_in_flight}). Please try again in 1s.",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": "1", "Retry-After-Ms": "1000"},
+            )
         return _answer_chat(state)
     finally:
         state.chat_finished()
@@ -71,7 +80,7 @@ def _chat(state: StandinState) -> Response:
 def _answer_chat(state: StandinState) -> Response:
     body = request.get_json(silent=True)
     validate_chat_request(body, state.has_model)
-    fault = state.take_fault(last_user_text(body["messages"]), CHAT_FAULT_KINDS)
+    fault = state.take_fault(last_user_text(body["messages"]), CHAT_FAULT_KINDS, body["model"])
     with state.lock:
         latency_ms, hang_seconds = state.latency_ms, state.hang_seconds
     _wait(state, latency_ms / 1000)

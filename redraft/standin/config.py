@@ -28,16 +28,19 @@ class FaultRule:
     """One injected fault: what happens, to which requests, how many times.
 
     `kind` "empty" answers 200 with content ""; "job_fail" fails a fine-tuning job midway
-    (its `match` is then a substring of the job's suffix or base model).
+    (its `match` is then a substring of the job's suffix or base model). `model` limits a
+    chat fault to requests for matching models (one fine-tuned version that writes nothing,
+    say, while the base model drafts as usual).
 
     >>> FaultRule.from_dict({"kind": "429", "times": 2})
-    FaultRule(kind='429', match=None, times=2, retry_after=1.0)
+    FaultRule(kind='429', match=None, times=2, retry_after=1.0, model=None)
     """
 
     kind: FaultKind
     match: str | None = None  # substring of the last user message; None = any request
     times: int | None = None  # how many matching requests it hits; None = forever
     retry_after: float = 1.0  # seconds, sent as Retry-After on 429
+    model: str | None = None  # substring of the requested model; None = any model
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -66,6 +69,8 @@ class StandinConfig:
     api_key: str | None = None  # None = accept any non-empty bearer token
     job_step_seconds: float = 0.2
     request_log_keep: int = REQUEST_LOG_KEEP  # request bodies kept; counts stay exact
+    # A hosted endpoint's concurrency limit: chat requests beyond it get a 429 (0 = none).
+    max_in_flight: int = 0
 
 
 class StandinState:
@@ -79,6 +84,7 @@ class StandinState:
         self.hang_seconds = config.hang_seconds
         self.api_key = config.api_key
         self.job_step_seconds = config.job_step_seconds
+        self.max_in_flight = config.max_in_flight
         self.models: list[str] = list(config.models)
         self.fine_tuned_models: list[str] = []
         # Each fault with how many requests it has hit so far.
@@ -124,11 +130,13 @@ class StandinState:
 
     # -- chat requests in flight ---------------------------------------------------------
 
-    def chat_started(self) -> None:
-        """Count a chat completion in flight; raise the peak if needed."""
+    def chat_started(self) -> bool:
+        """Count a chat completion in flight; False when it is over max_in_flight (it is
+        counted anyway: call chat_finished either way)."""
         with self.lock:
             self.chat_in_flight += 1
             self.chat_peak_in_flight = max(self.chat_peak_in_flight, self.chat_in_flight)
+            return not self.max_in_flight or self.chat_in_flight <= self.max_in_flight
 
     def chat_finished(self) -> None:
         """A chat completion answered (or failed)."""
@@ -165,8 +173,11 @@ class StandinState:
         with self.lock:
             self.faults = []
 
-    def take_fault(self, text: str, kinds: Iterable[str]) -> FaultRule | None:
-        """The first rule of `kinds` matching `text` that has hits left; counts the hit."""
+    def take_fault(
+        self, text: str, kinds: Iterable[str], model: str | None = None
+    ) -> FaultRule | None:
+        """The first rule of `kinds` matching `text` (and `model`, for a rule that names one)
+        that has hits left; counts the hit."""
         allowed = set(kinds)
         with self.lock:
             for entry in self.faults:
@@ -174,6 +185,8 @@ class StandinState:
                 if rule.kind not in allowed:
                     continue
                 if rule.match is not None and rule.match not in text:
+                    continue
+                if rule.model is not None and (model is None or rule.model not in model):
                     continue
                 if rule.times is not None and hits >= rule.times:
                     continue
@@ -194,15 +207,17 @@ class StandinState:
                 "hang_seconds": self.hang_seconds,
                 "api_key_required": self.api_key is not None,
                 "job_step_seconds": self.job_step_seconds,
+                "max_in_flight": self.max_in_flight,
             }
 
     def apply_config(self, data: Mapping[str, Any]) -> None:
         """Change settings from a JSON object; raises ValueError naming a bad key or value.
 
-        Keys: latency_ms, hang_seconds, job_step_seconds, models, faults (replaces the
-        list), add_faults (appends), clear_faults (true empties the list).
+        Keys: latency_ms, hang_seconds, job_step_seconds, max_in_flight, models, faults
+        (replaces the list), add_faults (appends), clear_faults (true empties the list).
         """
         allowed = {
+            "max_in_flight",
             "latency_ms",
             "hang_seconds",
             "job_step_seconds",
@@ -218,12 +233,13 @@ class StandinState:
                 f"allowed: {', '.join(sorted(allowed))}"
             )
         updates: dict[str, Any] = {}
-        for key in ("latency_ms", "hang_seconds", "job_step_seconds"):
+        for key in ("latency_ms", "hang_seconds", "job_step_seconds", "max_in_flight"):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError(f"{key} must be a number >= 0, got {value!r}")
-                updates[key] = int(value) if key == "latency_ms" else float(value)
+                whole = key in ("latency_ms", "max_in_flight")
+                updates[key] = int(value) if whole else float(value)
         if "models" in data:
             models = data["models"]
             if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
