@@ -20,6 +20,8 @@ _EMAIL = re.compile(
 _PHONE = re.compile(
     r"(?<![\w+/.-])(?:\+|00)?\(?\d[\d \t().-]{5,}\d(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?(?![\w/-])"
 )
+# The one email address pattern: `redraft forget` and the style miner find addresses with it too.
+EMAIL_ADDRESS = _EMAIL
 # Digit runs that look like phones but are dates, year ranges or IP addresses.
 _NOT_PHONE = re.compile(
     r"^\d{4}-\d{2}-\d{2}$|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$|^\d{4}\s?-\s?\d{4}$"

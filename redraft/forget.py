@@ -1,143 +1,93 @@
-"""Forgetting a person: find a recipient (an email address or a name) everywhere redraft keeps
-text and mask it — Label Studio tasks, exports (datasets, records, rejects), the draft cache and
-report files — and name the trained versions whose data included them.
+"""Forgetting a person: find a recipient (an email address or a name) everywhere redraft caused
+text to exist and mask it — Label Studio (task data and meta, predictions, annotations,
+autosaved drafts, and the export snapshot files on its disk), and every file under
+REDRAFT_HOME (export folders, re-sealed; the draft cache; reports, templates, styles files,
+A/B folders) — then name the trained versions whose data included them and what forget could
+not reach.
 
-The matching and masking are pure (`Needle`, `mask`); the stores are walked at the edges.
-Masking, not deleting: the writers' feedback on the email stays useful for training, without
-the person in it. Model weights cannot be masked; the versions trained on the person's data
-are listed so they can be retrained or retired.
+Matching is pure (`redraft.needle`); the files are walked by `redraft.forgetfiles`, which
+never follows a symlink nor writes outside the folder it cleans. Masking, not deleting: the
+writers' feedback on the email stays useful for training, without the person in it. Model
+weights cannot be masked; the versions trained on the person's data are listed so they can
+be retrained or retired.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
-import sqlite3
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from redraft.errors import RedraftError
 from redraft.exporters.manifest import MANIFEST, ExportManifest, ManifestError
 from redraft.exporters.sinks import file_sha256
+from redraft.forgetfiles import (
+    SQLITE_SUFFIXES,
+    PathRefusals,
+    contains_bytes,
+    mask_file,
+    mask_sqlite,
+    safe_path,
+    walk_files,
+)
+from redraft.needle import MASK, ForgetError, Needle, mask, mask_value
 from redraft.wording import counted
+
+__all__ = ["MASK", "ForgetError", "ForgetSummary", "Needle", "mask", "mask_value"]
 
 logger = logging.getLogger(__name__)
 
-MASK = "[removed]"
-TEXT_SUFFIXES = (".jsonl", ".csv", ".html", ".json")
-
-
-class ForgetError(RedraftError):
-    """What to forget cannot be matched safely (too short, empty)."""
-
-
-@dataclass(frozen=True)
-class Needle:
-    """What identifies the person: the full email or name, and (for a name) the first name,
-    which is masked only where the full name or email matched (a greeting `Hi Ada,`).
-
-    >>> n = Needle.parse("Ada Lovelace")
-    >>> mask("Hi Ada, Ada LOVELACE here; Adam stays.", n.full)
-    ('Hi Ada, [removed] here; Adam stays.', 1)
-    >>> mask("Hi Ada, Ada LOVELACE here; Adam stays.", n.everything)
-    ('Hi [removed], [removed] here; Adam stays.', 2)
-    >>> mask("write to ADA@example.com", Needle.parse("ada@example.com").full)
-    ('write to [removed]', 1)
-    """
-
-    text: str
-    full: re.Pattern[str]
-    everything: re.Pattern[str]
-
-    @classmethod
-    def parse(cls, text: str) -> Needle:
-        text = " ".join(text.split())
-        if len(text) < 3:
-            raise ForgetError(
-                f"{text!r} is too short to find a person by — pass their email or full name"
-            )
-        if "@" in text:
-            full = re.compile(re.escape(text), re.IGNORECASE)
-            return cls(text, full, full)
-        parts = text.split(" ")
-        words = r"\s+".join(re.escape(p) for p in parts)
-        full = re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
-        if len(parts) == 1:
-            return cls(text, full, full)
-        everything = re.compile(rf"(?<!\w)(?:{words}|{re.escape(parts[0])})(?!\w)", re.IGNORECASE)
-        return cls(text, full, everything)
-
-    def found_in(self, value: Any) -> bool:
-        """Whether the full email or name occurs anywhere in a JSON-like value."""
-        return any(self.full.search(text) for text in _strings(value))
-
-
-def mask(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
-    """`text` with every match replaced by MASK, and how many there were."""
-    return pattern.subn(MASK, text)
-
-
-def mask_value(value: Any, pattern: re.Pattern[str]) -> tuple[Any, int]:
-    """A JSON-like value with every string masked, and the number of matches.
-
-    >>> mask_value({"a": ["Ada Lovelace", 3], "b": "x"}, Needle.parse("Ada Lovelace").full)
-    ({'a': ['[removed]', 3], 'b': 'x'}, 1)
-    """
-    if isinstance(value, str):
-        return mask(value, pattern)
-    if isinstance(value, list):
-        pairs = [mask_value(v, pattern) for v in value]
-        return [v for v, _ in pairs], sum(n for _, n in pairs)
-    if isinstance(value, dict):
-        masked, total = {}, 0
-        for key, item in value.items():
-            masked[key], count = mask_value(item, pattern)
-            total += count
-        return masked, total
-    return value, 0
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
+# Manifests re-sealed by forget keep the hashes they replaced here (in `source`), so the
+# versions trained on the folder are still found after it changed.
+RESEALED_FROM = "resealed_from"
+# Label Studio keeps every export snapshot as a file here, even after the snapshot is deleted
+# through its API (DELAYED_EXPORT_DIR), and its older synchronous exports in export/.
+LS_EXPORT_FOLDERS = ("media/export", "export")
+LARGEST_CHECKED = 64 << 20  # files of unknown kinds bigger than this are not searched
+SQLITE_HEADER = b"SQLite format 3\0"
 
 
 @dataclass
 class ForgetSummary:
-    """What was found (and, unless a dry run, masked)."""
+    """What was found (and, unless a dry run, masked), and what forget could not reach."""
 
     tasks: int = 0
     predictions: int = 0
     annotations: int = 0
+    drafts: int = 0
     export_folders: list[Path] = field(default_factory=list)
     export_lines: int = 0
     cache_entries: int = 0
-    report_files: int = 0
+    home_files: int = 0
+    label_studio_files: int = 0
     versions: list[str] = field(default_factory=list)
+    remains: list[str] = field(default_factory=list)
+    refusals: PathRefusals = field(default_factory=PathRefusals)
 
     def line(self, needle: Needle, dry_run: bool) -> str:
+        """The summary line: counts of what was masked, and the versions trained on them."""
         verb = "would mask" if dry_run else "masked"
         tasks = counted(self.tasks, "Label Studio task")
-        inside = f"{counted(self.predictions, 'prediction')}, "
-        inside += counted(self.annotations, "annotation")
+        inside = ", ".join(
+            counted(n, what)
+            for n, what in (
+                (self.predictions, "prediction"),
+                (self.annotations, "annotation"),
+                (self.drafts, "draft"),
+            )
+        )
         exports = f"{counted(self.export_lines, 'line')} of "
         exports += counted(len(self.export_folders), "export folder")
         cache = counted(self.cache_entries, "cached draft")
         dropped = "would drop" if dry_run else "dropped"
-        reports = counted(self.report_files, "report file")
-        found = (
-            f"{verb} {needle.text!r} in {tasks} ({inside}), {exports}, {cache} ({dropped}) "
-            f"and {reports}"
-        )
+        files = counted(self.home_files, "other file")
+        found = f"{verb} {needle.text!r} in {tasks} ({inside}), {exports}, {cache} ({dropped}), "
+        found += f"{files} in REDRAFT_HOME"
+        if self.label_studio_files:
+            ls_files = counted(self.label_studio_files, "export file")
+            found += f" and {ls_files} on Label Studio's disk"
         if self.versions:
             found += (
                 f"; trained on data that included them: {', '.join(self.versions)} — their "
@@ -145,155 +95,263 @@ class ForgetSummary:
             )
         return found
 
+    def notes(self) -> list[str]:
+        """One line for each thing forget could not reach or would not touch, with the fix."""
+        return [f"not reached: {r}" for r in self.remains] + [
+            f"not touched: {r}" for r in self.refusals.lines
+        ]
 
-# --- the stores ---------------------------------------------------------------------------------
+
+# --- Label Studio ------------------------------------------------------------------------------
+
+
+class TaskStore(Protocol):
+    """Where masked task parts are written back (Label Studio's API, or nothing in a dry run)."""
+
+    def update_task(self, task_id: int, changes: Mapping[str, Any]) -> None: ...
+    def update_prediction(self, prediction_id: int, result: list[Any]) -> None: ...
+    def update_annotation(self, annotation_id: int, result: list[Any]) -> None: ...
+    def drafts(self, task: Mapping[str, Any]) -> list[dict[str, Any]]: ...
+    def update_draft(self, draft_id: int, result: list[Any]) -> None: ...
 
 
 def forget_in_tasks(
-    tasks: Iterator[dict[str, Any]],
-    needle: Needle,
-    summary: ForgetSummary,
-    *,
-    update_task: Callable[[int, dict[str, Any]], None],
-    update_prediction: Callable[[int, list[Any]], None],
-    update_annotation: Callable[[int, list[Any]], None],
+    tasks: Iterable[dict[str, Any]], needle: Needle, summary: ForgetSummary, store: TaskStore
 ) -> None:
-    """Mask the person in every task that names them: its data, its predictions' and its
-    annotations' results (the first name too, within those tasks)."""
+    """Mask the person in every task that names them: its data and meta (the judge's reasons),
+    its predictions', annotations' and autosaved drafts' results (the first name and surname
+    too, within those tasks).
+
+    When one annotation of a task changes, all of them are saved again, oldest first: Label
+    Studio stamps each save, and this keeps the order `--annotators latest` picks by."""
     for task in tasks:
-        parts = [task.get("data"), *(p.get("result") for p in task.get("predictions") or [])]
+        drafts = store.drafts(task)
+        parts = [task.get("data"), task.get("meta")]
+        parts += [p.get("result") for p in task.get("predictions") or []]
         parts += [a.get("result") for a in task.get("annotations") or []]
+        parts += [d.get("result") for d in drafts]
         if not any(needle.found_in(part) for part in parts):
             continue
         summary.tasks += 1
-        data, count = mask_value(task.get("data") or {}, needle.everything)
-        if count:
-            update_task(int(task["id"]), data)
-        for kind, items, update in (
-            ("prediction", task.get("predictions") or [], update_prediction),
-            ("annotation", task.get("annotations") or [], update_annotation),
-        ):
-            for item in items:
-                result, count = mask_value(item.get("result") or [], needle.everything)
-                if count and item.get("id") is not None:
-                    update(int(item["id"]), result)
-                    if kind == "prediction":
-                        summary.predictions += 1
-                    else:
-                        summary.annotations += 1
+        changes = {}
+        for key in ("data", "meta"):
+            value, count = mask_value(task.get(key) or {}, needle)
+            if count:
+                changes[key] = value
+        if changes:
+            store.update_task(int(task["id"]), changes)
+        for prediction in task.get("predictions") or []:
+            result, count = mask_value(prediction.get("result") or [], needle)
+            if count and prediction.get("id") is not None:
+                store.update_prediction(int(prediction["id"]), result)
+                summary.predictions += 1
+        _forget_in_annotations(task.get("annotations") or [], needle, summary, store)
+        for draft in drafts:
+            result, count = mask_value(draft.get("result") or [], needle)
+            if count and draft.get("id") is not None:
+                store.update_draft(int(draft["id"]), result)
+                summary.drafts += 1
 
 
-def forget_in_exports(
-    exports_dir: Path, needle: Needle, summary: ForgetSummary, *, dry_run: bool
-) -> dict[str, Path]:
-    """Mask the person in every export folder's files and re-seal its manifest with the new
-    hashes. Returns {original manifest sha256: folder} of the folders that held them."""
-    touched: dict[str, Path] = {}
-    if not exports_dir.is_dir():
-        return touched
-    for folder in sorted(p for p in exports_dir.iterdir() if (p / MANIFEST).is_file()):
-        try:
-            manifest = ExportManifest.load(folder)
-        except ManifestError:
-            logger.warning("forget: %s has an unreadable manifest — check it by hand", folder)
-            continue
-        lines = 0
-        files = dict(manifest.files)
-        for name in sorted(files):
-            path = folder / name
-            if not path.is_file():
+def _forget_in_annotations(
+    annotations: list[dict[str, Any]], needle: Needle, summary: ForgetSummary, store: TaskStore
+) -> None:
+    masked = [
+        (a, *mask_value(a.get("result") or [], needle))
+        for a in annotations
+        if a.get("id") is not None
+    ]
+    if not any(count for _, _, count in masked):
+        return
+    for annotation, result, count in sorted(masked, key=lambda m: annotation_recency(m[0])):
+        store.update_annotation(int(annotation["id"]), result)
+        summary.annotations += 1 if count else 0
+
+
+def annotation_recency(annotation: Mapping[str, Any]) -> tuple[str, int]:
+    """The order `--annotators latest` ranks annotations by (redraft.exporters.selection).
+
+    >>> annotation_recency({"id": 7, "created_at": "2026-01-02T00:00:00Z", "updated_at": None})
+    ('2026-01-02T00:00:00Z', 7)
+    """
+    return (
+        str(annotation.get("updated_at") or annotation.get("created_at") or ""),
+        int(annotation["id"]),
+    )
+
+
+def forget_in_label_studio_files(
+    data_dir: Path, needle: Needle, summary: ForgetSummary, *, dry_run: bool
+) -> None:
+    """Mask the person in Label Studio's export files on its disk (each snapshot's JSON task
+    by task), which its API cannot delete."""
+    for folder in LS_EXPORT_FOLDERS:
+        root = data_dir / folder
+        for path in walk_files(root, summary.refusals):
+            if not safe_path(data_dir, path, summary.refusals):
                 continue
-            found = _mask_file(path, needle, dry_run=dry_run)
-            if found and not dry_run:
-                files[name] = {**files[name], "sha256": file_sha256(path)}
-            lines += found
-        if lines:
-            summary.export_folders.append(folder)
-            summary.export_lines += lines
-            touched[manifest.sha256] = folder
-            if not dry_run:
-                replace(manifest, files=files).write(folder)
+            if mask_file(path, needle, dry_run=dry_run):
+                summary.label_studio_files += 1
+            elif not dry_run and _unreadable_mention(path, needle):
+                summary.remains.append(
+                    f"{path} names them in a form forget cannot mask — delete it by hand"
+                )
+
+
+# --- REDRAFT_HOME ------------------------------------------------------------------------------
+
+
+def forget_in_home(
+    home: Path,
+    needle: Needle,
+    summary: ForgetSummary,
+    *,
+    cache_path: Path,
+    dry_run: bool,
+    skip: Iterable[Path] = (),
+) -> dict[str, Path]:
+    """Mask the person in every file under REDRAFT_HOME: export folders (manifests re-sealed),
+    the draft cache (its rows dropped), other SQLite files, and every text, JSON, CSV and
+    Parquet file. Symlinks are not followed and nothing outside `home` is written.
+
+    Returns {manifest sha256 the folder had (now or before a re-seal): folder} for each export
+    folder that held them, for `trained_on`."""
+    touched: dict[str, Path] = {}
+    skipped = [Path(p) for p in skip]
+    files = [
+        p
+        for p in walk_files(home, summary.refusals)
+        if not any(p.is_relative_to(s) for s in skipped)
+    ]
+    sealed = sorted({p.parent for p in files if p.name == MANIFEST})
+    handled: set[Path] = set()
+    for folder in sealed:
+        handled |= _forget_in_export(home, folder, needle, summary, touched, dry_run=dry_run)
+    for path in files:
+        if path in handled or (path.name == MANIFEST and path.parent in sealed):
+            continue
+        if path.name.endswith(("-wal", "-shm")):
+            continue  # a SQLite database's log: handled with its database
+        if not safe_path(home, path, summary.refusals):
+            continue
+        if path == cache_path:
+            summary.cache_entries += mask_sqlite(
+                path, needle, dry_run=dry_run, drop=frozenset({"drafts"})
+            )
+        elif path.suffix in SQLITE_SUFFIXES or _is_sqlite(path):
+            if mask_sqlite(path, needle, dry_run=dry_run):
+                summary.home_files += 1
+        elif mask_file(path, needle, dry_run=dry_run):
+            summary.home_files += 1
+        if not dry_run:
+            _check_left(path, needle, summary)
     return touched
 
 
-def _mask_file(path: Path, needle: Needle, *, dry_run: bool) -> int:
-    """Mask one export file in place; returns how many lines (rows) named the person."""
-    if path.suffix == ".parquet":
-        return _mask_parquet(path, needle, dry_run=dry_run)
-    if path.suffix not in TEXT_SUFFIXES:
-        return 0
-    text = path.read_text("utf-8")
-    patterns = [needle.everything]
-    escaped = html.escape(needle.text)
-    if path.suffix == ".html" and escaped != needle.text:  # names are HTML-escaped there
-        patterns.append(Needle.parse(escaped).everything)
-    found, out = 0, []
-    for line in text.splitlines(keepends=True):
-        if needle.found_in(line) or needle.found_in(html.unescape(line)):
-            found += 1
-            for pattern in patterns:
-                line = pattern.sub(MASK, line)
-        out.append(line)
-    if found and not dry_run:
-        path.write_text("".join(out), encoding="utf-8")
-    return found
-
-
-def _mask_parquet(path: Path, needle: Needle, *, dry_run: bool) -> int:
-    import pandas as pd
-
-    frame = pd.read_parquet(path)
-    found = 0
-    for index, row in frame.iterrows():
-        texts = [v for v in row.to_list() if isinstance(v, str)]
-        if not any(needle.full.search(t) for t in texts):
+def _forget_in_export(
+    home: Path,
+    folder: Path,
+    needle: Needle,
+    summary: ForgetSummary,
+    touched: dict[str, Path],
+    *,
+    dry_run: bool,
+) -> set[Path]:
+    """One export folder: mask its listed files and re-seal the manifest with the new hashes.
+    Returns the files it handled."""
+    try:
+        manifest = ExportManifest.load(folder)
+    except ManifestError:
+        summary.remains.append(f"{folder / MANIFEST} cannot be read — check that folder by hand")
+        return set()
+    lines = 0
+    handled: set[Path] = set()
+    files = dict(manifest.files)
+    for name in sorted(files):
+        path = folder / name
+        if Path(name).is_absolute() or not safe_path(folder, path, summary.refusals):
             continue
-        found += 1
-        for column in frame.columns:
-            value = frame.at[index, column]
-            if isinstance(value, str):
-                frame.at[index, column] = needle.everything.sub(MASK, value)
-    if found and not dry_run:
-        frame.to_parquet(path, index=False)
-    return found
+        if not path.is_file():
+            continue
+        handled.add(path)
+        found = mask_file(path, needle, dry_run=dry_run)
+        if found and not dry_run:
+            files[name] = {**files[name], "sha256": file_sha256(path)}
+            _check_left(path, needle, summary)
+        lines += found
+    if lines:
+        summary.export_folders.append(folder)
+        summary.export_lines += lines
+        earlier = [*(manifest.source.get(RESEALED_FROM) or []), manifest.sha256]
+        for digest in earlier:
+            touched[str(digest)] = folder
+        if not dry_run:
+            source = {**manifest.source, RESEALED_FROM: earlier}
+            resealed = replace(manifest, files=files, source=source).write(folder)
+            touched[resealed.sha256] = folder
+    return handled
 
 
-def forget_in_cache(
-    cache_path: Path, needle: Needle, summary: ForgetSummary, *, dry_run: bool
-) -> None:
-    """Drop cached drafts that name the person (they are drafted again when needed)."""
-    if not cache_path.is_file():
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def _unreadable_mention(path: Path, needle: Needle) -> bool:
+    try:
+        small = path.stat().st_size <= LARGEST_CHECKED
+    except OSError:
+        return False
+    return small and contains_bytes(path, needle)
+
+
+def _check_left(path: Path, needle: Needle, summary: ForgetSummary) -> None:
+    """After masking, a file whose bytes still name the person is reported, with the fix."""
+    if not _unreadable_mention(path, needle):
         return
-    with sqlite3.connect(cache_path) as db:
-        keys = [
-            key for key, text in db.execute("SELECT key, text FROM drafts") if needle.found_in(text)
-        ]
-        summary.cache_entries += len(keys)
-        if keys and not dry_run:
-            db.executemany("DELETE FROM drafts WHERE key = ?", [(k,) for k in keys])
-    db.close()
+    if path.suffix in SQLITE_SUFFIXES or _is_sqlite(path):
+        summary.remains.append(
+            f"{path} (SQLite) still holds them: a process keeps its log open — stop the "
+            "backend (`redraft serve`) and run forget again"
+        )
+    elif ".corrupt-" in path.name:
+        path.unlink()  # a damaged draft cache moved aside: disposable
+    else:
+        summary.remains.append(
+            f"{path} names them in a form forget cannot mask — delete it or edit it by hand"
+        )
 
 
-def forget_in_reports(
-    reports_dir: Path, needle: Needle, summary: ForgetSummary, *, dry_run: bool
-) -> None:
-    """Mask the person in written report files (CSV, HTML)."""
-    if not reports_dir.is_dir():
-        return
-    for path in sorted(reports_dir.rglob("*")):
-        if (
-            path.is_file()
-            and path.suffix in (".csv", ".html")
-            and _mask_file(path, needle, dry_run=dry_run)
+def trained_on(
+    versions: Iterable[Any], touched: Mapping[str, Path], home: Path, exports_dir: Path
+) -> list[str]:
+    """Names of the versions trained on an export folder that held the person: by the
+    manifest hash they recorded (before or after a re-seal), or by their export folder
+    (a relative one is tried against the working directory, REDRAFT_HOME and its exports)."""
+    folders = {_resolved(p) for p in touched.values()}
+    names = []
+    for version in versions:
+        if version.manifest_sha256 in touched:
+            names.append(version.name)
+            continue
+        if version.export_dir and folders & set(
+            _candidates(Path(version.export_dir), home, exports_dir)
         ):
-            summary.report_files += 1
+            names.append(version.name)
+    return names
 
 
-def trained_on(versions: list[Any], touched: dict[str, Path]) -> list[str]:
-    """Names of the versions trained on an export that held the person."""
-    folders = {str(p) for p in touched.values()}
-    return [
-        v.name
-        for v in versions
-        if v.manifest_sha256 in touched or (v.export_dir and str(v.export_dir) in folders)
-    ]
+def _candidates(path: Path, home: Path, exports_dir: Path) -> Iterator[Path]:
+    if path.is_absolute():
+        yield _resolved(path)
+        return
+    for base in (Path.cwd(), home, exports_dir):
+        yield _resolved(base / path)
+    yield _resolved(exports_dir / path.name)
+
+
+def _resolved(path: Path) -> Path:
+    return Path(os.path.realpath(path))

@@ -3,8 +3,12 @@ the versions trained on their data are named (real Label Studio on loopback)."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import sqlite3
+import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +16,10 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from redraft.backend.cache import DraftCache
+from redraft.exporters.manifest import ExportManifest
+from redraft.exporters.sinks import file_sha256
 from redraft.forget import ForgetError, Needle
+from redraft.forgetfiles import mask_file
 from redraft.label_config import read_label_config
 from redraft.label_config.results import annotation_result, draft_prediction
 from redraft.settings import Settings
@@ -100,10 +107,10 @@ def test_forget_masks_the_person_everywhere_and_names_the_versions(
     )
     assert dry.exit_code == 0, dry.output
     assert dry.stderr.splitlines()[-1] == (
-        "would mask 'Ada Lovelace' in 1 Label Studio task (1 prediction, 1 annotation), 7 lines "
-        "of 1 export folder, 1 cached draft (would drop) and 1 report file; trained on data "
-        "that included them: v1 — their weights still do: retrain from a masked export, then "
-        "retire them"
+        "would mask 'Ada Lovelace' in 1 Label Studio task (1 prediction, 1 annotation, 0 "
+        "drafts), 7 lines of 1 export folder, 1 cached draft (would drop), 1 other file in "
+        "REDRAFT_HOME; trained on data that included them: v1 — their weights still do: "
+        "retrain from a masked export, then retire them"
     )
     assert "Lovelace" in everything_text(ls_client, project.id)  # a dry run changes nothing
 
@@ -112,7 +119,8 @@ def test_forget_masks_the_person_everywhere_and_names_the_versions(
     assert done.stderr.splitlines()[-1].startswith("masked 'Ada Lovelace' in 1 Label Studio task")
     stored = everything_text(ls_client, project.id)
     assert ("Ada" in stored, "Lovelace" in stored, "Bob" in stored) == (False, False, True)
-    assert "Offer [removed] ([removed]@example.com) a demo." in stored
+    # A name does not cut into an address; the address goes when it is forgotten too.
+    assert "Offer [removed] (ada@example.com) a demo." in stored
     # The export is still a valid export: every file matches its re-sealed manifest.
     sealed = load_export(export_dir)
     text = "".join(p.read_text() for p in export_dir.glob("*.jsonl"))
@@ -126,4 +134,188 @@ def test_forget_masks_the_person_everywhere_and_names_the_versions(
         "client,recipient\nAcme,[removed]\nAcme,Bob Babbage\n"
     )
     again = run_cli(["forget", "ada@example.com", "--project", str(project.id)], ls_settings)
-    assert "in 0 Label Studio tasks" in again.stderr  # the email went with the name's rows
+    assert again.stderr.splitlines()[-1].startswith("masked 'ada@example.com' in 1 Label Studio")
+    assert "Offer [removed] ([removed]) a demo." in everything_text(ls_client, project.id)
+
+
+# --- matching as people are written -------------------------------------------------------------
+
+NFD = "NFD"
+
+
+@pytest.mark.parametrize(
+    ("person", "text", "everything", "expected"),
+    [
+        # A surname after a title is the person, even without the first name.
+        ("Ada Lovelace", "Dear Ms. Lovelace, thanks.", False, ("Dear Ms. [removed], thanks.", 1)),
+        ("José García", "Dear Mr. García,", False, ("Dear Mr. [removed],", 1)),
+        ("José García", "Prof García and Dr García", False, ("Prof [removed] and Dr [removed]", 2)),
+        # Decomposed Unicode (NFD) is found, whichever form the needle was typed in.
+        (
+            "José García",
+            unicodedata.normalize(NFD, "Hola José García."),
+            False,
+            ("Hola [removed].", 1),
+        ),
+        (
+            unicodedata.normalize(NFD, "José García"),
+            "Hola José García.",
+            False,
+            ("Hola [removed].", 1),
+        ),
+        # The first name and surname alone only with `everything` (inside a unit that matched).
+        (
+            "Ada Lovelace",
+            "Hi Ada, Lovelace here; Adam stays.",
+            False,
+            ("Hi Ada, Lovelace here; Adam stays.", 0),
+        ),
+        (
+            "Ada Lovelace",
+            "Hi Ada, Lovelace here; Adam stays.",
+            True,
+            ("Hi [removed], [removed] here; Adam stays.", 2),
+        ),
+        # Addresses are matched whole: other people's addresses are not cut into.
+        (
+            "ada@example.com",
+            "lada@example.com, ada@example.com.au",
+            False,
+            ("lada@example.com, ada@example.com.au", 0),
+        ),
+        (
+            "ada@example.com",
+            "<ADA@Example.com>; ada@example.com.",
+            False,
+            ("<[removed]>; [removed].", 2),
+        ),
+        # A name never cuts into an address: one made of the name goes whole, others stay.
+        (
+            "Ada Lovelace",
+            "ada.lovelace@example.com, ada@example.com",
+            True,
+            ("[removed], ada@example.com", 1),
+        ),
+        ("Ada Lovelace", "alovelace@example.com", False, ("[removed]", 1)),
+    ],
+)
+def test_needles_match_people_as_they_are_written(
+    person: str, text: str, everything: bool, expected: tuple[str, int]
+) -> None:
+    assert Needle.parse(person).mask(text, everything=everything) == expected
+
+
+@pytest.mark.parametrize(
+    "order", [("Ada Lovelace", "ada@example.com"), ("ada@example.com", "Ada Lovelace")]
+)
+def test_forgetting_by_name_and_by_email_in_either_order_leaves_nothing(
+    order: tuple[str, str],
+) -> None:
+    text = "Hi Ada, Ada Lovelace <ada.lovelace@example.com> also reads ada@example.com."
+    for person in order:
+        text = Needle.parse(person).mask(text, everything=True)[0]
+    assert text == "Hi [removed], [removed] <[removed]> also reads [removed]."
+
+
+def test_a_csv_is_masked_record_by_record(tmp_path: Path) -> None:
+    path = tmp_path / "records.csv"
+    rows = [["task_id", "feedback", "final"], ["1", "Ada Lovelace liked it", "Hi\nAda\nBest"]]
+    rows.append(["2", "Bob", "Hi\nAda\n"])  # another Ada, in a row that does not name the person
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    assert mask_file(path, Needle.parse("Ada Lovelace"), dry_run=False) == 1
+    with open(path, newline="", encoding="utf-8") as handle:
+        assert list(csv.reader(handle)) == [
+            ["task_id", "feedback", "final"],
+            ["1", "[removed] liked it", "Hi\n[removed]\nBest"],
+            ["2", "Bob", "Hi\nAda\n"],
+        ]
+
+
+def sealed_export(folder: Path, rows: list[dict[str, str]]) -> ExportManifest:
+    """A minimal export folder: one dataset file and its manifest."""
+    folder.mkdir(parents=True)
+    data = folder / "trl_sft.train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    files = {data.name: {"rows": len(rows), "sha256": file_sha256(data)}}
+    return ExportManifest("2026-11-20T10:00:00Z", files, source={"project_id": 1}).write(folder)
+
+
+def test_the_versions_trained_on_a_person_are_named_after_a_re_seal(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = settings.exports_dir / "20261120-100000"
+    rows = [{"text": "Offer Ada Lovelace a demo."}, {"text": "Offer Bob Babbage a demo."}]
+    manifest = sealed_export(folder, rows)
+    Registry(settings.registry_path).add(
+        ModelVersion(
+            name="v1",
+            model_id="ft:x",
+            trainer="openai",
+            manifest_sha256=manifest.sha256,
+            # relative to where `redraft train` ran (REDRAFT_HOME here)
+            export_dir="exports/20261120-100000",
+        )
+    )
+    monkeypatch.chdir(settings.home.parent)  # forget runs from elsewhere
+    first = run_cli(["forget", "Ada Lovelace", "--skip-label-studio"], settings)
+    second = run_cli(["forget", "Bob Babbage", "--skip-label-studio"], settings)
+    tail = (
+        "0 cached drafts (dropped), 0 other files in REDRAFT_HOME; trained on data that included "
+        "them: v1 — their weights still do: retrain from a masked export, then retire them"
+    )
+    assert (first.exit_code, first.stderr.splitlines()) == (
+        0,
+        [
+            "masked 'Ada Lovelace' in 0 Label Studio tasks (0 predictions, 0 annotations, 0 "
+            f"drafts), 1 line of 1 export folder, {tail}"
+        ],
+    )
+    assert second.stderr.splitlines() == [
+        "masked 'Bob Babbage' in 0 Label Studio tasks (0 predictions, 0 annotations, 0 "
+        f"drafts), 1 line of 1 export folder, {tail}"
+    ]
+    resealed = load_export(folder)  # still a valid export, its manifest knows what it was
+    assert resealed.manifest.source["resealed_from"][0] == manifest.sha256
+    assert len(resealed.manifest.source["resealed_from"]) == 2
+
+
+# --- nothing written outside REDRAFT_HOME -------------------------------------------------------
+
+
+def test_forget_never_writes_outside_home_nor_follows_symlinks(
+    settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim_outside.csv"
+    victim.write_text("name\nAda Lovelace\n")
+    linked = outside / "linked.csv"
+    linked.write_text("name\nAda Lovelace\n")
+    folder = settings.exports_dir / "20261120-100000"
+    manifest = sealed_export(folder, [{"text": "Offer Ada Lovelace a demo."}])
+    escape = os.path.relpath(victim, folder)  # ../../../outside/victim_outside.csv
+    files = {**manifest.files, escape: {"rows": 1, "sha256": file_sha256(victim)}}
+    replace(manifest, files=files).write(folder)
+    reports = settings.home / "reports" / "r1"
+    reports.mkdir(parents=True)
+    (reports / "clients.csv").symlink_to(linked)
+    (settings.home / "reports" / "elsewhere").symlink_to(outside, target_is_directory=True)
+
+    done = run_cli(["forget", "Ada Lovelace", "--skip-label-studio"], settings)
+
+    assert done.exit_code == 0, done.output
+    assert (victim.read_text(), linked.read_text()) == (
+        "name\nAda Lovelace\n",
+        "name\nAda Lovelace\n",
+    )
+    assert done.stderr.splitlines() == [
+        f"not touched: {settings.home / 'reports' / 'elsewhere'}: a symlinked folder — not "
+        "followed",
+        f"not touched: {reports / 'clients.csv'}: a symlink — not followed; check its target "
+        "by hand",
+        f"not touched: {folder / escape}: outside {folder} — not touched",
+        "masked 'Ada Lovelace' in 0 Label Studio tasks (0 predictions, 0 annotations, 0 drafts), "
+        "1 line of 1 export folder, 0 cached drafts (dropped), 0 other files in REDRAFT_HOME",
+    ]
+    assert "[removed]" in (folder / "trl_sft.train.jsonl").read_text()

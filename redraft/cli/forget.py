@@ -1,12 +1,17 @@
-"""`redraft forget`: erase a recipient on request, everywhere redraft keeps text."""
+"""`redraft forget`: erase a recipient on request, everywhere redraft caused their text to be."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from redraft.settings import Settings
+
+# Label Studio reads its data directory from this variable; forget reads the same one.
+LS_DATA_ENV = "LABEL_STUDIO_BASE_DATA_DIR"
+LS_DATABASE = "label_studio.sqlite3"
 
 
 @click.command("forget")
@@ -22,6 +27,15 @@ from redraft.settings import Settings
     is_flag=True,
     help="Only the files under REDRAFT_HOME (exports, cache, reports), not Label Studio.",
 )
+@click.option(
+    "--label-studio-data",
+    "ls_data",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=LS_DATA_ENV,
+    default=None,
+    help=f"Label Studio's data directory, when it is on this machine (${LS_DATA_ENV}): its "
+    "export snapshot files and its SQLite database are cleaned too.",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be masked; change nothing.")
 @click.pass_obj
 def forget(
@@ -29,42 +43,61 @@ def forget(
     person: str,
     project_refs: tuple[str, ...],
     skip_label_studio: bool,
+    ls_data: Path | None,
     dry_run: bool,
 ) -> None:
-    """Mask PERSON (an email address or a full name) in Label Studio tasks (data, drafts,
-    annotations), export folders (datasets, records, rejects; their manifests re-sealed), the
-    draft cache and report files, and list the trained versions whose data included them.
+    """Mask PERSON (an email address or a full name) everywhere redraft caused their text to
+    be: Label Studio tasks (data, meta with the judge's reasons, drafts, annotations and
+    autosaved annotation drafts), Label Studio's export snapshot files (with
+    --label-studio-data), and every file under REDRAFT_HOME — export folders (manifests
+    re-sealed), the draft cache, reports, templates and styles files — then list the trained
+    versions whose data included them and what forget could not reach.
 
-    A full name also masks the first name inside the tasks and rows that name the person
-    ("Hi Ada,"), and nowhere else. Model weights cannot be masked: retrain the listed versions
-    from a masked export, then retire them.
+    A full name also masks the first name and surname inside the tasks and rows that name the
+    person ("Hi Ada,", "Dear Ms. Lovelace"), and nowhere else. Symlinks are never followed
+    and nothing outside REDRAFT_HOME is written. Model weights cannot be masked: retrain the
+    listed versions from a masked export, then retire them.
 
     \b
     Example:
       redraft forget ada@example.com --dry-run
-      redraft forget "Ada Lovelace"
+      redraft forget "Ada Lovelace" --label-studio-data ~/.local/share/label-studio
     """
-    from redraft.forget import (
-        ForgetSummary,
-        Needle,
-        forget_in_cache,
-        forget_in_exports,
-        forget_in_reports,
-        trained_on,
-    )
+    from redraft.forget import ForgetSummary, Needle, forget_in_home, trained_on
     from redraft.training.registry import Registry
 
     needle = Needle.parse(person)
     summary = ForgetSummary()
+    data_dir = ls_data or _data_dir_in_home(settings.home)
     if not skip_label_studio:
         settings.require_label_studio_key()
         _forget_in_label_studio(settings, needle, summary, project_refs, dry_run)
-    touched = forget_in_exports(settings.exports_dir, needle, summary, dry_run=dry_run)
-    forget_in_cache(settings.cache_path, needle, summary, dry_run=dry_run)
-    forget_in_reports(settings.home / "reports", needle, summary, dry_run=dry_run)
+        if data_dir is None:
+            _note_unreachable(settings, summary)
+    if data_dir is not None:
+        _forget_in_ls_data(data_dir, needle, summary, dry_run=dry_run)
+    touched = forget_in_home(
+        settings.home,
+        needle,
+        summary,
+        cache_path=settings.cache_path,
+        dry_run=dry_run,
+        skip=[data_dir] if data_dir is not None else [],
+    )
     if settings.registry_path.is_file():
-        summary.versions = trained_on(Registry(settings.registry_path).list(), touched)
+        versions = Registry(settings.registry_path).list()
+        summary.versions = trained_on(versions, touched, settings.home, settings.exports_dir)
+    for note in summary.notes():
+        click.echo(note, err=True)
     click.echo(summary.line(needle, dry_run), err=True)
+
+
+def _data_dir_in_home(home: Path) -> Path | None:
+    """The demo's Label Studio keeps its data under REDRAFT_HOME (`redraft demo`)."""
+    for candidate in (home / "labelstudio", home / "demo" / "labelstudio"):
+        if (candidate / LS_DATABASE).is_file():
+            return candidate
+    return None
 
 
 def _forget_in_label_studio(
@@ -76,26 +109,52 @@ def _forget_in_label_studio(
 ) -> None:
     from redraft.forget import forget_in_tasks
     from redraft.labelstudio.client import project_tasks, session_from_settings
+    from redraft.labelstudio.forgetting import SdkTaskStore
     from redraft.labelstudio.project import resolve_project
-
-    def skip(*_args: Any) -> None:
-        return None
 
     with session_from_settings(settings) as client:
         if project_refs:
             projects = [resolve_project(client, ref) for ref in project_refs]
         else:
             projects = [int(p.id) for p in client.projects.list()]
+        store = SdkTaskStore(client, dry_run=dry_run)
         for project_id in projects:
-            forget_in_tasks(
-                project_tasks(client, project_id),
-                needle,
-                summary,
-                update_task=skip if dry_run else lambda i, d: client.tasks.update(str(i), data=d),
-                update_prediction=skip
-                if dry_run
-                else lambda i, r: client.predictions.update(i, result=r),
-                update_annotation=skip
-                if dry_run
-                else lambda i, r: client.annotations.update(i, result=r),
+            forget_in_tasks(project_tasks(client, project_id), needle, summary, store)
+
+
+def _forget_in_ls_data(data_dir: Path, needle: Any, summary: Any, *, dry_run: bool) -> None:
+    """Label Studio's export files, and its SQLite database: rows the API cannot reach, and
+    the free pages where edited rows' old text stays until the file is rebuilt."""
+    from redraft.forget import forget_in_label_studio_files
+    from redraft.forgetfiles import contains_bytes, mask_sqlite
+    from redraft.labelstudio.forgetting import data_dir_note
+
+    problem = data_dir_note(data_dir)
+    if problem is not None:
+        raise click.ClickException(f"{problem} — pass Label Studio's data directory")
+    forget_in_label_studio_files(data_dir, needle, summary, dry_run=dry_run)
+    database = data_dir / LS_DATABASE
+    if database.is_file() and not database.is_symlink():
+        mask_sqlite(database, needle, dry_run=dry_run)
+        if not dry_run and any(
+            contains_bytes(Path(f"{database}{s}"), needle) for s in ("", "-wal")
+        ):
+            summary.remains.append(
+                f"{database} still holds them (Label Studio was writing): run forget again"
             )
+
+
+def _note_unreachable(settings: Settings, summary: Any) -> None:
+    from redraft.exporters.manifest import export_folders
+    from redraft.labelstudio.forgetting import export_files_note
+    from redraft.urls import shown_url
+
+    exported = sorted(
+        {m.project_id for m, _ in export_folders(settings.exports_dir) if m.project_id}
+    )
+    summary.remains.append(export_files_note(shown_url(settings.label_studio_url), exported))
+    summary.remains.append(
+        "Label Studio's database keeps edited rows' old text in free space until it is "
+        "vacuumed: run VACUUM on its database (SQLite: label_studio.sqlite3 in its data "
+        "directory; PostgreSQL: VACUUM FULL), or pass --label-studio-data DIR here"
+    )
