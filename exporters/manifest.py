@@ -217,6 +217,8 @@ class RunCounts:
     review_already_sent: int = 0
     cases: Counter[str] = field(default_factory=Counter)
     by_client: dict[str, Counter[str]] = field(default_factory=dict)
+    # format → reason → rows the table gives that a record could not (a draft without a rating)
+    left_out: dict[str, Counter[str]] = field(default_factory=dict)
 
 
 def dataset_file(name: str, split: str) -> str:
@@ -291,6 +293,10 @@ def write_manifest(
             "golden_review_tasks": counts.review_tasks,
             "golden_review_already_sent": counts.review_already_sent,
             "cases": dict(sorted(counts.cases.items())),
+            "left_out": {
+                name: dict(sorted(reasons.items()))
+                for name, reasons in sorted(counts.left_out.items())
+            },
         },
         split={
             "validation_ratio": options.validation_ratio,

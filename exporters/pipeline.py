@@ -28,7 +28,7 @@ from redraft.exporters.manifest import (
 )
 from redraft.exporters.pii import mask_record
 from redraft.exporters.records import Reject, task_records
-from redraft.exporters.rows import FORMATS, RowPolicy, classify, record_rows
+from redraft.exporters.rows import FORMATS, RowPolicy, classify, rows_of_record
 from redraft.exporters.selection import ANNOTATOR_POLICIES, select_annotations
 from redraft.exporters.sinks import RECORD_FORMATS, JsonlSink, RecordsSink, record_row
 from redraft.exporters.split import SplitPlan, TaskSource, planned_tasks
@@ -290,10 +290,13 @@ def _one_task(
                 counts.review_already_sent += 1
             else:
                 golden.review.append(review_task(record, writer.rewrite(record), writer.model))
-        rows, reason = record_rows(record, options.policy)
+        built = rows_of_record(record, options.policy)
+        rows, reason = built.rows, built.reason
         case = classify(record, options.policy)
         counts.records += 1
         counts.cases[case] += 1
+        for name, why in built.left_out:
+            counts.left_out.setdefault(name, Counter())[why] += 1
         records_sink.write(record_row(record, split, case))
         if not any(rows.values()):
             task_rejects.append(Reject(record.task_id, reason, record.annotation_id))

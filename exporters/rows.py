@@ -5,6 +5,9 @@
 | final differs from draft         | final           | final ≻ draft  | final true; draft rated |
 | accepted as is                   | final           | —              | final true              |
 | low rating, no rewrite, feedback | golden (opt-in) | golden ≻ draft | draft false             |
+
+A rewritten draft without a rating (imported history often has none) gives no KTO row of its
+own; the export counts it as left out, with the reason.
 """
 
 from __future__ import annotations
@@ -140,6 +143,19 @@ def classify(record: FeedbackRecord, policy: RowPolicy) -> str:
     return "low_no_rewrite" if low and record.feedback else "accepted"
 
 
+NO_RATING = "draft has no rating"
+
+
+@dataclass(frozen=True)
+class RecordRows:
+    """What one record yields: rows per format; why it yields none (else ""); and, per format,
+    why a row the table gives is left out (a rewritten draft without a rating in KTO)."""
+
+    rows: dict[str, list[Row]]
+    reason: str = ""
+    left_out: tuple[tuple[str, str], ...] = ()
+
+
 def record_rows(record: FeedbackRecord, policy: RowPolicy) -> tuple[dict[str, list[Row]], str]:
     """Rows per format for one record, and a reason when it yields none (pure).
 
@@ -152,7 +168,19 @@ def record_rows(record: FeedbackRecord, policy: RowPolicy) -> tuple[dict[str, li
 {'prompt': [{'role': 'user', 'content': 'B'}], \
 'completion': [{'role': 'assistant', 'content': 'Hello, demo?'}], 'label': False}]
     """
+    built = rows_of_record(record, policy)
+    return built.rows, built.reason
+
+
+def rows_of_record(record: FeedbackRecord, policy: RowPolicy) -> RecordRows:
+    """`record_rows` with the rows it leaves out and why (pure): the export counts them.
+
+    >>> r = FeedbackRecord(1, 2, [], final="Hi Ada, a demo next week?", draft="Hello, demo?")
+    >>> rows_of_record(r, RowPolicy()).left_out
+    (('trl_kto', 'draft has no rating'),)
+    """
     rows: dict[str, list[Row]] = {name: [] for name in FORMATS}
+    left_out: list[tuple[str, str]] = []
     case = classify(record, policy)
     messages, final, draft = record.messages, record.final, record.draft
     reason = ""
@@ -171,6 +199,8 @@ def record_rows(record: FeedbackRecord, policy: RowPolicy) -> tuple[dict[str, li
             rows["trl_kto"].append(
                 trl_kto(messages, draft or "", record.rating >= policy.kto_threshold)
             )
+        elif case == "rewritten":  # history without a rating: KTO cannot label the draft
+            left_out.append(("trl_kto", NO_RATING))
     elif case == "low_no_rewrite":
         rows["trl_kto"].append(trl_kto(messages, draft or "", False))
     elif not policy.include_accepted:
@@ -182,8 +212,8 @@ def record_rows(record: FeedbackRecord, policy: RowPolicy) -> tuple[dict[str, li
         kto_label = rating is None or rating >= policy.kto_threshold
         rows["trl_kto"].append(trl_kto(messages, final, kto_label))
     if any(rows.values()):
-        return rows, ""
-    return rows, reason or f"yields no rows ({case})"
+        return RecordRows(rows, "", tuple(left_out))
+    return RecordRows(rows, reason or f"yields no rows ({case})", tuple(left_out))
 
 
 def _sft(rows: dict[str, list[Row]], messages: list[Message], completion: str) -> None:

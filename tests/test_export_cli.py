@@ -201,6 +201,7 @@ def test_every_task_is_accounted_for(
         "golden_review_tasks": 0,
         "golden_review_already_sent": 0,
         "cases": {"accepted": 2, "low_no_rewrite": 1, "rewritten": 3},
+        "left_out": {},
     }
 
 

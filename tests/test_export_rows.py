@@ -8,7 +8,15 @@ import pytest
 
 from redraft.exporters.golden import golden_record
 from redraft.exporters.records import FeedbackRecord
-from redraft.exporters.rows import RowPolicy, classify, edit_size, record_rows
+from redraft.exporters.rows import (
+    NO_RATING,
+    RecordRows,
+    RowPolicy,
+    classify,
+    edit_size,
+    record_rows,
+    rows_of_record,
+)
 
 PROMPT = [
     {"role": "system", "content": "Write for Acme."},
@@ -107,6 +115,14 @@ CASES = [
     (
         "accepted, rated 5",
         rec(final=DRAFT, rating=5),
+        RowPolicy(),
+        "accepted",
+        rows_of([DRAFT], [], [kto(DRAFT, True)]),
+        "",
+    ),
+    (
+        "accepted, no rating (history): sent unchanged, so SFT and KTO true",
+        rec(final=DRAFT),
         RowPolicy(),
         "accepted",
         rows_of([DRAFT], [], [kto(DRAFT, True)]),
@@ -223,3 +239,30 @@ def test_min_edit_ratio_is_a_share_of_the_longer_text(ratio: float, paired: bool
     assert edit_size(record.draft or "", record.final) == (12, 0.5)
     rows, _ = record_rows(record, RowPolicy(min_edit_chars=1, min_edit_ratio=ratio))
     assert bool(rows["openai_dpo"]) is paired
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        # Only the draft of a rewrite needs a rating (its KTO label): that row is left out.
+        (
+            rec(),
+            RecordRows(
+                rows_of([FINAL], [(FINAL, DRAFT)], [kto(FINAL, True)]),
+                "",
+                (("trl_kto", NO_RATING),),
+            ),
+        ),
+        (
+            rec(rating=4),
+            RecordRows(rows_of([FINAL], [(FINAL, DRAFT)], [kto(FINAL, True), kto(DRAFT, True)])),
+        ),
+        (rec(final=DRAFT), RecordRows(rows_of([DRAFT], [], [kto(DRAFT, True)]))),
+        (rec(draft=None), RecordRows(rows_of([FINAL], [], [kto(FINAL, True)]))),
+    ],
+    ids=["rewritten, no rating", "rewritten, rated", "accepted, no rating", "no draft"],
+)
+def test_rows_left_out_name_the_format_and_why(
+    record: FeedbackRecord, expected: RecordRows
+) -> None:
+    assert rows_of_record(record, RowPolicy()) == expected

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from redraft.errors import BriefImportError, LabelStudioError
+from redraft.label_config.results import annotation_result, draft_prediction
 from redraft.labelstudio.briefs import (
     BriefRow,
     Feedback,
@@ -16,8 +17,10 @@ from redraft.labelstudio.briefs import (
     read_records,
     validate_records,
 )
+from redraft.labelstudio.importer import ImportProgress
 from redraft.labelstudio.project import BACKEND_TITLE, ProjectSpec, plan_init
 from redraft.labelstudio.server import BIN_ENV, find_binary, server_env
+from redraft.labelstudio.tasks import import_task
 
 
 def test_csv_jsonl_json_read_alike(tmp_path: Path) -> None:
@@ -74,7 +77,8 @@ def test_feedback_columns_become_a_feedback_record() -> None:
     assert parsed.errors == [
         RowError(
             2,
-            "rating '6' is not a whole number from 1 to 5; unknown issues ['spelling'] — use: "
+            "rating '6' is not a whole number from 1 to 5 (leave it empty when there is none); "
+            "unknown issues ['spelling'] — use: "
             "tone, voice, structure, too long, too short, personalisation, call to action, "
             "factual error, grammar, off-brief",
         )
@@ -160,3 +164,70 @@ def test_a_lone_surrogate_rejects_its_row_by_number(tmp_path: Path) -> None:
     assert [str(e) for e in parsed.errors] == [
         "row 2: `brief` holds a lone surrogate (\\ud83d), not valid Unicode text"
     ]
+
+
+def test_history_without_a_rating_imports_as_a_draft_and_the_email_sent(tmp_path: Path) -> None:
+    """Real history is often a draft and the email that was sent, nothing more."""
+    source = tmp_path / "history.csv"
+    source.write_text(
+        "brief,draft,final,rating\n"
+        "Offer a demo,Hi,Hello Ada,\n"
+        "Ask for a call,Hey,Hey Bob,4\n"
+        "Follow up,Yo,Hi Cy,five\n"
+    )
+    parsed = validate_records(read_records(source), with_feedback=True)
+    assert parsed.rows == [
+        BriefRow(1, {"brief": "Offer a demo"}, Feedback("Hi", "Hello Ada", None)),
+        BriefRow(2, {"brief": "Ask for a call"}, Feedback("Hey", "Hey Bob", 4)),
+    ]
+    assert parsed.errors == [
+        RowError(
+            3, "rating 'five' is not a whole number from 1 to 5 (leave it empty when there is none)"
+        )
+    ]
+    # The annotation Label Studio gets carries no rating item, as the editor leaves one out.
+    assert import_task(parsed.rows[0]) == {
+        "data": {"brief": "Offer a demo"},
+        "predictions": [draft_prediction("Hi", "imported")],
+        "annotations": [{"result": annotation_result(final="Hello Ada", draft="Hi")}],
+    }
+
+
+def test_nested_values_are_checked_like_top_level_ones(tmp_path: Path) -> None:
+    """A list or an object inside a field can hold what no server stores, at any depth."""
+    source = tmp_path / "b.jsonl"
+    lines = [
+        '{"brief": "Offer a demo.", "tags": ["crm", "demo"]}',
+        '{"brief": "Say hi", "tags": ["ok", "bad \\ud83d"]}',
+        '{"brief": "Say hi", "meta": {"notes": [{"text": "x\\u0000y"}], "score": Infinity}}',
+        '{"brief": "Say hi", "meta": {"\\udc00": 1}, "\\ud800": "x", "n": NaN, "m": [NaN]}',
+    ]
+    source.write_text("\n".join(lines) + "\n")
+    parsed = validate_records(read_records(source))
+    assert parsed.rows == [BriefRow(1, {"brief": "Offer a demo.", "tags": ["crm", "demo"]})]
+    assert [str(e) for e in parsed.errors] == [
+        "row 2: `tags[1]` holds a lone surrogate (\\ud83d), not valid Unicode text",
+        "row 3: `meta.notes[0].text` holds a NUL character (\\x00), which Label Studio on "
+        "PostgreSQL cannot store; `meta.score` holds inf, a number JSON cannot carry",
+        "row 4: a key in `meta` holds a lone surrogate (\\udc00), not valid Unicode text; "
+        "a column name (`\\ud800`) holds a lone surrogate (\\ud800), not valid Unicode text; "
+        "`m[0]` holds nan, a number JSON cannot carry",
+    ]
+
+
+def test_a_settled_progress_record_knows_whether_the_batch_in_flight_landed() -> None:
+    def record() -> ImportProgress:
+        return ImportProgress(Path("p.json"), {1, 2}, [10, 11], pending=[3, 4], count_before=7)
+
+    landed, missed = record(), record()
+    landed.settle(list(range(20, 29)))  # 7 + the 2 rows in flight: they are the newest tasks
+    missed.settle(list(range(20, 27)))
+    assert (landed.rows, landed.task_ids, landed.pending) == ({1, 2, 3, 4}, [10, 11, 27, 28], [])
+    assert (missed.rows, missed.task_ids, missed.pending) == ({1, 2}, [10, 11], [])
+    with pytest.raises(BriefImportError) as changed:
+        record().settle(list(range(20, 28)))
+    assert str(changed.value) == (
+        "an interrupted import of this file was sending rows 3-4 when it stopped, and the "
+        "project now holds 8 tasks (7 before that batch, 9 had it landed), so redraft cannot "
+        "tell what is in it — check the project, then delete p.json to import the file again"
+    )

@@ -11,11 +11,12 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from redraft.label_config import read_label_config
-from redraft.label_config.results import draft_prediction, textarea_item
+from redraft.label_config.results import annotation_result, draft_prediction, textarea_item
 from redraft.labelstudio.briefs import Feedback
 from redraft.labelstudio.client import session
 from redraft.labelstudio.project import BACKEND_TITLE, PROJECT_SETTINGS, ProjectSpec, init_project
 from redraft.labelstudio.tasks import feedback_results
+from redraft.prompting import build_messages, load_template
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
 from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
@@ -265,8 +266,7 @@ def test_import_with_feedback_and_refusals(
     )
     assert done.exit_code == 0, done.output
     assert done.stderr.strip() == (
-        f"imported 2 tasks into project {project_id} "
-        "(2 with a rated draft and a completed annotation)"
+        f"imported 2 tasks into project {project_id} (2 with a draft and a completed annotation)"
     )
     tasks = {
         t.data["external_id"]: t.model_dump()
@@ -298,6 +298,92 @@ def test_import_with_feedback_and_refusals(
         "fix them, or pass --skip-invalid to import only the valid rows\n"
     )
     assert len(list(ls_client.tasks.list(project=project_id))) == 2
+
+
+def test_history_without_ratings_imports_and_exports(
+    ls_client: LabelStudio, e2e_settings: Settings, tmp_path: Path
+) -> None:
+    """History as agencies have it: a draft and the email that was sent, mostly no rating.
+    It imports, gives SFT rows and preference pairs, and is left out only of what needs a
+    rating (a rewritten draft's KTO label), counted with the reason."""
+    made = run_cli(["init", "--title", "e2e unrated history", "--no-backend"], e2e_settings)
+    project_id = int(made.stdout.strip())
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "external_id,brief,draft,rating,final\n"
+        'U-1,Ask Ada for a call,"Hi Ada, a call?",,"Hi Ada, could we talk for 15 minutes on '
+        'Thursday about the CRM cleanup?"\n'
+        'U-2,Send Bob the case study,"Hi Bob, here is the case study.",,"Hi Bob, here is the '
+        'case study."\n'
+        'U-3,Offer Cy a demo,"Hi Cy, demo?",2,"Hi Cy, could I show you the dashboard in a '
+        '20-minute demo?"\n'
+    )
+    done = run_cli(
+        ["import", str(history), "--project", str(project_id), "--with-feedback"], e2e_settings
+    )
+    assert done.exit_code == 0, done.output
+    assert done.stderr == (
+        f"imported 3 tasks into project {project_id} "
+        "(3 with a draft and a completed annotation, 2 of them without a rating)\n"
+    )
+    stored = {
+        t.data["external_id"]: t.model_dump()
+        for t in ls_client.tasks.list(project=project_id, fields="all")
+    }
+    assert [a["result"] for a in stored["U-1"]["annotations"]] == [
+        annotation_result(
+            final="Hi Ada, could we talk for 15 minutes on Thursday about the CRM cleanup?",
+            draft="Hi Ada, a call?",
+        )
+    ]
+    assert stored["U-1"]["is_labeled"] is True
+
+    out = tmp_path / "export"
+    exported = run_cli(
+        ["export", "--project", str(project_id), "-o", str(out), "--validation-ratio", "0"],
+        e2e_settings,
+    )
+    assert exported.exit_code == 0, exported.output
+    template = load_template()
+    prompts = {k: build_messages(t["data"], template) for k, t in stored.items()}
+
+    def rows(name: str) -> list[dict[str, Any]]:
+        lines = (out / f"{name}.train.jsonl").read_text("utf-8").splitlines()
+        return [json.loads(line) for line in lines]
+
+    def said(text: str) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": text}]
+
+    finals = {
+        "U-1": "Hi Ada, could we talk for 15 minutes on Thursday about the CRM cleanup?",
+        "U-2": "Hi Bob, here is the case study.",
+        "U-3": "Hi Cy, could I show you the dashboard in a 20-minute demo?",
+    }
+    drafts = {"U-1": "Hi Ada, a call?", "U-3": "Hi Cy, demo?"}
+    assert sorted(rows("trl_sft"), key=json.dumps) == sorted(
+        [{"messages": [*prompts[k], *said(finals[k])]} for k in ("U-1", "U-2", "U-3")],
+        key=json.dumps,
+    )
+    assert sorted(rows("trl_dpo"), key=json.dumps) == sorted(
+        [
+            {"prompt": prompts[k], "chosen": said(finals[k]), "rejected": said(drafts[k])}
+            for k in ("U-1", "U-3")
+        ],
+        key=json.dumps,
+    )
+    kto = [(r["completion"][0]["content"], r["label"]) for r in rows("trl_kto")]
+    assert sorted(kto) == sorted(
+        [
+            (finals["U-1"], True),
+            (finals["U-2"], True),
+            (finals["U-3"], True),
+            (drafts["U-3"], False),
+        ]
+    )  # U-1's draft has no rating to label it by: left out, and counted
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["left_out"] == {"trl_kto": {"draft has no rating": 1}}
+    assert manifest["counts"]["tasks_exported"] == 3
+    assert exported.stderr.splitlines().count("  left out 1 row: draft has no rating") == 1
 
 
 def test_prefill_is_safe_next_to_itself_and_a_retrieve(

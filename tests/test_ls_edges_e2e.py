@@ -3,6 +3,7 @@ basic auth set up by `redraft init`, and what opening a task does after a promot
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ import requests
 from label_studio_sdk import LabelStudio
 
 from redraft.errors import LabelStudioError
-from redraft.labelstudio.briefs import validate_records
-from redraft.labelstudio.importer import import_briefs
+from redraft.labelstudio.briefs import BriefRow, validate_records
+from redraft.labelstudio.importer import ImportProgress, import_briefs
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from redraft.training.source import RegistryModelSource
@@ -143,6 +144,49 @@ def test_a_refused_later_batch_rolls_back_the_earlier_ones(
     assert task_count(ls_client, project_id) == 0
 
 
+def test_a_row_that_fails_late_for_any_reason_rolls_back_every_batch(
+    ls_client: LabelStudio, edge_settings: Settings, tmp_path: Path
+) -> None:
+    """Not only a refusal: whatever fails mid-upload (here a value the HTTP client cannot
+    encode, handed past the checks), the batches already in go again, and no record is left."""
+    project_id = new_project("edges late failure", edge_settings, "--no-backend")
+    parsed = validate_records([{"brief": f"Offer a demo to clinic {i}."} for i in range(1, 7)])
+    late = BriefRow(7, {"brief": "Ask for a call.", "tags": ["crm", "\ud83d"]})
+    parsed.rows.append(late)
+    progress = ImportProgress(tmp_path / "imports" / "record.json")
+
+    with pytest.raises(LabelStudioError) as failed:
+        import_briefs(
+            ls_client, project_id, parsed, path=Path("b.jsonl"), batch_size=2, progress=progress
+        )
+    assert str(failed.value) == (
+        "importing rows 7 failed (UnicodeEncodeError: 'utf-8' codec can't encode character "
+        "'\\ud83d' in position 51: surrogates not allowed); rolled back the 6 tasks of earlier "
+        "batches; nothing was imported"
+    )
+    assert task_count(ls_client, project_id) == 0
+    assert not progress.path.exists()
+
+
+def test_the_reported_nested_surrogate_is_refused_before_anything_is_sent(
+    ls_client: LabelStudio, edge_settings: Settings, tmp_path: Path
+) -> None:
+    """The report: 600 rows, a lone surrogate in a list inside a field of row 550."""
+    project_id = new_project("edges nested", edge_settings, "--no-backend")
+    rows: list[dict[str, Any]] = [{"brief": f"Offer a demo to clinic {i}."} for i in range(600)]
+    rows[549]["tags"] = ["crm", "\ud83d"]
+    source = tmp_path / "briefs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))  # `\ud83d` as JSON spells it
+    refused = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"error: {source}: 1 invalid row; nothing was imported:\n"
+        "  row 550: `tags[1]` holds a lone surrogate (\\ud83d), not valid Unicode text\n"
+        "fix them, or pass --skip-invalid to import only the valid rows\n"
+    )
+    assert task_count(ls_client, project_id) == 0
+
+
 def test_init_sets_up_basic_auth_that_label_studio_uses_on_retrieve(
     ls_client: LabelStudio,
     edge_settings: Settings,
@@ -219,7 +263,9 @@ class DroppingProxy:
     """A loopback HTTP proxy to Label Studio that drops the connection on the Nth import
     request and then stops answering: Label Studio going away mid-import, for real."""
 
-    def __init__(self, upstream: str, drop_on_import: int) -> None:
+    def __init__(self, upstream: str, drop_on_import: int, *, deliver: bool = False) -> None:
+        """`deliver`: Label Studio gets the dropped import and stores it; only its answer is
+        lost (a timeout after the server did the work)."""
         import http.server
         import threading
 
@@ -235,6 +281,9 @@ class DroppingProxy:
                 if self.command == "POST" and "/import" in self.path:
                     proxy.imports += 1
                     if proxy.imports >= drop_on_import:
+                        if deliver and proxy.imports == drop_on_import:
+                            sent = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                            requests.post(upstream + self.path, headers=sent, data=body, timeout=60)
                         self.close_connection = True
                         self.connection.close()  # no answer at all
                         return
@@ -312,3 +361,39 @@ def test_project_left_out_among_several_names_them_and_asks_for_it(
     assert done.stderr.endswith(" — pass --project ID or TITLE\n")
     named = run_cli(["prefill", "--dry-run", "--project", "edges which one A"], edge_settings)
     assert named.exit_code == 0, named.output
+
+
+def test_a_batch_that_landed_but_went_unanswered_is_not_imported_twice(
+    ls_client: LabelStudio, edge_settings: Settings, tmp_path: Path
+) -> None:
+    """Label Studio stores the second batch, then the answer is lost: the re-run counts the
+    project's tasks, knows the batch landed, and imports nothing twice."""
+    project_id = new_project("edges landed", edge_settings, "--no-backend")
+    rows = [{"brief": f"Offer a demo to clinic {i}."} for i in range(1, 601)]  # no ids
+    source = write_jsonl(tmp_path / "briefs.jsonl", rows)
+    proxy = DroppingProxy(edge_settings.label_studio_url, drop_on_import=2, deliver=True)
+    try:
+        cut = run_cli(
+            ["import", str(source), "--project", str(project_id)],
+            edge_settings.with_overrides(label_studio_url=proxy.url),
+        )
+    finally:
+        proxy.close()
+    assert cut.exit_code == 1
+    assert cut.stderr.splitlines()[-1] == (
+        "error: Label Studio stopped answering after 500 of 600 rows (RemoteProtocolError); "
+        "the imported rows are recorded — run the same command again to import the other 100, "
+        "without duplicates"
+    )
+    assert task_count(ls_client, project_id) == 600
+
+    resumed = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stderr.splitlines() == [
+        f"resuming an interrupted import: 600 rows of {source} are already in project {project_id}",
+        f"imported 0 tasks into project {project_id}",
+    ]
+    briefs_stored = sorted(
+        t.data["brief"] for t in ls_client.tasks.list(project=project_id, fields="task_only")
+    )
+    assert briefs_stored == sorted(r["brief"] for r in rows)

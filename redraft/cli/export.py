@@ -199,6 +199,8 @@ def _print_summary(manifest: ExportManifest, out_dir: Path) -> None:
         )
         for problem in [*entry["problems"][:5], *entry.get("warnings", [])]:
             click.echo(f"  {problem}", err=True)
+        for why, number in (counts.get("left_out") or {}).get(name, {}).items():
+            click.echo(f"  left out {counted(number, 'row')}: {why}", err=True)
     for warning in manifest.split.get("warnings", [])[:5]:
         click.echo(f"split: {warning}", err=True)
     click.echo(manifest.token_counts, err=True)

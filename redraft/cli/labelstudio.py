@@ -119,7 +119,8 @@ def init(
 @click.option(
     "--with-feedback",
     is_flag=True,
-    help="Rows carry draft, rating, issues, feedback, final: import them as completed tasks.",
+    help="Rows carry draft and final (the email sent), and optionally rating, issues, "
+    "feedback: import them as completed tasks.",
 )
 @click.option(
     "--model-version",
@@ -144,7 +145,9 @@ def import_briefs(
     """Import briefs from a CSV, JSONL or JSON file as Label Studio tasks.
 
     Every row is checked first (non-empty brief, unique external_id in the file and in the
-    project); on any bad row nothing is imported unless --skip-invalid.
+    project, text a server can store, at any depth); on any bad row nothing is imported unless
+    --skip-invalid. An import lands whole: a failure rolls back what it sent, and an
+    interrupted one is recorded so the same command finishes it without duplicates.
 
     \b
     Example:
@@ -152,7 +155,7 @@ def import_briefs(
       redraft import history.jsonl --with-feedback --model-version ft-2025-03
     """
     from redraft.labelstudio.briefs import parse_mapping
-    from redraft.labelstudio.importer import ImportProgress, check_file
+    from redraft.labelstudio.importer import ImportProgress, check_file, resume_progress
     from redraft.labelstudio.project import resolve_project
 
     settings = _settings(ctx, url, api_key)
@@ -161,8 +164,8 @@ def import_briefs(
         project_id = resolve_project(client, project_ref)
         parsed = check_file(client, project_id, file, columns, with_feedback=with_feedback)
         progress = ImportProgress.for_file(settings.home / "imports", project_id, file, columns)
-        if progress.rows:
-            parsed = progress.resume(parsed)
+        if progress.rows or progress.pending:
+            parsed = resume_progress(client, project_id, progress, parsed)
             click.echo(
                 f"resuming an interrupted import: {len(progress.rows):,} rows of {file} are "
                 f"already in project {project_id}",
@@ -196,15 +199,23 @@ def _import(
         return
     for error in parsed.errors if skip_invalid else []:
         click.echo(f"skipped {error}", err=True)
-    summary = import_briefs(
-        client,
-        project_id,
-        parsed,
-        path=file,
-        skip_invalid=skip_invalid,
-        model_version=model_version,
-        progress=progress,
-    )
+    try:
+        summary = import_briefs(
+            client,
+            project_id,
+            parsed,
+            path=file,
+            skip_invalid=skip_invalid,
+            model_version=model_version,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            "interrupted: the rows imported so far are recorded — run the same command again "
+            "to import the rest, without duplicates",
+            err=True,
+        )
+        sys.exit(130)
     click.echo(summary.line(project_id), err=True)
 
 

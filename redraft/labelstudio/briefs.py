@@ -8,8 +8,9 @@ every other column becomes a task data field as is.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,12 @@ _ISSUE_SPLIT = re.compile(r"[;,|]")
 
 @dataclass(frozen=True)
 class Feedback:
-    """A past rated draft: what the model wrote and what the writer made of it."""
+    """A past draft: what the model wrote and what the writer made of it (the email sent);
+    the rating is None when the history has none."""
 
     draft: str
     final: str
-    rating: int
+    rating: int | None
     issues: tuple[str, ...] = ()
     feedback: str = ""
 
@@ -178,30 +180,67 @@ def validate_records(
 
 
 def _not_text(data: Mapping[str, Any]) -> list[str]:
-    """Fields holding a lone surrogate (JSON can spell one, UTF-8 cannot): no server stores it;
-    or a NUL character, which Label Studio on PostgreSQL cannot store (refused on SQLite too,
-    so a file imports the same everywhere).
+    """Values no server stores, at any depth (a list or an object inside a field too): a lone
+    surrogate (JSON can spell one, UTF-8 cannot); a NUL character, which Label Studio on
+    PostgreSQL cannot store (refused on SQLite too, so a file imports the same everywhere); a
+    number JSON cannot carry (NaN, Infinity).
 
     >>> _not_text({"brief": "Hi \\ud83d", "client": "Acme"})
     ['`brief` holds a lone surrogate (\\\\ud83d), not valid Unicode text']
     >>> _not_text({"brief": "a\\x00b"})
     ['`brief` holds a NUL character (\\\\x00), which Label Studio on PostgreSQL cannot store']
+    >>> _not_text({"tags": ["ok", {"note": "x \\udc00"}], "score": float("inf")})
+    ['`tags[1].note` holds a lone surrogate (\\\\udc00), not valid Unicode text', \
+'`score` holds inf, a number JSON cannot carry']
     """
     problems = []
     for key, value in data.items():
-        if isinstance(value, str):
-            if "\x00" in value:
-                problems.append(
-                    f"`{key}` holds a NUL character (\\x00), which Label Studio on PostgreSQL "
-                    "cannot store"
-                )
-                continue
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                bad = value[exc.start].encode("unicode_escape").decode()
-                problems.append(f"`{key}` holds a lone surrogate ({bad}), not valid Unicode text")
+        problem = _unstorable(key)
+        if problem:
+            problems.append(f"a column name (`{_shown(key)}`) {problem}")
+        for where, leaf, is_key in _leaves(_shown(key), value):
+            problem = _unstorable(leaf)
+            if problem:
+                problems.append(f"{'a key in ' if is_key else ''}`{where}` {problem}")
     return problems
+
+
+def _leaves(where: str, value: Any) -> Iterator[tuple[str, Any, bool]]:
+    """Every key and scalar inside a field: (its path, e.g. `tags[1].note`, it, is it a key)."""
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield where, key, True
+            yield from _leaves(f"{where}.{_shown(key)}", inner)
+    elif isinstance(value, (list, tuple)):
+        for index, inner in enumerate(value):
+            yield from _leaves(f"{where}[{index}]", inner)
+    else:
+        yield where, value, False
+
+
+def _shown(key: Any) -> str:
+    """A key as an error message can print it (a lone surrogate escaped)."""
+    text = str(key)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _unstorable(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"holds {value}, a number JSON cannot carry"
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return "holds a NUL character (\\x00), which Label Studio on PostgreSQL cannot store"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start].encode("unicode_escape").decode()
+        return f"holds a lone surrogate ({bad}), not valid Unicode text"
+    return None
 
 
 def parse_issues(value: Any) -> tuple[tuple[str, ...], list[str]]:
@@ -232,13 +271,18 @@ def _feedback(fields: Mapping[str, Any]) -> tuple[Feedback | None, list[str]]:
         problems.append("--with-feedback needs a non-empty `draft`")
     if not final:
         problems.append("--with-feedback needs a non-empty `final` (the email that was sent)")
-    rating = _rating(fields.get("rating"))
-    if rating is None:
-        problems.append(f"rating {fields.get('rating')!r} is not a whole number from 1 to 5")
+    rating = None
+    if fields.get("rating") is not None:  # optional: history is often a draft and a sent email
+        rating = _rating(fields.get("rating"))
+        if rating is None:
+            problems.append(
+                f"rating {fields.get('rating')!r} is not a whole number from 1 to 5 "
+                "(leave it empty when there is none)"
+            )
     issues, unknown = parse_issues(fields.get("issues"))
     if unknown:
         problems.append(f"unknown issues {unknown} — use: {', '.join(ISSUE_TAGS)}")
-    if problems or rating is None:
+    if problems:
         return None, problems
     return Feedback(draft, final, rating, issues, _text(fields.get("feedback"))), []
 
