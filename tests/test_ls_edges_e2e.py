@@ -13,7 +13,12 @@ from label_studio_sdk import LabelStudio
 
 from redraft.errors import LabelStudioError
 from redraft.labelstudio.briefs import BriefRow, validate_records
-from redraft.labelstudio.importer import ImportProgress, import_briefs
+from redraft.labelstudio.importer import (
+    ImportProgress,
+    check_file,
+    import_briefs,
+    project_task_count,
+)
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from redraft.training.source import RegistryModelSource
@@ -385,7 +390,7 @@ def test_a_batch_that_landed_but_went_unanswered_is_not_imported_twice(
         "the imported rows are recorded — run the same command again to import the other 100, "
         "without duplicates"
     )
-    assert task_count(ls_client, project_id) == 600
+    assert project_task_count(ls_client, project_id) == task_count(ls_client, project_id) == 600
 
     resumed = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
     assert resumed.exit_code == 0, resumed.output
@@ -397,3 +402,36 @@ def test_a_batch_that_landed_but_went_unanswered_is_not_imported_twice(
         t.data["brief"] for t in ls_client.tasks.list(project=project_id, fields="task_only")
     )
     assert briefs_stored == sorted(r["brief"] for r in rows)
+
+
+def test_an_interrupted_import_is_finished_by_the_same_command(
+    ls_client: LabelStudio, edge_settings: Settings, tmp_path: Path
+) -> None:
+    """Ctrl-C between two batches: the record the CLI reads says which rows went in."""
+    project_id = new_project("edges interrupted", edge_settings, "--no-backend")
+    rows = [{"brief": f"Offer a demo to clinic {i}."} for i in range(1, 6)]
+    source = write_jsonl(tmp_path / "briefs.jsonl", rows)
+    progress = ImportProgress.for_file(edge_settings.home / "imports", project_id, source, {})
+
+    def press_ctrl_c(done: int) -> None:
+        raise KeyboardInterrupt
+
+    parsed = check_file(ls_client, project_id, source)
+    with pytest.raises(KeyboardInterrupt):
+        import_briefs(
+            ls_client, project_id, parsed, path=source, batch_size=2,
+            on_batch=press_ctrl_c, progress=progress,
+        )  # fmt: skip
+    assert task_count(ls_client, project_id) == 2
+
+    resumed = run_cli(["import", str(source), "--project", str(project_id)], edge_settings)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stderr.splitlines() == [
+        f"resuming an interrupted import: 2 rows of {source} are already in project {project_id}",
+        f"imported 3 tasks into project {project_id}",
+    ]
+    briefs_stored = sorted(
+        t.data["brief"] for t in ls_client.tasks.list(project=project_id, fields="task_only")
+    )
+    assert briefs_stored == sorted(r["brief"] for r in rows)
+    assert not progress.path.exists()
