@@ -159,7 +159,10 @@ def _json_body(*, required: bool = True) -> dict[str, Any]:
     """The request's JSON object, or a 400 error that says what is wrong."""
     if not request.get_data(cache=True) and not required:
         return {}
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json's parser recurses once per nesting level
+        raise BadRequest("the request body is nested too deeply to be a task") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
+from redraft.csvcells import spreadsheet_safe
 from redraft.exporters.records import FeedbackRecord
 from redraft.exporters.validation import RowValidator
 
@@ -87,7 +88,8 @@ RECORD_FORMATS = ("parquet", "csv")
 
 
 class RecordsSink:
-    """records.parquet (written in batches, so memory stays flat) or records.csv."""
+    """records.parquet (written in batches, so memory stays flat) or records.csv (its cells
+    safe to open in a spreadsheet: `redraft.csvcells`)."""
 
     BATCH = 2000
 
@@ -108,7 +110,8 @@ class RecordsSink:
         """Add one record row."""
         self.rows += 1
         if self._csv is not None:
-            self._csv.writerow({**row, "issues": json.dumps(row["issues"], ensure_ascii=False)})
+            cells = {**row, "issues": json.dumps(row["issues"], ensure_ascii=False)}
+            self._csv.writerow({k: spreadsheet_safe(v) for k, v in cells.items()})
             return
         self._batch.append(row)
         if len(self._batch) >= self.BATCH:

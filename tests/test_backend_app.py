@@ -273,6 +273,13 @@ NOT_TASKS = "`tasks` must be a list of task objects"
         (
             "post",
             "/predict",
+            {"data": "[" * 200_000 + "]" * 200_000, "content_type": "application/json"},
+            400,
+            "the request body is nested too deeply to be a task",
+        ),
+        (
+            "post",
+            "/predict",
             {"json": {"tasks": "x"}},
             400,
             "`tasks` must be a list of task objects",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 
+from redraft.csvcells import spreadsheet_value
 from redraft.exporters.pii import mask_record, mask_text
 from redraft.exporters.records import FeedbackRecord
+from redraft.exporters.sinks import RecordsSink, record_row
 
 
 @pytest.mark.parametrize(
@@ -63,3 +68,39 @@ def test_mask_record_masks_every_exported_text() -> None:
         feedback="Do not put [phone] in",
         data={"brief": "email [email]", "tags": ["[email]"], "n": 5},
     )
+
+
+def test_records_csv_cells_are_safe_in_a_spreadsheet_and_read_back_whole(tmp_path: Path) -> None:
+    record = FeedbackRecord(
+        1,
+        2,
+        [{"role": "user", "content": "Brief: x"}],
+        final='=HYPERLINK("http://evil.example","Open")',
+        draft="- a list item",
+        feedback="@cmd|' /C calc'!A0",
+        client="'=already quoted",
+        lead_time=-1.5,
+    )
+    sink = RecordsSink(tmp_path / "records.csv", "csv")
+    sink.write(record_row(record, "train", "edited"))
+    sink.close()
+    with open(tmp_path / "records.csv", newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    cells = ("final", "draft", "feedback", "client", "lead_time", "issues")
+    assert {c: row[c] for c in cells} == {
+        "final": '\'=HYPERLINK("http://evil.example","Open")',
+        "draft": "'- a list item",
+        "feedback": "'@cmd|' /C calc'!A0",
+        "client": "''=already quoted",
+        "lead_time": "-1.5",
+        "issues": "[]",
+    }
+    read = {c: spreadsheet_value(row[c]) for c in cells}
+    assert read == {
+        "final": record.final,
+        "draft": record.draft,
+        "feedback": record.feedback,
+        "client": record.client,
+        "lead_time": "-1.5",
+        "issues": "[]",
+    }

@@ -18,10 +18,10 @@ from label_studio_sdk import LabelStudio
 from redraft.backend.cache import DraftCache
 from redraft.exporters.manifest import ExportManifest
 from redraft.exporters.sinks import file_sha256
-from redraft.forget import ForgetError, Needle
+from redraft.forget import ForgetError, Needle, annotation_recency
 from redraft.forgetfiles import mask_file
-from redraft.label_config import read_label_config
-from redraft.label_config.results import annotation_result, draft_prediction
+from redraft.label_config import FINAL, read_label_config
+from redraft.label_config.results import annotation_result, draft_prediction, text_of
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
@@ -319,3 +319,32 @@ def test_forget_never_writes_outside_home_nor_follows_symlinks(
         "1 line of 1 export folder, 0 cached drafts (dropped), 0 other files in REDRAFT_HOME",
     ]
     assert "[removed]" in (folder / "trl_sft.train.jsonl").read_text()
+
+
+@pytest.mark.e2e
+def test_forget_keeps_which_annotation_is_latest(
+    ls_client: LabelStudio, ls_settings: Settings
+) -> None:
+    project = ls_client.projects.create(title="forget latest", label_config=read_label_config())
+    ls_client.projects.import_tasks(id=project.id, request=[{"data": BOB}])
+    (task,) = ls_client.tasks.list(project=project.id, fields="all")
+    older = ls_client.annotations.create(
+        task.id, result=annotation_result(final="Hi Bob, Ada Lovelace says hello.", rating=3)
+    )
+    newer = ls_client.annotations.create(
+        task.id, result=annotation_result(final="Hi Bob, shall I show you a demo?", rating=4)
+    )
+
+    def latest() -> int:
+        annotations = ls_client.tasks.get(task.id).model_dump(mode="json")["annotations"]
+        return int(max(annotations, key=annotation_recency)["id"])
+
+    assert latest() == newer.id
+    done = run_cli(["forget", "Ada Lovelace", "--project", str(project.id)], ls_settings)
+    assert done.exit_code == 0, done.output
+    assert done.stderr.splitlines()[-1].startswith(
+        "masked 'Ada Lovelace' in 1 Label Studio task (0 predictions, 1 annotation, 0 drafts)"
+    )
+    masked = ls_client.annotations.get(older.id).result
+    assert text_of(masked, FINAL) == "Hi Bob, [removed] says hello."
+    assert latest() == newer.id  # masking the older one did not make it the latest

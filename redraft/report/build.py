@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redraft.csvcells import spreadsheet_safe
 from redraft.report.agreement import (
     AnnotatorAgreement,
     JudgeAgreement,
@@ -106,9 +107,6 @@ def csv_text(rows: Sequence[dict[str, object]]) -> str:
     return buffer.getvalue()
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _cell(value: object) -> object:
     """A CSV cell; text a spreadsheet would run as a formula gets a leading apostrophe.
 
@@ -117,9 +115,7 @@ def _cell(value: object) -> object:
     """
     if isinstance(value, float):
         return f"{value:.6g}"
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value  # client names and versions come from task data: not trusted
-    return "" if value is None else value
+    return "" if value is None else spreadsheet_safe(value)
 
 
 def report_files(report: Report) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from redraft.csvcells import spreadsheet_value
 from redraft.exporters.manifest import ExportManifest, ManifestError
 from redraft.exporters.records import FeedbackRecord, task_records
 from redraft.label_config.results import draft_of, rating_of
@@ -106,6 +107,7 @@ def from_export_dir(path: Path) -> ReportInput:
             frame = pd.read_parquet(parquet)
         elif csv.exists():
             frame = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+            frame = frame.map(spreadsheet_value)  # undo the export's formula neutraliser
         else:
             raise ReportInputError(
                 f"{folder} has no records.parquet or records.csv — pass a `redraft export` folder"
