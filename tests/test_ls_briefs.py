@@ -136,6 +136,40 @@ def test_plan_connects_backend_and_only_resends_password_with_a_new_user() -> No
     )
 
 
+def test_overlap_is_set_when_asked_and_kept_when_init_runs_again_without_it() -> None:
+    from dataclasses import replace
+
+    from redraft.labelstudio.project import Overlap
+
+    spec = ProjectSpec("T", "<View/>", "v1")
+    fresh = plan_init(spec, None).project_changes
+    assert {k: fresh[k] for k in ("maximum_annotations", "overlap_cohort_percentage")} == {
+        "maximum_annotations": 1,
+        "overlap_cohort_percentage": 100,
+    }
+    two = replace(spec, overlap=Overlap(2, 20))
+    asked = plan_init(two, None)
+    assert (asked.project_changes["maximum_annotations"], asked.describe(two)[1:]) == (
+        2,
+        [
+            "set project label_config = <redraft labeling config>",
+            "set project show_collab_predictions = True",
+            "set project evaluate_predictions_automatically = False",
+            "set project reveal_preannotations_interactively = False",
+            "set project enable_empty_annotation = False",
+            "set project show_skip_button = True",
+            "set project model_version = 'v1'",
+            "set project maximum_annotations = 2",
+            "set project overlap_cohort_percentage = 20",
+        ],
+    )
+    server = {"id": 9, **spec.project_fields(), **Overlap(2, 20).fields()}
+    assert plan_init(spec, server).changes_nothing  # a re-run without --overlap keeps it
+    assert plan_init(two, server).changes_nothing
+    back = plan_init(replace(spec, overlap=Overlap()), server)
+    assert back.project_changes == {"maximum_annotations": 1, "overlap_cohort_percentage": 100}
+
+
 def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(LabelStudioError) as err:
         find_binary(tmp_path / "nope")

@@ -68,14 +68,16 @@ def test_init_creates_then_changes_nothing(
     first = init_project(ls_client, spec)
     assert first.creates_project and first.create_backend
     project = ls_client.projects.get(first.project_id).model_dump()
-    managed = {k: project[k] for k in [*PROJECT_SETTINGS, "title", "model_version"]}
+    overlap = ["maximum_annotations", "overlap_cohort_percentage"]
+    managed = {k: project[k] for k in [*PROJECT_SETTINGS, *overlap, "title", "model_version"]}
     assert managed == {
         "show_collab_predictions": True,
         "evaluate_predictions_automatically": False,
         "reveal_preannotations_interactively": False,
-        "maximum_annotations": 1,
         "enable_empty_annotation": False,
         "show_skip_button": True,
+        "maximum_annotations": 1,  # one writer per brief until `init --overlap N`
+        "overlap_cohort_percentage": 100,
         "title": "e2e init",
         "model_version": BACKEND_TITLE,
     }

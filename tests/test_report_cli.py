@@ -44,7 +44,7 @@ def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft
     )
     assert len(lines) == 6
     assert done.stderr.strip().splitlines()[-1] == (
-        f"reported 88 annotations over 2 versions; wrote 6 files to {out}"
+        f"reported 88 annotations over 2 versions; wrote 7 files to {out}"
     )
     assert sorted(p.name for p in out.iterdir()) == [
         "agreement.csv",
@@ -53,6 +53,7 @@ def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft
         "report.html",
         "versions.csv",
         "weekly.csv",
+        "writers.csv",
     ]
     with (out / "versions.csv").open() as handle:
         versions = list(csv.DictReader(handle))
@@ -65,6 +66,13 @@ def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft
     with (out / "agreement.csv").open() as handle:
         agreement = next(csv.DictReader(handle))
     assert (agreement["tasks"], agreement["annotations"], agreement["pairs"]) == ("8", "16", "8")
+    # Writer 1 annotated every task, writer 2 a second time on 8 of them (Label Studio user ids).
+    with (out / "writers.csv").open() as handle:
+        writers = [
+            (w["writer"], w["tasks"], w["shared_tasks"], w["annotations"], w["accept_pairs"])
+            for w in csv.DictReader(handle)
+        ]
+    assert writers == [("1", "80", "8", "80", "8"), ("2", "8", "8", "8", "8")]
     html = (out / "report.html").read_text()
     assert "v2 compared with v1" in html
     # Self-contained: the SVG namespace is the only URL, and nothing is loaded from anywhere.

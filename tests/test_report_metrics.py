@@ -238,3 +238,122 @@ def test_judge_agreement_with_people():
     assert round(result.spearman, 6) == 0.948683
     # Quadratic kappa: observed 2 * (1/16) / 5 = 0.025; expected 4.4 / 16 = 0.275
     assert round(result.kappa, 6) == 0.909091
+
+
+def test_per_writer_figures_and_where_each_writer_stands_on_shared_tasks():
+    from redraft.report.writers import writer_figures
+
+    writers = [
+        record(1, "v1", DRAFT, DRAFT, 4, annotator="ann@acme.test", annotation_id=11,
+               lead_time=20.0, feedback="Fine."),
+        record(1, "v1", DRAFT, "Hello Anna", 2, annotator="bob@acme.test", annotation_id=12,
+               lead_time=40.0, issues=("tone",)),
+        record(2, "v2", DRAFT, DRAFT, 5, annotator="ann@acme.test", annotation_id=21,
+               lead_time=30.0),
+        record(2, "v2", DRAFT, DRAFT, 5, annotator="bob@acme.test", annotation_id=22,
+               lead_time=50.0),
+        record(3, "v2", "abcd", "wxyz", 3, annotator="ann@acme.test", annotation_id=31,
+               lead_time=10.0),
+        # a golden rewrite is nobody's; an annotation without its writer is "(unknown)"'s
+        record(4, "v2", DRAFT, "Other", 4, annotator="ann@acme.test", machine_written=True),
+        record(5, "v2", DRAFT, DRAFT, 1),
+    ]  # fmt: skip
+    from redraft.report.build import build_report
+    from redraft.report.html import render_html
+    from redraft.report.sources import ReportInput
+
+    html = render_html(build_report(ReportInput(writers), "2026-12-05 10:00 UTC"))
+    table = html.split("<h2>Per writer</h2>")[1].split("<tbody>")[1].split("</tbody>")[0]
+    assert table.strip().splitlines() == [
+        "<tr><td>(unknown)</td><td>1</td><td>0</td><td>1</td><td>1.00</td><td>–</td>"
+        "<td>100% (21%–100%)</td><td>0.000</td><td>–</td><td>0 (0%)</td><td>–</td></tr>",
+        "<tr><td>ann@acme.test</td><td>3</td><td>2</td><td>3</td><td>4.00 (1.52–5.00)</td>"
+        "<td>+1.00</td><td>67% (21%–94%)</td><td>0.333 (0.000–1.000)</td><td>50% of 2</td>"
+        "<td>1 (33%)</td><td>20 s</td></tr>",
+        "<tr><td>bob@acme.test</td><td>2</td><td>2</td><td>2</td><td>3.50 (1.00–5.00)</td>"
+        "<td>-1.00</td><td>50% (9%–91%)</td><td>0.050 (0.000–0.685)</td><td>50% of 2</td>"
+        "<td>0 (0%)</td><td>45 s</td></tr>",
+    ]
+    rows = [w.as_row() for w in writer_figures(writers)]
+    assert rows == [
+        {
+            "writer": "(unknown)",
+            "tasks": 1,
+            "shared_tasks": 0,
+            "annotations": 1,
+            "rating": 1.0,
+            "rating_low": None,
+            "rating_high": None,
+            "rating_n": 1,
+            "accepted": 1.0,
+            "accepted_low": pytest.approx(0.206549, abs=1e-6),  # Wilson, 1 of 1
+            "accepted_high": 1.0,
+            "accepted_n": 1,
+            "edit_distance": 0.0,
+            "edit_distance_low": None,
+            "edit_distance_high": None,
+            "edit_distance_n": 1,
+            "edit_distance_median": 0.0,
+            "feedback_count": 0,
+            "feedback_rate": 0.0,
+            "lead_time_median_s": None,
+            "rating_offset": None,
+            "accept_pairs": 0,
+            "accept_agreement": None,
+        },
+        {
+            "writer": "ann@acme.test",
+            "tasks": 3,
+            "shared_tasks": 2,
+            "annotations": 3,
+            # ratings 4, 5, 3: mean 4, sd 1, t(0.975, 2) / sqrt(3) = 2.484138
+            "rating": 4.0,
+            "rating_low": pytest.approx(1.515862, abs=1e-6),
+            "rating_high": 5.0,
+            "rating_n": 3,
+            "accepted": pytest.approx(2 / 3),
+            "accepted_low": pytest.approx(0.207660, abs=1e-6),
+            "accepted_high": pytest.approx(0.938508, abs=1e-6),
+            "accepted_n": 3,
+            "edit_distance": pytest.approx(1 / 3),
+            "edit_distance_low": 0.0,
+            "edit_distance_high": 1.0,
+            "edit_distance_n": 3,
+            "edit_distance_median": 0.0,
+            "feedback_count": 1,
+            "feedback_rate": pytest.approx(1 / 3),
+            "lead_time_median_s": 20.0,
+            # task 1: 4 vs bob's 2 (+2); task 2: 5 vs 5 (0)
+            "rating_offset": 1.0,
+            # task 1: ann sent it unchanged, bob did not; task 2: both sent it unchanged
+            "accept_pairs": 2,
+            "accept_agreement": 0.5,
+        },
+        {
+            "writer": "bob@acme.test",
+            "tasks": 2,
+            "shared_tasks": 2,
+            "annotations": 2,
+            "rating": 3.5,
+            "rating_low": 1.0,
+            "rating_high": 5.0,
+            "rating_n": 2,
+            "accepted": 0.5,
+            "accepted_low": pytest.approx(0.094531, abs=1e-6),
+            "accepted_high": pytest.approx(0.905469, abs=1e-6),
+            "accepted_n": 2,
+            # "Hello Ann" -> "Hello Anna": 1 of 10 characters; task 2: 0
+            "edit_distance": pytest.approx(0.05),
+            "edit_distance_low": 0.0,
+            "edit_distance_high": pytest.approx(0.685310, abs=1e-6),
+            "edit_distance_n": 2,
+            "edit_distance_median": pytest.approx(0.05),
+            "feedback_count": 0,
+            "feedback_rate": 0.0,
+            "lead_time_median_s": 45.0,
+            "issue:tone": 0.5,
+            "rating_offset": -1.0,
+            "accept_pairs": 2,
+            "accept_agreement": 0.5,
+        },
+    ]

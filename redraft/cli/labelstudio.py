@@ -13,6 +13,7 @@ import click
 from redraft.backend.compose import model_source_for
 from redraft.labelstudio.tasks import IMPORTED_MODEL_VERSION
 from redraft.settings import Settings
+from redraft.urls import shown_url
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,22 @@ def _client(settings: Settings) -> AbstractContextManager[Any]:
     help="ML backend URL as Label Studio reaches it (default http://REDRAFT_HOST:REDRAFT_PORT).",
 )
 @click.option("--no-backend", is_flag=True, help="Do not connect an ML backend.")
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Writers per brief: each task is annotated by N different writers (Label Studio's "
+    "maximum annotations). Kept when init runs again without it; a new project gets 1.",
+)
+@click.option(
+    "--overlap-share",
+    type=click.IntRange(1, 100),
+    default=None,
+    metavar="PERCENT",
+    help="With --overlap: the share of tasks that get N writers; the others get one "
+    "[default: 100].",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.pass_context
 def init(
@@ -73,6 +90,8 @@ def init(
     title: str,
     backend_url: str | None,
     no_backend: bool,
+    overlap: int | None,
+    overlap_share: int | None,
     dry_run: bool,
 ) -> None:
     """Create or update the Label Studio project and connect the ML backend.
@@ -83,11 +102,16 @@ def init(
     \b
     Example:
       redraft init --title "Acme outreach" --backend-url http://127.0.0.1:9090
+      redraft init --title "Acme outreach" --overlap 2 --overlap-share 20
     """
     from redraft.label_config import read_label_config
-    from redraft.labelstudio.project import ProjectSpec, init_project
+    from redraft.labelstudio.project import Overlap, ProjectSpec, init_project
 
     settings = _settings(ctx, url, api_key)
+    if overlap_share is not None and overlap is None:
+        raise click.UsageError(
+            "--overlap-share needs --overlap N: how many writers that share of tasks gets"
+        )
     if not no_backend and backend_url is None:
         backend_url = f"http://{settings.host}:{settings.port}"
     spec = ProjectSpec(
@@ -97,6 +121,7 @@ def init(
         backend_url=None if no_backend else backend_url,
         basic_auth_user=settings.basic_auth_user,
         basic_auth_password=settings.basic_auth_password,
+        overlap=None if overlap is None else Overlap(overlap, overlap_share or 100),
     )
     with _client(settings) as client:
         plan = init_project(client, spec, dry_run=dry_run)
@@ -106,7 +131,8 @@ def init(
     if dry_run:
         click.echo("dry run: nothing changed", err=True)
     else:
-        click.echo(f"project {plan.project_id}: {title!r} at {settings.label_studio_url}", err=True)
+        where = shown_url(settings.label_studio_url)
+        click.echo(f"project {plan.project_id}: {title!r} at {where}", err=True)
         click.echo(plan.project_id)
 
 

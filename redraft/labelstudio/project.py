@@ -33,10 +33,31 @@ PROJECT_SETTINGS: dict[str, Any] = {
     "show_collab_predictions": True,
     "evaluate_predictions_automatically": False,
     "reveal_preannotations_interactively": False,
-    "maximum_annotations": 1,
     "enable_empty_annotation": False,
     "show_skip_button": True,
 }
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How many writers annotate each brief (Label Studio's `maximum_annotations`), on what
+    share of the tasks (`overlap_cohort_percentage`; the other tasks get one writer).
+
+    >>> Overlap(2, 20).fields()
+    {'maximum_annotations': 2, 'overlap_cohort_percentage': 20}
+    """
+
+    writers: int = 1
+    percent: int = 100
+
+    def fields(self) -> dict[str, int]:
+        """The project fields that carry it."""
+        return {"maximum_annotations": self.writers, "overlap_cohort_percentage": self.percent}
+
+
+# A new project gets one writer per brief unless `init --overlap` asks for more; a project
+# that exists keeps its overlap when init runs again without --overlap.
+NEW_PROJECT_OVERLAP = Overlap()
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,7 @@ class ProjectSpec:
     backend_url: str | None = None
     basic_auth_user: str | None = None
     basic_auth_password: str | None = field(default=None, repr=False)
+    overlap: Overlap | None = None  # None: leave the project's overlap as it is
     description: str = (
         "redraft: rate the model's draft, say what was wrong, and edit it into the email "
         "you would send."
@@ -58,6 +80,8 @@ class ProjectSpec:
         """The project fields redraft manages (title and config included)."""
         wanted = {"title": self.title, "label_config": self.label_config, **PROJECT_SETTINGS}
         wanted["model_version"] = BACKEND_TITLE if self.backend_url else self.model_version
+        if self.overlap is not None:
+            wanted.update(self.overlap.fields())
         return wanted
 
     def backend_fields(self) -> dict[str, Any]:
@@ -132,12 +156,14 @@ def plan_init(
     >>> same = {"id": 7, **spec.project_fields()}
     >>> plan_init(spec, same).changes_nothing
     True
-    >>> plan_init(spec, {**same, "maximum_annotations": 3}).project_changes
-    {'maximum_annotations': 1}
+    >>> plan_init(spec, {**same, "maximum_annotations": 3}).changes_nothing  # kept
+    True
+    >>> plan_init(replace(spec, overlap=Overlap(2)), same).project_changes
+    {'maximum_annotations': 2, 'overlap_cohort_percentage': 100}
     """
     wanted = spec.project_fields()
     if project is None:
-        changes = wanted
+        changes = {**wanted, **(spec.overlap or NEW_PROJECT_OVERLAP).fields()}
         project_id = None
     else:
         changes = {k: v for k, v in wanted.items() if _differs(project.get(k), v, k)}

@@ -20,6 +20,7 @@ from redraft.report.compare import Difference, compare_versions
 from redraft.report.errors import CompareError
 from redraft.report.metrics import UNKNOWN_VERSION, GroupMetrics, summarise, version_order
 from redraft.report.sources import ReportInput
+from redraft.report.writers import WriterFigures, writer_figures
 from redraft.styles.check import RuleAdherence, adherence
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ class Report:
     judges: list[JudgeAgreement] = field(default_factory=list)
     rejected: int = 0
     style_rules: list[RuleAdherence] = field(default_factory=list)
+    writers: list[WriterFigures] = field(default_factory=list)
+
+    @property
+    def several_writers(self) -> bool:
+        """More than one writer annotated: per-writer figures are worth a table."""
+        return len(self.writers) >= 2
 
 
 def build_report(
@@ -50,7 +57,7 @@ def build_report(
     seed: int = 0,
     learned: PromptTemplate | None = None,
 ) -> Report:
-    """Figures per version, per client, per week; the comparison; agreement (pure).
+    """Figures per version, per client, per week, per writer; the comparison; agreement (pure).
 
     Without `compare`, the two most recent named versions are compared (older first). With
     `learned` (a template holding learned style rules), how often each version's annotated
@@ -91,6 +98,7 @@ def build_report(
         )
         if learned is not None
         else [],
+        writers=writer_figures(records),
     )
 
 
@@ -129,6 +137,8 @@ def report_files(report: Report) -> dict[str, str]:
         files["comparison.csv"] = csv_text([d.as_row() for d in report.comparison])
     if report.annotators is not None:
         files["agreement.csv"] = csv_text([report.annotators.as_row()])
+    if report.several_writers:
+        files["writers.csv"] = csv_text([w.as_row() for w in report.writers])
     if report.judges:
         files["judge_agreement.csv"] = csv_text([j.as_row() for j in report.judges])
     if report.style_rules:

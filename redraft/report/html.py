@@ -56,6 +56,7 @@ def render_html(report: Report) -> str:
         _style_rules(report),
         "<h2>Agreement</h2>",
         _agreement(report),
+        _writers(report),
         _method(),
         "</main></body></html>",
     ]
@@ -277,6 +278,52 @@ def _agreement(report: Report) -> str:
             )
         parts.append("</tbody></table>")
     return "\n".join(parts)
+
+
+def _writers(report: Report) -> str:
+    """Per-writer figures, when more than one writer annotated."""
+    if not report.several_writers:
+        return ""
+    head = [
+        "writer",
+        "tasks",
+        "shared",
+        "annotations",
+        "rating (95% CI)",
+        "rating vs others",
+        "accepted as is (95% CI)",
+        "edit distance (95% CI)",
+        "accepted-as-is agrees",
+        "feedback",
+        "median lead time",
+    ]
+    rows = [
+        "<h2>Per writer</h2>",
+        '<p class="note">Each writer\'s own annotations over every version. <em>Shared</em>: '
+        "tasks another writer annotated too; on those, <em>rating vs others</em> is the "
+        "writer's rating minus the other writers' mean (above 0: rates higher than "
+        "colleagues), and <em>accepted-as-is agrees</em> the share of pairs with another "
+        "writer that made the same call (sent the draft unchanged, or not).</p>",
+        "<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>",
+        "</thead><tbody>",
+    ]
+    for w in report.writers:
+        g = w.figures
+        cells = [
+            w.writer,
+            str(w.tasks),
+            str(w.shared_tasks),
+            str(g.annotations),
+            _est(g.rating, lambda v: f"{v:.2f}"),
+            "–" if w.rating_offset is None else f"{w.rating_offset:+.2f}",
+            _est(g.accepted, _pct),
+            _est(g.edit_distance, lambda v: f"{v:.3f}"),
+            "–" if w.accept_agreement is None else f"{w.accept_agreement:.0%} of {w.accept_pairs}",
+            "–" if g.feedback_rate is None else f"{g.feedback_count} ({g.feedback_rate:.0%})",
+            "–" if g.lead_time_median is None else f"{g.lead_time_median:.0f} s",
+        ]
+        rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+    return "\n".join([*rows, "</tbody></table>"])
 
 
 def _method() -> str:

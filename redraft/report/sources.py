@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +88,37 @@ def from_ls_export_file(path: Path, template: PromptTemplate) -> ReportInput:
 
 
 def from_project(client: Any, project_id: int, template: PromptTemplate) -> ReportInput:
-    """Fetch every task of a project with its annotations and whole predictions."""
+    """Fetch every task of a project with its annotations and whole predictions; writers are
+    named by their Label Studio email (the task listing gives user ids)."""
     tasks = list(project_tasks(client, project_id))
     logger.info("read %d tasks from project %d", len(tasks), project_id)
-    return from_tasks(tasks, template, source=f"project {project_id}")
+    data = from_tasks(tasks, template, source=f"project {project_id}")
+    return replace(data, records=named_writers(data.records, _user_emails(client)))
+
+
+def named_writers(
+    records: Iterable[FeedbackRecord], emails: Mapping[str, str]
+) -> list[FeedbackRecord]:
+    """Records whose annotator is a Label Studio user id, named by that user's email.
+
+    >>> r = FeedbackRecord(1, 2, [], "Hi", annotator="7")
+    >>> [x.annotator for x in named_writers([r], {"7": "ann@acme.test"})]
+    ['ann@acme.test']
+    """
+    return [
+        replace(r, annotator=emails[r.annotator]) if r.annotator in emails else r for r in records
+    ]
+
+
+def _user_emails(client: Any) -> dict[str, str]:
+    """{user id: email} of the organisation's users; {} when this token may not list them."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        return {str(user.id): str(user.email) for user in client.users.list() if user.email}
+    except ApiError as exc:
+        logger.warning("writers shown by user id: listing users gave HTTP %s", exc.status_code)
+        return {}
 
 
 def from_export_dir(path: Path) -> ReportInput:
