@@ -31,7 +31,13 @@ from redraft.exporters.records import Reject, task_records
 from redraft.exporters.rows import FORMATS, RowPolicy, classify, rows_of_record
 from redraft.exporters.selection import ANNOTATOR_POLICIES, select_annotations
 from redraft.exporters.sinks import RECORD_FORMATS, JsonlSink, RecordsSink, record_row
-from redraft.exporters.split import SplitPlan, TaskSource, planned_tasks
+from redraft.exporters.split import (
+    NO_HOLDOUT,
+    EvalHoldout,
+    SplitPlan,
+    TaskSource,
+    planned_tasks,
+)
 from redraft.exporters.tokens import TokenCounter
 from redraft.exporters.validation import DEFAULT_CONTEXT_LIMIT, DEFAULT_EPOCHS, RowValidator
 from redraft.knobs import knob
@@ -99,14 +105,15 @@ def run_export(
     review_sink: Callable[[list[dict[str, Any]]], int] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     reviewed: Container[int] = frozenset(),
-    pinned: frozenset[int] = frozenset(),
+    holdout: EvalHoldout = NO_HOLDOUT,
 ) -> ExportManifest:
     """Write one export folder from Label Studio tasks; returns the manifest.
 
     `tasks` is an iterable (read once; spooled to a temp file when a split is planned) or a
     function that opens the source again. `reviewed` holds the annotation ids that already
     have a golden review task: --golden-review neither rewrites nor re-imports them.
-    `pinned` task ids (the project's evaluation set) always go to validation.
+    `holdout`: the project's evaluation set (always in validation) and how many briefs to
+    add to it (`redraft.evaluation.evalset`).
     """
     if options.golden != "off" and golden_writer is None:
         raise ExportError("--golden needs a model to write with — pass --golden-model")
@@ -121,7 +128,7 @@ def run_export(
     try:
         manifest = _write_export(
             tasks, work, template, counter, options, source, golden_writer, review_sink,
-            now, reviewed, pinned,
+            now, reviewed, holdout,
         )  # fmt: skip
         if out_dir.exists():
             out_dir.rmdir()  # checked empty above
@@ -143,7 +150,7 @@ def _write_export(
     review_sink: Callable[[list[dict[str, Any]]], int] | None,
     now: Callable[[], datetime],
     reviewed: Container[int],
-    pinned: frozenset[int],
+    holdout: EvalHoldout,
 ) -> ExportManifest:
     started = now()
     sinks = open_dataset_sinks(out_dir, counter, options)
@@ -154,7 +161,7 @@ def _write_export(
     golden = _Golden(golden_writer, options.golden, review_sink, reviewed)
     shaped = 0  # tasks with a `data` object: an input without any is not a Label Studio export
     try:
-        with planned_tasks(tasks, options.validation_ratio, pinned) as (plan, stream):
+        with planned_tasks(tasks, options.validation_ratio, holdout) as (plan, stream):
             for task in stream:
                 counts.tasks_read += 1
                 shaped += isinstance(task.get("data"), Mapping)

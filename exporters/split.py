@@ -85,12 +85,33 @@ def can_yield_rows(task: Task) -> bool:
 
 
 @dataclass(frozen=True)
+class EvalHoldout:
+    """A project's evaluation set as the split sees it (`redraft.evaluation.evalset`).
+
+    `pinned` tasks always go to validation. `extra` more tasks go there too, chosen among those
+    no earlier export trained on (not in `trained`): the briefs `redraft evalset --grow` asked
+    the next export to add to the set.
+    """
+
+    pinned: frozenset[int] = frozenset()
+    extra: int = 0
+    trained: frozenset[int] = frozenset()
+
+
+NO_HOLDOUT = EvalHoldout()  # an export without a project: no evaluation set
+
+
+@dataclass(frozen=True)
 class SplitPlan:
-    """Which task ids go to validation, and the planned counts per client."""
+    """Which task ids go to validation, and the planned counts per client.
+
+    `held_out` are the extra tasks held out for the evaluation set (also in `validation_ids`).
+    """
 
     validation_ratio: float = 0.0
     validation_ids: frozenset[int] = frozenset()
     planned: dict[str, dict[str, int]] = field(default_factory=dict)
+    held_out: frozenset[int] = frozenset()
 
     def split(self, task_id: int | None) -> str:
         """ "train" or "validation" for one task."""
@@ -100,13 +121,15 @@ class SplitPlan:
 class SplitPlanner:
     """The first pass: remembers a hash and an id per usable task, per client.
 
-    `pinned` task ids (a project's evaluation set) always go to validation and are not
-    counted for the ratio, so no later export trains on them.
+    Pinned task ids (a project's evaluation set) always go to validation and are not
+    counted for the ratio, so no later export trains on them; `holdout.extra` more go there
+    to grow the set.
     """
 
-    def __init__(self, validation_ratio: float, pinned: frozenset[int] = frozenset()) -> None:
+    def __init__(self, validation_ratio: float, holdout: EvalHoldout = NO_HOLDOUT) -> None:
         self.validation_ratio = validation_ratio
-        self.pinned = pinned
+        self.holdout = holdout
+        self.pinned = holdout.pinned
         self._pinned_seen: dict[str, int] = {}
         self._chosen_pinned: set[int] = set()
         self._hashes: dict[str, array[int]] = {}
@@ -150,14 +173,39 @@ class SplitPlanner:
             planned[client] = {"tasks": len(ids) + pinned, "validation": count + pinned}
             if pinned:
                 planned[client]["pinned"] = pinned
-        return SplitPlan(self.validation_ratio, frozenset(chosen), planned)
+        held_out = self._hold_out(chosen)
+        for client, ids in held_out.items():
+            planned[client]["validation"] += len(ids)
+            planned[client]["held_out"] = len(ids)
+        extra = frozenset(i for ids in held_out.values() for i in ids)
+        return SplitPlan(self.validation_ratio, frozenset(chosen | extra), planned, extra)
+
+    def _hold_out(self, chosen: set[int]) -> dict[str, list[int]]:
+        """Up to `holdout.extra` more tasks no export trained on, taken from each client in
+        turn by hash rank; at least one task of every client still trains."""
+        if self.holdout.extra <= 0:
+            return {}
+        queues: dict[str, list[int]] = {}
+        for client in sorted(self._ids):
+            ranked = sorted(zip(self._hashes[client], self._ids[client], strict=True))
+            trains = sum(1 for _, i in ranked if i not in chosen)
+            eligible = [i for _, i in ranked if i not in chosen and i not in self.holdout.trained]
+            queues[client] = eligible[: max(0, trains - 1)]
+        taken: dict[str, list[int]] = {}
+        left = self.holdout.extra
+        while left > 0 and any(queues.values()):
+            for client, queue in queues.items():
+                if queue and left > 0:
+                    taken.setdefault(client, []).append(queue.pop(0))
+                    left -= 1
+        return taken
 
 
 def plan_split(
-    tasks: Iterable[Task], validation_ratio: float, pinned: frozenset[int] = frozenset()
+    tasks: Iterable[Task], validation_ratio: float, holdout: EvalHoldout = NO_HOLDOUT
 ) -> SplitPlan:
     """Plan the split from one pass over the tasks."""
-    planner = SplitPlanner(validation_ratio, pinned)
+    planner = SplitPlanner(validation_ratio, holdout)
     for task in tasks:
         planner.add(task)
     return planner.plan()
@@ -165,16 +213,16 @@ def plan_split(
 
 @contextmanager
 def planned_tasks(
-    source: TaskSource, validation_ratio: float, pinned: frozenset[int] = frozenset()
+    source: TaskSource, validation_ratio: float, holdout: EvalHoldout = NO_HOLDOUT
 ) -> Iterator[tuple[SplitPlan, Iterable[Task]]]:
     """The split plan and the tasks to stream; a read-once source is spooled to a temp file."""
-    if validation_ratio <= 0 and not pinned:
+    if validation_ratio <= 0 and not holdout.pinned and not holdout.extra:
         yield SplitPlan(validation_ratio), source() if callable(source) else source
         return
     if callable(source):
-        yield plan_split(source(), validation_ratio, pinned), source()
+        yield plan_split(source(), validation_ratio, holdout), source()
         return
-    planner = SplitPlanner(validation_ratio, pinned)
+    planner = SplitPlanner(validation_ratio, holdout)
     with tempfile.TemporaryDirectory(prefix="redraft-export-") as folder:
         spool = Path(folder) / "tasks.jsonl"
         with open(spool, "w", encoding="utf-8", newline="\n") as handle:

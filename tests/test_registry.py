@@ -198,11 +198,12 @@ def test_models_cli_add_promote_list_rollback(settings: Settings) -> None:
     assert added.exit_code == 0, added.output
     assert added.stderr == "added qwen-1 as candidate\n"
     _invoke(settings, "models", "add", "qwen-2", "--model-id", "qwen-lora-2", "--promote")
-    promoted = _invoke(settings, "models", "promote", "qwen-1")
+    promoted = _invoke(settings, "models", "promote", "qwen-1", "--force")
     assert promoted.exit_code == 0
     assert promoted.stderr == (
-        f"evaluation gate skipped: no export in {settings.exports_dir} yet — run `redraft "
-        "export` first\npromoted qwen-1 (qwen-lora-1) as the default version; replaced qwen-2\n"
+        f"evaluation gate: no export in {settings.exports_dir} yet — run `redraft export` first\n"
+        "--force: promoting qwen-1 without a verdict\n"
+        "promoted qwen-1 (qwen-lora-1) as the default version; replaced qwen-2\n"
     )
     listed = _invoke(settings, "models", "list", "--json")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -249,13 +250,9 @@ def test_trl_serve_instructions_name_a_promote_command_that_stores_the_endpoint(
     )
     command = lines[2].split("then: redraft ")[1].split("   (")[0]
     args = command.replace("HOST", "127.0.0.1").split()
-    promoted = CliRunner().invoke(cli, args, env=env)
+    promoted = CliRunner().invoke(cli, [*args, "--force"], env=env)  # no export: no gate
     assert promoted.exit_code == 0, promoted.output
-    assert promoted.stderr.splitlines() == [
-        f"evaluation gate skipped: no export in {settings.exports_dir} yet — run `redraft export`"
-        " first",
-        "promoted v1 (v1) as the default version",
-    ]
+    assert promoted.stderr.splitlines()[-1] == "promoted v1 (v1) as the default version"
     version = registry.get("v1")
     assert (version.status, version.base_url) == ("active", "http://127.0.0.1:8000/v1")
     active = RegistryModelSource(settings).active()
@@ -349,7 +346,7 @@ def test_models_cli_promotes_into_the_project_a_version_was_trained_for(
     registry.promote("v1")
     registry.add(ModelVersion(name="v2", model_id="ft:b", projects=(2,)))
 
-    promoted = _invoke(settings, "models", "promote", "v2")
+    promoted = _invoke(settings, "models", "promote", "v2", "--force")  # no export: no gate
     assert promoted.exit_code == 0, promoted.output
     assert promoted.stderr.splitlines()[-1] == "promoted v2 (ft:b) for project 2; replaced v1"
     assert (registry.active(2).name, registry.active(1).name) == ("v2", "v1")  # type: ignore[union-attr]

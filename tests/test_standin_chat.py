@@ -352,6 +352,18 @@ def test_match_and_times(standin: StandinServer) -> None:
     assert standin.request_count() == 4
 
 
+def test_a_fault_for_one_model_leaves_the_others_alone(standin: StandinServer) -> None:
+    """A fine-tuned version that answers nothing, next to a base model that drafts."""
+    standin.add_fault(FaultRule("empty", model="gpt-4.1"))
+    client = client_for(standin)
+    assert draft(client, model="gpt-4.1-mini") == ""
+    assert draft(client, model="gpt-4o-mini").startswith("Subject: ")
+    assert standin.state.config_dict()["faults"] == [
+        {"kind": "empty", "match": None, "times": None, "retry_after": 1.0, "model": "gpt-4.1",
+         "hits": 1}
+    ]  # fmt: skip
+
+
 def test_client_retries_through_a_transient_429(standin: StandinServer) -> None:
     standin.add_fault(FaultRule("429", times=1, retry_after=0.1))
     assert draft(client_for(standin, max_retries=2)).startswith("Subject: ")
@@ -370,7 +382,16 @@ def test_config_over_http(standin: StandinServer) -> None:
         "latency_ms": 10,
         "models": list(StandinConfig().models),
         "fine_tuned_models": [],
-        "faults": [{"kind": "empty", "match": "quiet", "times": 1, "retry_after": 1.0, "hits": 1}],
+        "faults": [
+            {
+                "kind": "empty",
+                "match": "quiet",
+                "times": 1,
+                "retry_after": 1.0,
+                "model": None,
+                "hits": 1,
+            }
+        ],
         "hang_seconds": 30.0,
         "api_key_required": False,
         "job_step_seconds": 0.2,

@@ -3,6 +3,7 @@ counter); at the threshold it exports and trains; forged webhooks train nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pytest
 
 from redraft.backend.app import backend_state, create_app
 from redraft.settings import Settings
-from redraft.standin import StandinServer
+from redraft.standin import FaultRule, StandinServer
 from redraft.training.auto import COUNTER, AutoTrainer, build_auto_trainer
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.source import RegistryModelSource
+from tests.fixtures.evaluation import pinned_export
 from tests.fixtures.training import write_export
 
 
@@ -147,6 +149,7 @@ def test_auto_promote_through_the_backend_webhook(
     settings: Settings, fast_standin: StandinServer, tmp_path: Path
 ) -> None:
     auto_settings = _auto_settings(settings, fast_standin, REDRAFT_AUTO_PROMOTE="true")
+    pinned_export(auto_settings)  # project 1's evaluation set: 14 briefs the gate judges on
     exports = Exports(tmp_path / "exports")
     counts = Annotations()
     hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
@@ -172,6 +175,35 @@ def test_auto_promote_through_the_backend_webhook(
         }
     finally:
         backend_state(app).close()
+
+
+def test_auto_promote_refuses_a_candidate_that_writes_nothing(
+    settings: Settings,
+    fast_standin: StandinServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    auto_settings = _auto_settings(settings, fast_standin, REDRAFT_AUTO_PROMOTE="true")
+    pinned_export(auto_settings)
+    fast_standin.add_fault(FaultRule("empty", model="ft:"))  # every fine-tune answers ""
+    counts = Annotations()
+    exports = Exports(tmp_path / "exports")
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
+    assert isinstance(hook, AutoTrainer)
+    counts.new[1] = 3
+    with caplog.at_level(logging.WARNING, logger="redraft.training.auto"):
+        hook("ANNOTATION_CREATED", _event(3))
+        hook.wait(60)
+    assert hook.last_error is None
+    registry = Registry(auto_settings.registry_path)
+    assert [(v.name, v.status) for v in registry.list()] == [("v1", "candidate")]
+    assert registry.active(1) is None
+    assert [r.getMessage() for r in caplog.records if r.name == "redraft.training.auto"] == [
+        "auto mode: v1 stays a candidate — not promoted: 14 of its drafts are faulty (14 empty; "
+        "first: task 1, empty) where gpt-4o-mini's are not, so v1 fails the gate outright — "
+        "check what its endpoint answers (`redraft eval` shows the faulty drafts), or `redraft "
+        "models promote v1 --project 1 --force`"
+    ]
 
 
 def test_a_failed_auto_run_is_reported_not_raised(

@@ -61,12 +61,14 @@ def evaluate(
 ) -> None:
     """Compare CANDIDATE's drafts with the active version's on pinned evaluation briefs.
 
-    The briefs are the project's pinned evaluation set (its first export's validation tasks,
-    never trained on since). Both versions draft them at temperature 0; each draft is compared
-    with the email the writers sent: normalised edit distance, accepted-as-is rate, and the
-    paired difference with its 95% interval, overall and per client. Because the sent emails
-    were edited from the active version's drafts, the gate refuses only a candidate that is
-    clearly worse; `redraft models promote` runs the same gate.
+    The briefs are the project's pinned evaluation set (validation tasks its exports pinned,
+    never trained on; `redraft evalset` shows and grows it). Both versions draft them at
+    temperature 0; each draft is compared with the email the writers sent: normalised edit
+    distance, accepted-as-is rate, and the paired difference with its 95% interval, overall and
+    per client. The verdict refuses a candidate whose drafts are empty, cut off or off-brief
+    where the other version's are not, gives none on too few briefs, and otherwise refuses only
+    a clearly worse candidate (the sent emails were edited from the active version's drafts,
+    which favours it); `redraft models promote` runs the same gate.
 
     \b
     Example:
@@ -94,3 +96,74 @@ def evaluate(
     )
     for line in describe(verdict):
         click.echo(line)
+
+
+@click.command("evalset")
+@click.option("--project", "project_ref", required=True, help="Project id or title.")
+@click.option(
+    "--grow",
+    type=click.IntRange(1),
+    default=None,
+    help="Have the next export hold out N more briefs (that no export trained on) for the set.",
+)
+@click.pass_obj
+def evalset(settings: Settings, project_ref: str, grow: int | None) -> None:
+    """Show a project's pinned evaluation set, or grow it with --grow N.
+
+    Prints one line per pinned brief (task id, client, the brief's first words; from the
+    project's newest export) and, on stderr, where the set stands: how many briefs the gate
+    needs to judge and the size exports grow it to by themselves. `--grow N` asks the next
+    `redraft export` to hold out N more annotated briefs that no export trained on (beyond its
+    usual validation share, at least one task of each client still trains).
+
+    \b
+    Example:
+      redraft evalset --project "Acme outreach"
+      redraft evalset --project 3 --grow 8 && redraft export --project 3
+    """
+    from dataclasses import replace
+
+    from redraft.evaluation.evalset import (
+        EvalSet,
+        load_evalset,
+        load_items,
+        require_evalset,
+        save_evalset,
+        standing,
+    )
+    from redraft.evaluation.gate import briefs
+    from redraft.exporters.manifest import latest_export
+
+    project_id = project_id_for(settings, project_ref)
+    assert project_id is not None
+    found = load_evalset(settings.home, project_id)
+    if grow is not None:
+        found = save_evalset(
+            settings.home,
+            replace(found, grow=found.grow + grow)
+            if found is not None
+            else EvalSet(project_id, grow=grow),
+        )
+        click.echo(
+            f"the next `redraft export --project {project_id}` holds out {briefs(found.grow)} "
+            f"that no export trained on for project {project_id}'s evaluation set "
+            f"({briefs(len(found.task_ids))} now) — annotate at least that many new tasks first",
+            err=True,
+        )
+        return
+    if found is None:
+        found = require_evalset(settings.home, project_id)  # says how to pin one
+    export_dir = latest_export(settings.exports_dir, project_id)
+    items = {i.task_id: i for i in load_items(export_dir, found.task_ids)} if export_dir else {}
+    for task_id in sorted(found.task_ids):
+        item = items.get(task_id)
+        words = " ".join(str(item.data.get("brief") or "").split()[:10]) if item else ""
+        client = (item.client or "(no client)") if item else "(not in the newest export)"
+        click.echo(f"{task_id}\t{client}\t{words}")
+    trained = len(found.trained_ids) if found.trained_ids is not None else "an unknown number of"
+    click.echo(
+        f"project {project_id}'s evaluation set: {briefs(len(found.task_ids))}, pinned "
+        f"{found.pinned_at or 'earlier'}; exports trained on {trained} other tasks; "
+        + standing(found),
+        err=True,
+    )

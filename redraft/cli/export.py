@@ -14,7 +14,7 @@ import click
 
 from redraft.cli.export_options import build_options, export_options
 from redraft.cli.knobs import knob_options
-from redraft.evaluation.evalset import pin, pinned_ids
+from redraft.evaluation.evalset import holdout_for_export, update_after_export
 from redraft.exporters.golden import GoldenWriter, import_review_tasks, reviewed_annotations
 from redraft.exporters.manifest import ExportManifest
 from redraft.exporters.pipeline import ExportOptions, run_export
@@ -119,7 +119,7 @@ def export(
             source = {"kind": "file", "path": str(from_file.resolve())}
         if template_path is not None:  # the version trained on it drafts with it too
             source["template_path"] = str(Path(template_path).resolve())
-        pinned = pinned_ids(settings.home, project_id) if project_id is not None else None
+        evalset, holdout = holdout_for_export(settings.home, project_id)
         manifest = run_export(
             tasks,
             out_dir,
@@ -130,33 +130,14 @@ def export(
             golden_writer,
             review_sink,
             reviewed=reviewed,
-            pinned=pinned or frozenset(),
+            holdout=holdout,
         )
-    if project_id is not None:
-        _pin_evaluation_set(settings, project_id, pinned, manifest)
+    if project_id is not None:  # pin the new evaluation briefs, remember what was trained on
+        note = update_after_export(
+            settings.home, project_id, evalset, out_dir, manifest.validation_task_ids
+        )
+        click.echo(note, err=True)
     _print_summary(manifest, out_dir)
-
-
-def _pin_evaluation_set(
-    settings: Settings, project_id: int, pinned: frozenset[int] | None, manifest: ExportManifest
-) -> None:
-    """Pin this export's validation tasks as the project's evaluation set, the first time."""
-    if pinned is not None:
-        click.echo(
-            f"kept the {len(pinned)} pinned evaluation briefs of project {project_id} out of "
-            "training (`redraft eval`)",
-            err=True,
-        )
-        return
-    ids = manifest.split["validation_task_ids"]
-    if ids:
-        pin(settings.home, project_id, ids)
-        click.echo(
-            f"pinned {len(ids)} validation brief{'' if len(ids) == 1 else 's'} as project "
-            f"{project_id}'s evaluation set: no "
-            "later export trains on them (`redraft eval` compares versions on them)",
-            err=True,
-        )
 
 
 def _resolve(client: Any, ref: str | None) -> int | None:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("redraft.cli.simulate", "simulate"),
     "local": ("redraft.cli.local", "local"),
     "eval": ("redraft.cli.evaluate", "evaluate"),
+    "evalset": ("redraft.cli.evaluate", "evalset"),
     "styles": ("redraft.cli.styles", "styles"),
     "forget": ("redraft.cli.forget", "forget"),
 }

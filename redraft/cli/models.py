@@ -192,8 +192,8 @@ def add(
 @click.option(
     "--force",
     is_flag=True,
-    help="Promote even when the gate finds NAME clearly worse, or into a project NAME was not "
-    "trained for.",
+    help="Promote even when the evaluation gate refuses NAME (or cannot judge it), or into a "
+    "project NAME was not trained for.",
 )
 @click.pass_obj
 def promote(
@@ -204,10 +204,12 @@ def promote(
     annotations goes to that project, and other projects keep their versions.
 
     First the evaluation gate (`redraft eval NAME`) drafts the pinned evaluation briefs with
-    NAME and with the active version and shows its verdict; a candidate that is clearly
-    worse is refused unless --force. A version trained on the local base is served by
-    `redraft local serve` and needs no --base-url; any other `train trl` adapter has no
-    endpoint until you serve it (pass --base-url, or train with --serve-url).
+    NAME and with the active version and shows its verdict. It refuses, unless --force, a
+    candidate with empty, cut-off or off-brief drafts, one it cannot judge (no evaluation set, a
+    damaged one, or too few briefs: see `redraft evalset`), and one that is clearly worse.
+    A version trained on the local base is served by `redraft local serve` and needs no
+    --base-url; any other `train trl` adapter has no endpoint until you serve it (pass
+    --base-url, or train with --serve-url).
 
     \b
     Example:
@@ -249,12 +251,7 @@ def promote(
     if version is not None and (before is None or before.name != name):
         request = GateRequest(candidate=name, project_id=project_id)
         report = lambda line: click.echo(line, err=True)  # noqa: E731
-        if not promotion_gate(settings, registry, request, report, force=force):
-            raise RegistryError(
-                f"not promoted: {name} is clearly worse than the active version on the "
-                f"evaluation briefs — keep collecting feedback, or `redraft models promote {name}"
-                " --force`"
-            )
+        promotion_gate(settings, registry, request, report, force=force)  # GateRefused: error
     version = registry.promote(name, project_id)
     click.echo(_line(version, _drafts_in(registry).get(name)))
     replaced = f"; replaced {before.name}" if before and before.name != name else ""

@@ -8,17 +8,20 @@ from pathlib import Path
 
 from redraft.backend.drafting import Drafter
 from redraft.backend.versions import ActiveModel, SettingsModelSource
+from redraft.errors import RedraftError
 from redraft.evaluation.evalset import (
     EvalSetError,
     export_project,
     load_items,
-    pinned_ids,
+    require_evalset,
 )
 from redraft.evaluation.gate import (
     DEFAULT_MARGIN,
+    MIN_EVAL_BRIEFS,
     EvalItem,
     FinalFor,
     Verdict,
+    briefs,
     judge,
     outcome,
     sent_final,
@@ -71,16 +74,21 @@ def gate_items(
             f"no export{where} in {settings.exports_dir} yet — run `redraft export` first"
         )
     project = request.project_id or export_project(export_dir)
-    pinned = pinned_ids(settings.home, project) if project is not None else None
+    # A project's briefs are its pinned set, which must be there and readable: the gate fails
+    # closed. A file export (no project) has only its own validation tasks.
+    pinned = require_evalset(settings.home, project).task_ids if project is not None else None
     items = load_items(export_dir, pinned)
     if request.limit:
         items = items[: request.limit]
     if not items:
         raise EvalSetError(
-            f"{export_dir} holds no evaluation briefs written by people — annotate more tasks "
-            "and re-export (each client needs two or more for one to be held out)"
+            f"{export_dir} holds none of the evaluation briefs — annotate more tasks and "
+            "re-export (each client needs two or more for one to be held out)"
         )
     source = f"project {project}'s pinned set" if pinned is not None else "the export's validation"
+    missing = len(pinned) - len(items) if pinned is not None and not request.limit else 0
+    if missing > 0:
+        source += f", {missing} of its {len(pinned)} not in this export"
     return items, f"{source} ({export_dir.name})"
 
 
@@ -101,6 +109,7 @@ def run_gate(
     settings: Settings, registry: Registry, request: GateRequest, report: Report
 ) -> Verdict:
     """Draft every evaluation brief with both versions (temperature 0) and judge."""
+    from redraft.local.address import local_server_url
     from redraft.local.catalog import ensure_served
 
     trained_on = registry.get(request.candidate).export_dir
@@ -113,21 +122,28 @@ def run_gate(
     candidate = resolve_model(settings, registry, request.candidate, request.project_id)
     against = resolve_model(settings, registry, request.against, request.project_id)
     for model in (candidate, against):  # a just-trained local version: make sure it is served
-        if model.base_url and model.base_url.rstrip("/") == settings.local_url:
+        if model.base_url and model.base_url.rstrip("/") == local_server_url(settings):
             ensure_served(model.base_url, model.model_id)
     report(f"drafting {len(items)} briefs from {source} with {candidate.name} and {against.name}")
     drafter = Drafter(settings.with_overrides(temperature=0.0))
     try:
         tasks = [{"id": item.task_id, "data": dict(item.data)} for item in items]
-        ours = [o.text for o in drafter.draft_many(tasks, candidate)]
-        theirs = [o.text for o in drafter.draft_many(tasks, against)]
+        ours = drafter.draft_many(tasks, candidate)
+        theirs = drafter.draft_many(tasks, against)
     finally:
         drafter.close()
     pairs = [
-        (outcome(item, c, final_for), outcome(item, a, final_for))
+        (
+            outcome(item, c.text, final_for, c.error, c.error_kind),
+            outcome(item, a.text, final_for, a.error, a.error_kind),
+        )
         for item, c, a in zip(items, ours, theirs, strict=True)
     ]
     return judge(candidate.name, against.name, items, pairs, request.margin, measure)
+
+
+class GateRefused(RedraftError):
+    """The evaluation gate refused a promotion; the message says why and what to do."""
 
 
 def promotion_gate(
@@ -137,22 +153,52 @@ def promotion_gate(
     report: Report,
     *,
     force: bool = False,
-) -> bool:
-    """Run the gate for a promotion and report its verdict; False when it refuses.
+) -> None:
+    """Run the gate for a promotion and report its verdict; raises GateRefused when it refuses.
 
-    With no evaluation briefs yet (no export, or no held-out brief) the gate says so and lets
-    the promotion through; with `force` it never refuses.
+    The gate fails closed: no evaluation set (or a damaged one), too few briefs, faulty drafts
+    or a clearly worse candidate all refuse. With `force` it reports and never refuses.
     """
     from redraft.evaluation.gate import describe
 
+    name = request.candidate
+    where = f" --project {request.project_id}" if request.project_id is not None else ""
+    override = f"`redraft models promote {name}{where} --force`"
     try:
         verdict = run_gate(settings, registry, request, report)
     except EvalSetError as exc:
-        report(f"evaluation gate skipped: {exc}")
-        return True
+        if force:
+            report(f"evaluation gate: {exc}")
+            report(f"--force: promoting {name} without a verdict")
+            return
+        raise GateRefused(
+            f"not promoted: the evaluation gate cannot judge {name}: {exc}; or {override}"
+        ) from None
     for line in describe(verdict):
         report(line)
-    if verdict.clearly_worse and force:
-        report("--force: promoting despite the verdict")
-        return True
-    return verdict.passed
+    reason = verdict.refusal()
+    if reason is None:
+        return
+    if force:
+        report(f"--force: promoting {name} despite the verdict")
+        return
+    raise GateRefused(f"not promoted: {reason} — {_remedy(verdict, request)}, or {override}")
+
+
+def _remedy(verdict: Verdict, request: GateRequest) -> str:
+    """What to do about a refusal, short of --force."""
+    if verdict.state == "too few":
+        project = request.project_id
+        short = max(1, MIN_EVAL_BRIEFS - verdict.overall.n)
+        if project is None:
+            return (
+                f"annotate more and export again until the set holds {MIN_EVAL_BRIEFS} "
+                f"({briefs(verdict.overall.n)} now)"
+            )
+        return (
+            f"grow project {project}'s set: `redraft evalset --project {project} --grow {short}`, "
+            f"annotate at least {short} more tasks, `redraft export --project {project}`"
+        )
+    if verdict.state == "faulty":
+        return "check what its endpoint answers (`redraft eval` shows the faulty drafts)"
+    return "keep collecting feedback and train again"

@@ -31,7 +31,7 @@ TRIGGERS = frozenset({"ANNOTATION_CREATED", "ANNOTATIONS_CREATED"})
 EventHook = Callable[[str, dict[str, Any]], None]
 NewAnnotations = Callable[[int], int]  # project id -> completed annotations since the last run
 Cycle = Callable[[int | None], ModelVersion]
-Gate = Callable[[ModelVersion, int | None], bool]  # True: promote
+Gate = Callable[[ModelVersion, int | None], str | None]  # None: promote; else why not
 Exporter = Callable[[Settings, int | None], Path]
 
 
@@ -140,11 +140,9 @@ class AutoTrainer:
     def _run(self, project_id: int | None) -> None:
         try:
             version = self.cycle(project_id)
-            if self.promote and self.gate is not None and not self.gate(version, project_id):
-                logger.warning(
-                    "auto mode: %s stays a candidate — the evaluation gate found it clearly worse",
-                    version.name,
-                )
+            refused = self.gate(version, project_id) if self.promote and self.gate else None
+            if refused is not None:
+                logger.warning("auto mode: %s stays a candidate — %s", version.name, refused)
             elif self.promote:
                 version = self.registry.promote(version.name, project_id)
                 logger.info("auto mode: promoted %s (%s)", version.name, version.model_id)
@@ -173,6 +171,7 @@ def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
     """Export the project's completed tasks with redraft.exporters into REDRAFT_HOME/exports."""
     from datetime import UTC, datetime
 
+    from redraft.evaluation.evalset import holdout_for_export, update_after_export
     from redraft.exporters.pipeline import ExportOptions, run_export
     from redraft.exporters.reading import read_project_tasks
     from redraft.exporters.tokens import load_counter
@@ -190,16 +189,22 @@ def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
         "label_studio_url": settings.label_studio_url,
         "by": "auto mode",
     }
+    # Like `redraft export`: the project's evaluation set stays out of training and grows.
+    evalset, holdout = holdout_for_export(settings.home, project_id)
     with session_from_settings(settings) as client:
-        run_export(
+        manifest = run_export(
             read_project_tasks(client, project_id),
             out_dir,
             load_template(settings.template_path),
             load_counter(),
             ExportOptions(project_id=project_id),
             source,
+            holdout=holdout,
         )
-    logger.info("auto mode: exported project %s to %s", project_id, out_dir)
+    note = update_after_export(
+        settings.home, project_id, evalset, out_dir, manifest.validation_task_ids
+    )
+    logger.info("auto mode: exported project %s to %s; %s", project_id, out_dir, note)
     return out_dir
 
 
@@ -231,6 +236,7 @@ def default_cycle(
                 output_dir=settings.home / "adapters" / name,
                 start_adapter=Path(parent.metrics["adapter"]) if parent else None,
                 since_export=Path(parent.export_dir or "") if parent else None,
+                max_steps=settings.auto_train_max_steps,
             )
             return train_trl(
                 registry,
@@ -321,11 +327,15 @@ def build_auto_trainer(
         poll_interval=poll_interval,
     )
 
-    def gate(version: ModelVersion, project_id: int | None) -> bool:
-        from redraft.evaluation.run import GateRequest, promotion_gate
+    def gate(version: ModelVersion, project_id: int | None) -> str | None:
+        from redraft.evaluation.run import GateRefused, GateRequest, promotion_gate
 
         request = GateRequest(candidate=version.name, project_id=project_id)
-        return promotion_gate(settings, registry, request, logger.info)
+        try:
+            promotion_gate(settings, registry, request, logger.info)
+        except GateRefused as exc:
+            return str(exc)
+        return None
 
     return AutoTrainer(
         registry,
