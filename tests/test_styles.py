@@ -460,3 +460,28 @@ def test_a_fine_tune_on_a_notes_template_drafts_with_it(tmp_path: Path):
     params = TrlParams(base_model="base", output_dir=tmp_path / "run")
     version = train_trl(registry, export, params, report=print, name="t1", runner=runner_fn)
     assert version.metrics["template"] == template
+
+
+def test_no_personal_data_becomes_a_rule():
+    """An address, a phone number and a name the writers add to every final are masked in
+    the rule, and its evidence says so; the task's own recipient stays a placeholder."""
+    people = ["Sam Lee", "Ana Ruiz", "Bo Chen", "Eve Park"]
+    records = []
+    for person in people:
+        data = {"recipient": person, "company": "Acme", "brief": "Offer a demo; cc Alan Turing."}
+        body = "We clean teeth well and fast, every single time."
+        final = (
+            f"Hi {person},\n\n{body} Please copy Alan Turing at alan.turing@example.com or "
+            f"call +44 20 7946 0958, {person}."
+        )
+        records.append(EditRecord("Fjord", f"Hi {person},\n\n{body}", final, data))
+    rules = learn_styles(records)["Fjord"].rules
+    assert [(r.kind, r.rule, r.evidence) for r in rules if r.kind == "sentence"] == [
+        (
+            "sentence",
+            'Include the sentence "Please copy [name] at [email] or call [phone], {full_name}."',
+            "4 of 4 edits; masked: an email address, a phone number, a name",
+        )
+    ]
+    text = json.dumps([(r.rule, r.example) for r in rules])
+    assert ("Turing" in text, "example.com" in text, "7946" in text) == (False, False, False)

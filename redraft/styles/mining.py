@@ -9,7 +9,10 @@ Every rule is something the writers do over and over, with the evidence to check
 - **length**: finals consistently shorter (or longer) than the drafts.
 
 Names and the company are generalised to placeholders ({first_name}, {full_name},
-{last_name}, {company}) so "Hi Sam," and "Hi Ana," count as one greeting. The diffs come
+{last_name}, {company}) so "Hi Sam," and "Hi Ana," count as one greeting. Personal data never
+becomes a rule: email addresses, phone numbers and the names of other tasks' recipients are
+masked ([email], [phone], [name]) before mining, and a rule's evidence says what was masked
+in it. The diffs come
 from difflib over word tokens; a rule needs `min_support` edits and `min_share` of the
 client's edits behind it, so one odd edit never becomes a rule.
 """
@@ -26,13 +29,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from redraft.emailparts import Email, names_from_recipient, parse_email
+from redraft.exporters.pii import EMAIL_MASK, PHONE_MASK, mask_text
 
 # Words that never make a rule alone (a deleted "the" says nothing about style).
 STOPWORDS = frozenset(
     """a an and are as at be but by for from has have i if in is it its me my of on or our
     so that the their them they this to us was we were will with you your""".split()
 )
-_TOKEN = re.compile(r"\{\w+\}|[\w'’%-]+|[!?]")
+_TOKEN = re.compile(r"\{\w+\}|\[\w+\]|[\w'’%-]+|[!?]")
+NAME_MASK = "[name]"
+# Two or three capitalised words, not at the start of a sentence: how a name is written.
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){1,2}\b")
+_PERSON_FIELD = re.compile(r"name|contact|cc|recipient|person|sender", re.IGNORECASE)
+# What a placeholder in a rule stands for, for its evidence.
+MASKED = ((EMAIL_MASK, "an email address"), (PHONE_MASK, "a phone number"), (NAME_MASK, "a name"))
 # An edit counts as targeted (not a rewritten or cut sentence) when the writer kept this many
 # words around it.
 CONTEXT_WORDS = 3
@@ -72,13 +82,26 @@ class LearnedRule:
     example: str = ""
 
     @property
+    def masked(self) -> tuple[str, ...]:
+        """The personal data masked in the rule (never learned as written).
+
+        >>> LearnedRule("sentence", 'Include "Copy {full_name} at [email]"', 3, 4).masked
+        ('an email address',)
+        """
+        text = self.rule + self.example
+        return tuple(what for placeholder, what in MASKED if placeholder in text)
+
+    @property
     def evidence(self) -> str:
-        """How many of the client's edits show the rule.
+        """How many of the client's edits show the rule, and what was masked in it.
 
         >>> LearnedRule("avoid", 'Never write "just".', 9, 12).evidence
         '9 of 12 edits'
+        >>> LearnedRule("sentence", 'Include "Call [phone] or copy [name]"', 3, 4).evidence
+        '3 of 4 edits; masked: a phone number, a name'
         """
-        return f"{self.support} of {self.total} edits"
+        found = f"{self.support} of {self.total} edits"
+        return f"{found}; masked: {', '.join(self.masked)}" if self.masked else found
 
 
 @dataclass(frozen=True)
@@ -109,7 +132,8 @@ def learn_client(
     client: str, records: Sequence[EditRecord], options: MiningOptions = MiningOptions()
 ) -> ClientFindings:
     """The rules one client's writers apply, strongest evidence first within each kind."""
-    edits = [_Edit.of(record, options.max_phrase_words) for record in records]
+    names = recipients(records)
+    edits = [_Edit.of(record, options.max_phrase_words, names) for record in records]
     rules = [
         *_part_rule(edits, options, "greeting", lambda e: e.greeting, 'Open with "{}"'),
         *_part_rule(edits, options, "sign_off", lambda e: e.sign_off, "Sign off with:\n{}"),
@@ -144,10 +168,10 @@ class _Edit:
     swaps: frozenset[tuple[str, str]]
 
     @staticmethod
-    def of(record: EditRecord, longest: int) -> _Edit:
+    def of(record: EditRecord, longest: int, names: frozenset[str] = frozenset()) -> _Edit:
         values = recipient_fields(record.data)
-        draft = parse_email(generalise(record.draft, values))
-        final = parse_email(generalise(record.final, values))
+        draft = parse_email(personal_data_masked(generalise(record.draft, values), names))
+        final = parse_email(personal_data_masked(generalise(record.final, values), names))
         before, after = tokens(draft.body), tokens(final.body)
         deleted: set[str] = set()
         swaps: set[tuple[str, str]] = set()
@@ -197,6 +221,40 @@ def generalise(text: str, values: Mapping[str, str]) -> str:
     for key, value in ordered:
         if len(value) >= 2:
             text = re.sub(rf"(?<![\w{{]){re.escape(value)}(?![\w}}])", "{" + key + "}", text)
+    return text
+
+
+def recipients(records: Iterable[EditRecord]) -> frozenset[str]:
+    """The people the records' task data names: each recipient's full name, and the names
+    (two or three capitalised words) in the brief and in fields about people. Each task's own
+    recipient is generalised first, so what is left of these in a text is someone else.
+
+    >>> sorted(recipients([EditRecord("A", "d", "f", {"recipient": "Sam Lee, CTO",
+    ...     "brief": "Offer a demo. Copy Alan Turing."})]))
+    ['Alan Turing', 'Sam Lee']
+    """
+    names = set()
+    for record in records:
+        name = names_from_recipient(record.data.get("recipient"))["full_name"]
+        if " " in name.strip():
+            names.add(name.strip())
+        for key, value in record.data.items():
+            if isinstance(value, str) and (key == "brief" or _PERSON_FIELD.search(key)):
+                names |= {m.group(0) for m in _NAME.finditer(value)}
+    company = {str(r.data.get("company") or "") for r in records} | {r.client for r in records}
+    return frozenset(n for n in names if n not in company)
+
+
+def personal_data_masked(text: str, names: Iterable[str] = ()) -> str:
+    """`text` with email addresses, phone numbers and the given names masked.
+
+    >>> personal_data_masked("Copy Alan Turing at alan.turing@example.com", ["Alan Turing"])
+    'Copy [name] at [email]'
+    """
+    text = mask_text(text)
+    for name in sorted(names, key=len, reverse=True):
+        words = r"\s+".join(re.escape(w) for w in name.split())
+        text = re.sub(rf"(?<![\w{{]){words}(?![\w}}])", NAME_MASK, text, flags=re.IGNORECASE)
     return text
 
 
@@ -271,6 +329,7 @@ def _subject_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[Learn
         if _enough(count, len(edits), options)
         and grams_added[gram] >= options.min_support
         and not set(gram.split()) <= STOPWORDS
+        and "[" not in gram
     }
     return [
         LearnedRule("subject", f'Put "{gram}" in the subject line', count, len(edits), gram)
@@ -292,6 +351,7 @@ def _avoid_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[Learned
         and count / in_draft[gram] >= options.min_share
         and not set(gram.split()) <= STOPWORDS
         and "{" not in gram
+        and "[" not in gram
     }
     rules = []
     for gram, count in _maximal(found):
@@ -308,7 +368,7 @@ def _replace_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[Learn
         in_draft.update(_grams(e.draft_tokens, options.max_phrase_words))
     rules = []
     for (old, new), count in swaps.most_common():
-        if set(old.split()) <= STOPWORDS or "{" in old + new:
+        if set(old.split()) <= STOPWORDS or "{" in old + new or "[" in old + new:
             continue
         if count >= options.min_support and count / max(in_draft[old], 1) >= options.min_share:
             wording = f'Write "{new}", not "{old}"'
