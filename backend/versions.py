@@ -33,18 +33,19 @@ class ProjectFieldError(RedraftError):
     """The `project` Label Studio sent is not its `"ID.TIMESTAMP"` (answered with HTTP 400)."""
 
 
-PROJECT_FIELD = re.compile(r"([1-9][0-9]*)\.[0-9]+")
+# "ID.TIMESTAMP" as Label Studio sends it; a bare id ("3") as a person types it into curl.
+PROJECT_FIELD = re.compile(r"([1-9][0-9]*)(\.[0-9]+)?")
 
 
 def project_id_of(project: object) -> int | None:
     """The project id in what Label Studio sends the backend (`"ID.CREATED_TIMESTAMP"` in
-    /setup and /predict bodies; an integer id is taken too), None when it sends none.
+    /setup and /predict bodies; a bare id, "3" or 3, is taken too), None when it sends none.
 
     Anything else raises ProjectFieldError rather than guess: `"1.5.6"` or `"01"` read as
     project 1 would draft with project 1's version for some other project.
 
-    >>> project_id_of("3.1764600000"), project_id_of(7), project_id_of(None), project_id_of("")
-    (3, 7, None, None)
+    >>> project_id_of("3.1764600000"), project_id_of(7), project_id_of("7"), project_id_of(None)
+    (3, 7, 7, None)
     >>> try:
     ...     project_id_of("01")
     ... except ProjectFieldError as exc:
