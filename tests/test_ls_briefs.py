@@ -170,6 +170,25 @@ def test_overlap_is_set_when_asked_and_kept_when_init_runs_again_without_it() ->
     assert back.project_changes == {"maximum_annotations": 1, "overlap_cohort_percentage": 100}
 
 
+def test_an_overlap_share_without_overlap_is_refused_before_label_studio_is_asked(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from redraft.cli.main import cli
+
+    env = {
+        "REDRAFT_HOME": str(tmp_path),
+        "LABEL_STUDIO_URL": "http://127.0.0.1:9",
+        "LABEL_STUDIO_API_KEY": "t",
+    }
+    refused = CliRunner().invoke(cli, ["init", "--overlap-share", "20"], env=env)
+    assert (refused.exit_code, refused.stderr.splitlines()[-1]) == (
+        2,
+        "Error: --overlap-share needs --overlap N: how many writers that share of tasks gets",
+    )
+
+
 def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(LabelStudioError) as err:
         find_binary(tmp_path / "nope")
