@@ -49,6 +49,7 @@ class DraftOutcome:
     error: str | None = None
     cached: bool = False
     error_kind: str | None = None  # timeout, deadline, rate_limit, server_error, ...
+    truncated: bool = False  # the model stopped at max_tokens (finish_reason "length")
 
     @property
     def ok(self) -> bool:
@@ -244,7 +245,7 @@ class Drafter:
                 return DraftOutcome(job.task_id, text, cached=True)
         pace = self.pace_for(active)
         try:
-            text = self._complete_paced(client, active, job.messages, pace)
+            text, truncated = self._complete_paced(client, active, job.messages, pace)
         except openai.APITimeoutError:
             return self._failed(job.task_id, f"no answer within {pace.timeout():g}s", "timeout")
         except openai.RateLimitError:
@@ -272,19 +273,20 @@ class Drafter:
         if self.cache is not None:
             self.cache.put(job.key, active.model_id, text)
         logger.debug("task %s: draft %r", job.task_id, text)
-        return DraftOutcome(job.task_id, text)
+        return DraftOutcome(job.task_id, text, truncated=truncated)
 
     def _complete_paced(
         self, client: openai.OpenAI, active: ActiveModel, messages: list[Message], pace: Pace
-    ) -> str:
-        """One draft within the endpoint's pace; 429s, timeouts, 5xx and lost connections are
-        retried (REDRAFT_MAX_RETRIES) after a back-off, and 429s and timeouts slow the pace."""
+    ) -> tuple[str, bool]:
+        """One draft (and whether it stopped at max_tokens) within the endpoint's pace; 429s,
+        timeouts, 5xx and lost connections are retried (REDRAFT_MAX_RETRIES) after a back-off,
+        and 429s and timeouts slow the pace."""
         attempts = self.settings.max_retries + 1
         for attempt in range(attempts):
             with pace.hold():
                 started = time.monotonic()
                 try:
-                    text, parallel = self._complete(client, active, messages, pace.timeout())
+                    text, parallel, cut = self._complete(client, active, messages, pace.timeout())
                 except (openai.RateLimitError, openai.APITimeoutError) as exc:
                     pace.overloaded(started)
                     if attempt + 1 == attempts:
@@ -300,14 +302,15 @@ class Drafter:
                     wait = _backoff(attempt, exc)
                 else:
                     pace.succeeded(time.monotonic() - started, parallel)
-                    return text
+                    return text, cut
             time.sleep(wait)  # outside the slot: a waiting retry holds no endpoint capacity
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _complete(
         self, client: openai.OpenAI, active: ActiveModel, messages: list[Message], timeout: float
-    ) -> tuple[str, int | None]:
-        """The draft text and the parallelism the server advertised (None when it did not)."""
+    ) -> tuple[str, int | None, bool]:
+        """The draft text, the parallelism the server advertised (None when it did not), and
+        whether the model stopped at max_tokens."""
         raw = client.chat.completions.with_raw_response.create(
             model=active.model_id,
             messages=messages,  # type: ignore[arg-type]
@@ -320,7 +323,8 @@ class Drafter:
         text = (content or "").strip()
         if not text:
             raise EmptyDraftError
-        return text, _parallel(raw.headers.get(PARALLEL_HEADER))
+        cut = bool(response.choices) and response.choices[0].finish_reason == "length"
+        return text, _parallel(raw.headers.get(PARALLEL_HEADER)), cut
 
     @staticmethod
     def _failed(task_id: TaskId, reason: str, kind: str) -> DraftOutcome:

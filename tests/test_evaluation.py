@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from redraft.backend.drafting import Drafter
+from redraft.backend.versions import ActiveModel
 from redraft.cli.main import cli
 from redraft.evaluation.evalset import (
     EvalSet,
@@ -148,6 +150,23 @@ DATA = {"brief": "Invite Maria at Acme to the analytics pilot next week", "recip
 SENT = "Hi Maria,\n\nWould Acme join the analytics pilot next week?\n\nBest,\nPriya"
 
 
+def test_a_draft_stopped_at_max_tokens_is_cut_off(
+    settings: Settings, standin: StandinServer
+) -> None:
+    drafter = Drafter(settings.with_overrides(openai_base_url=standin.base_url, max_tokens=12))
+    try:
+        [short] = drafter.draft_many([{"id": 1, "data": DATA}], ActiveModel("m", "gpt-4o-mini"))
+    finally:
+        drafter.close()
+    assert (short.text, short.truncated) == (
+        "Subject: An easier way to handle Invite Maria at Acme\n\nHi",
+        True,
+    )
+    # Its last line is as short as a sign-off; the drafter's flag says it is cut off.
+    assert draft_fault(short.text, DATA, SENT) is None
+    assert draft_fault(short.text, DATA, SENT, truncated=True) == "cut off"
+
+
 @pytest.mark.parametrize(
     ("draft", "error", "kind", "final", "fault"),
     [
@@ -229,8 +248,8 @@ def test_on_two_briefs_a_candidate_that_writes_nothing_is_refused() -> None:
         "the gate cannot judge v2 on 2 briefs: it needs 10 for a verdict",
     )
     assert describe(unsure)[-1] == (
-        "verdict: none — 2 briefs are too few to judge v2 (the gate needs 10); promote refuses "
-        "it (--force overrides)"
+        "verdict: none — the gate needs 10 briefs to judge v2 and has 2; promote refuses it "
+        "(--force overrides)"
     )
 
 
@@ -390,8 +409,8 @@ def test_the_gate_fails_closed_without_a_readable_set(
     few = CliRunner().invoke(cli, ["models", "promote", "good"], env=env)
     assert few.exit_code == 1
     assert few.stderr.splitlines()[-2:] == [
-        "verdict: none — 2 briefs are too few to judge good (the gate needs 10); promote refuses "
-        "it (--force overrides)",
+        "verdict: none — the gate needs 10 briefs to judge good and has 2; promote refuses it "
+        "(--force overrides)",
         "error: not promoted: the gate cannot judge good on 2 briefs: it needs 10 for a verdict "
         "— grow project 1's set: `redraft evalset --project 1 --grow 8`, annotate at least 8 "
         "more tasks, `redraft export --project 1`, or `redraft models promote good --project 1 "

@@ -118,7 +118,9 @@ def test_a_turn_with_the_local_model_moves_drafts_toward_the_writers(
 
         verdict = ok(["eval", "v1", "--project", str(project_id)], settings, env).stdout
         assert "pinned evaluation briefs" in verdict and "verdict: v1" in verdict
-        promoted = ok(["models", "promote", "v1", "--project", str(project_id)], settings, env)
+        # One pinned brief is too few for the gate's verdict (`redraft evalset` grows the set).
+        args = ["models", "promote", "v1", "--project", str(project_id), "--force"]
+        promoted = ok(args, settings, env)
         assert "promoted v1 (v1)" in promoted.stderr
         ok(["prefill", "--project", str(project_id)], settings, env)
         after = drafts_of(ls_client, project_id, "v1")

@@ -122,10 +122,20 @@ def test_promotion_reaches_label_studio(
     added = ok(["models", "add", "writer-b", "--model-id", "gpt-4.1-mini"], loop_settings)
     assert added.stderr == "added writer-b as candidate\n"
     assert setup_version(backend.url) == VERSION_A  # a candidate drafts nothing yet
-    promoted = ok(["models", "promote", "writer-b"], loop_settings)
+    # No export yet, so no evaluation set: the gate cannot judge B and refuses unless forced.
+    refused = run_cli(["models", "promote", "writer-b"], loop_settings)
+    assert (refused.exit_code, refused.stderr) == (
+        1,
+        "error: not promoted: the evaluation gate cannot judge writer-b: no export in "
+        f"{loop_settings.exports_dir} yet — run `redraft export` first; or `redraft models "
+        "promote writer-b --force`\n",
+    )
+    assert setup_version(backend.url) == VERSION_A
+    promoted = ok(["models", "promote", "writer-b", "--force"], loop_settings)
     assert promoted.stderr.splitlines() == [
-        f"evaluation gate skipped: no export in {loop_settings.exports_dir} yet — run `redraft "
-        "export` first",
+        f"evaluation gate: no export in {loop_settings.exports_dir} yet — run `redraft export` "
+        "first",
+        "--force: promoting writer-b without a verdict",
         "promoted writer-b (gpt-4.1-mini) as the default version",
     ]
     assert setup_version(backend.url) == "writer-b"
@@ -325,15 +335,29 @@ def test_the_whole_loop(
         "export_dir": str(export_dir),
     }
     assert trained.stderr.splitlines()[-1] == f"done: {candidate} is candidate ({model_id})"
-    promoted = ok(["models", "promote", candidate], settings)
-    gate = promoted.stderr.splitlines()
-    # The evaluation gate drafted the project's 2 pinned briefs with both versions first.
+    # The evaluation gate drafts the project's 2 pinned briefs with both versions first: too
+    # few for a verdict, so it refuses and says how to grow the set.
+    refused = run_cli(["models", "promote", candidate], settings)
+    gate = refused.stderr.splitlines()
+    assert refused.exit_code == 1
     assert gate[0] == (
         f"drafting 2 briefs from project {project_id}'s pinned set ({export_dir.name}) with "
         f"{candidate} and {VERSION_A}"
     )
-    assert gate[-2].startswith(f"verdict: {candidate} passes the gate")
-    assert gate[-1] == f"promoted {candidate} ({model_id}) for project {project_id}"
+    assert gate[-1] == (
+        f"error: not promoted: the gate cannot judge {candidate} on 2 briefs: it needs 10 for a "
+        f"verdict — grow project {project_id}'s set: `redraft evalset --project {project_id} "
+        f"--grow 8`, annotate at least 8 more tasks, `redraft export --project {project_id}`, "
+        f"or `redraft models promote {candidate} --project {project_id} --force`"
+    )
+    promoted = ok(["models", "promote", candidate, "--force"], settings)
+    gate = promoted.stderr.splitlines()
+    assert gate[-3:] == [
+        f"verdict: none — the gate needs 10 briefs to judge {candidate} and has 2; promote "
+        "refuses it (--force overrides)",
+        f"--force: promoting {candidate} despite the verdict",
+        f"promoted {candidate} ({model_id}) for project {project_id}",
+    ]
 
     # New briefs: prefill drafts the open tasks with the fine-tuned model, stored as the
     # candidate's version, and annotators are shown those drafts; finished tasks are left alone.
@@ -513,7 +537,7 @@ def test_a_real_export_trains_with_trl(
     # Served as vLLM would serve the adapter (`--lora-modules v1=ADAPTER`): the stand-in plays
     # that server and answers for model "v1". Promoted, it drafts the next briefs.
     standin.state.apply_config({"models": [*standin.state.models, "v1"]})
-    ok(["models", "promote", "v1"], loop_settings)
+    ok(["models", "promote", "v1", "--force"], loop_settings)  # too few briefs for a verdict
     more = write_briefs(tmp_path / "more.jsonl", "T", 2, start=13)
     ok(["import", str(more), "--project", str(project_id)], loop_settings)
     before = len(chat_models(standin))

@@ -242,7 +242,7 @@ def test_after_a_promotion_opening_a_task_with_an_older_draft(
 
     added = run_cli(["models", "add", "writer-b", "--model-id", "gpt-4.1-mini"], edge_settings)
     assert added.exit_code == 0, added.output
-    promoted = run_cli(["models", "promote", "writer-b"], edge_settings)
+    promoted = run_cli(["models", "promote", "writer-b", "--force"], edge_settings)  # no export
     assert promoted.exit_code == 0, promoted.output
     assert standin.request_count() == 2
 

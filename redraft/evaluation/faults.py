@@ -4,7 +4,8 @@ A draft is faulty when a writer could not start from it at all:
 
 - **empty**: the model answered with no text;
 - **no draft**: the model could not be asked (an HTTP error, a timeout, an unknown model);
-- **cut off**: it stops mid-sentence — its last line ends without closing punctuation and
+- **cut off**: the model stopped at its token limit (finish_reason "length"), or the draft
+  stops mid-sentence — its last line ends without closing punctuation and
   runs on past its last sentence for longer than a sign-off (`SIGN_OFF_MAX_WORDS`), the way a
   draft stopped at the token limit ends — while the email the writers sent for that brief
   does end;
@@ -101,8 +102,10 @@ def draft_fault(
     final: str,
     error: str | None = None,
     error_kind: str | None = None,
+    truncated: bool = False,
 ) -> str | None:
     """Why a draft fails the gate outright, in a few words; None for a usable draft.
+    `truncated`: the model stopped at max_tokens.
 
     >>> data = {"brief": "Invite Maria at Acme to the analytics pilot"}
     >>> draft_fault(None, data, "Hi Maria.", "the model returned an empty answer", "empty")
@@ -119,7 +122,7 @@ def draft_fault(
         return "empty"
     if draft is None:
         return f"no draft: {error or 'the model did not answer'}"
-    if lacks_ending(draft) and not lacks_ending(final):
+    if truncated or (lacks_ending(draft) and not lacks_ending(final)):
         return "cut off"
     if off_brief(draft, data):
         return "off-brief"

@@ -67,9 +67,11 @@ def outcome(
     final_for: FinalFor = sent_final,
     error: str | None = None,
     error_kind: str | None = None,
+    truncated: bool = False,
 ) -> Outcome:
     """Score one draft against the final the writer would send; `error` and `error_kind`
-    say why there is no draft (the drafter's outcome).
+    say why there is no draft, `truncated` that it stopped at max_tokens (the drafter's
+    outcome).
 
     >>> item = EvalItem(1, "Acme", {}, "Hi Ann, see you Monday.")
     >>> outcome(item, "Hi Ann, see you Monday.")
@@ -77,7 +79,7 @@ def outcome(
     >>> outcome(item, None, error="the model returned an empty answer", error_kind="empty")
     Outcome(draft=None, cost=1.0, accepted=False, fault='empty')
     """
-    fault = draft_fault(draft, item.data, item.final, error, error_kind)
+    fault = draft_fault(draft, item.data, item.final, error, error_kind, truncated)
     if draft is None:
         return Outcome(None, FAILED_COST, False, fault)
     final = final_for(item, draft)
@@ -275,8 +277,8 @@ def describe(verdict: Verdict) -> list[str]:
         )
     elif verdict.state == "too few":
         lines.append(
-            f"verdict: none — {briefs(c.n)} are too few to judge {verdict.candidate} (the gate "
-            f"needs {verdict.minimum}); {refuses}"
+            f"verdict: none — the gate needs {verdict.minimum} briefs to judge "
+            f"{verdict.candidate} and has {c.n}; {refuses}"
         )
     elif verdict.state == "clearly worse":
         lines.append(

@@ -134,8 +134,8 @@ def run_gate(
         drafter.close()
     pairs = [
         (
-            outcome(item, c.text, final_for, c.error, c.error_kind),
-            outcome(item, a.text, final_for, a.error, a.error_kind),
+            outcome(item, c.text, final_for, c.error, c.error_kind, c.truncated),
+            outcome(item, a.text, final_for, a.error, a.error_kind, a.truncated),
         )
         for item, c, a in zip(items, ours, theirs, strict=True)
     ]
