@@ -317,3 +317,62 @@ def test_a_forged_webhook_trains_nothing_the_real_count_does(
     hook.wait(60)
     assert hook.last_error is None
     assert exports.calls == [made.id]
+
+
+def test_auto_mode_exports_keep_and_grow_the_evaluation_set(
+    settings: Settings, fast_standin: StandinServer, ls_client, ls_settings
+) -> None:  # type: ignore[no-untyped-def]
+    """Auto mode's export pins the evaluation set like `redraft export`, and grows it."""
+    import uuid
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from redraft.evaluation.evalset import EvalSet, load_evalset, save_evalset
+    from redraft.label_config import read_label_config
+    from redraft.label_config.results import annotation_result
+    from redraft.training.auto import export_with_exporters
+
+    env = {
+        "LABEL_STUDIO_URL": ls_settings.label_studio_url,
+        "LABEL_STUDIO_API_KEY": ls_settings.label_studio_api_key or "",
+    }
+    auto_settings = _auto_settings(settings, fast_standin, **env)
+    made = ls_client.projects.create(
+        title=f"auto evalset {uuid.uuid4().hex[:8]}", label_config=read_label_config()
+    )
+
+    def annotate(first: int, count: int) -> None:
+        ls_client.projects.import_tasks(
+            made.id,
+            request=[
+                {"data": {"brief": f"Offer a demo to shop {i}.", "client": f"C{i % 2}"}}
+                for i in range(first, first + count)
+            ],
+        )
+        for task in ls_client.tasks.list(project=made.id, fields="all"):
+            if not task.total_annotations:
+                result = annotation_result(final=f"Hi, a demo for shop {task.id}?", rating=4)
+                ls_client.annotations.create(task.id, result=result)
+
+    def train_ids(export_dir: Path) -> set[int]:
+        frame = pd.read_parquet(export_dir / "records.parquet", columns=["task_id", "split"])
+        return {int(i) for i in frame.loc[frame["split"] == "train", "task_id"]}
+
+    annotate(0, 12)
+    first_dir = export_with_exporters(auto_settings, made.id)
+    first = load_evalset(auto_settings.home, made.id)
+    assert isinstance(first, EvalSet)
+    assert (len(first.task_ids), first.trained_ids) == (2, train_ids(first_dir))
+
+    save_evalset(auto_settings.home, replace(first, grow=4))  # `redraft evalset --grow 4`
+    annotate(12, 8)
+    second_dir = export_with_exporters(auto_settings, made.id)
+    second = load_evalset(auto_settings.home, made.id)
+    assert isinstance(second, EvalSet)
+    # 2 + the 4 asked for + those of the new validation share no export trained on (task ids,
+    # hence hash ranks, depend on what else this Label Studio holds).
+    assert second.task_ids > first.task_ids and 6 <= len(second.task_ids) <= 8
+    assert not second.task_ids & (first.trained_ids or set())  # none a version trained on
+    assert not second.task_ids & train_ids(second_dir)  # and none trained on now
+    assert second.grow == 0
