@@ -97,7 +97,9 @@ def init(
     """Create or update the Label Studio project and connect the ML backend.
 
     Idempotent: a second run changes nothing. Basic auth for the backend comes from
-    REDRAFT_BASIC_AUTH_USER / REDRAFT_BASIC_AUTH_PASSWORD.
+    REDRAFT_BASIC_AUTH_USER / REDRAFT_BASIC_AUTH_PASSWORD. With a backend, init also adds a
+    webhook that sends annotation events with the backend's secret (REDRAFT_WEBHOOK_SECRET, or
+    the one generated in REDRAFT_HOME), which auto mode needs.
 
     \b
     Example:
@@ -106,6 +108,7 @@ def init(
     """
     from redraft.label_config import read_label_config
     from redraft.labelstudio.project import Overlap, ProjectSpec, init_project
+    from redraft.labelstudio.webhooks import sync_webhook, webhook_spec
 
     settings = _settings(ctx, url, api_key)
     if overlap_share is not None and overlap is None:
@@ -125,8 +128,12 @@ def init(
     )
     with _client(settings) as client:
         plan = init_project(client, spec, dry_run=dry_run)
+        lines = plan.describe(spec)
+        if spec.backend_url is not None:
+            hook = webhook_spec(settings, spec.backend_url)
+            lines += sync_webhook(client, plan.project_id, hook, dry_run=dry_run)
     prefix = "would " if dry_run else ""
-    for line in plan.describe(spec):
+    for line in lines:
         click.echo(f"{prefix}{line}", err=True)
     if dry_run:
         click.echo("dry run: nothing changed", err=True)
