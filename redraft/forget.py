@@ -63,6 +63,10 @@ class ForgetSummary:
     home_files: int = 0
     label_studio_files: int = 0
     versions: list[str] = field(default_factory=list)
+    task_ids: set[int] = field(default_factory=set)
+    # Annotations whose stored copy of the draft they started from (Label Studio's
+    # annotation.prediction: no API shows or changes it) belongs to the person's tasks.
+    draft_copies: list[int] = field(default_factory=list)
     remains: list[str] = field(default_factory=list)
     refusals: PathRefusals = field(default_factory=PathRefusals)
 
@@ -133,6 +137,10 @@ def forget_in_tasks(
         if not any(needle.found_in(part) for part in parts):
             continue
         summary.tasks += 1
+        summary.task_ids.add(int(task["id"]))
+        summary.draft_copies += [
+            int(a["id"]) for a in task.get("annotations") or [] if a.get("parent_prediction")
+        ]
         changes = {}
         for key in ("data", "meta"):
             value, count = mask_value(task.get(key) or {}, needle)

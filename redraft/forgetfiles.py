@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,12 +202,20 @@ def _mask_parquet(path: Path, needle: Needle, *, dry_run: bool) -> int:
 
 
 def mask_sqlite(
-    path: Path, needle: Needle, *, dry_run: bool, drop: frozenset[str] = frozenset()
+    path: Path,
+    needle: Needle,
+    *,
+    dry_run: bool,
+    drop: frozenset[str] = frozenset(),
+    keep: tuple[str, ...] = (),
+    related: Mapping[str, tuple[str, frozenset[int]]] | None = None,
 ) -> int:
     """Mask the person in every text column of every table of a SQLite file (rows of the
     `drop` tables are deleted instead), then rebuild it so no freed page keeps old text and
-    truncate its write-ahead log. Returns the rows that named them; 0 for a file that is not
-    a readable database.
+    truncate its write-ahead log. Tables whose names start with one of `keep` are left alone.
+    `related` names rows that belong to the person whatever they hold ({table: (column,
+    values)}: the annotations of their tasks), masked with the first name and surname too.
+    Returns the rows that named them; 0 for a file that is not a readable database.
 
     Rows replaced long ago can survive in free pages: the raw bytes (database and log) decide
     whether the file is rebuilt, not only the live rows."""
@@ -225,8 +233,10 @@ def mask_sqlite(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             )
         ]
-        for table in tables:
-            found += _mask_table(db, table, needle, dry_run=dry_run, drop=table in drop)
+        for table in (t for t in tables if not t.startswith(keep)):
+            found += _mask_table(
+                db, table, needle, dry_run=dry_run, drop=table in drop, related=related or {}
+            )
         stale = any(contains_bytes(Path(f"{path}{s}"), needle) for s in ("", "-wal"))
         if (found or stale) and not dry_run:
             db.execute("VACUUM")
@@ -239,15 +249,24 @@ def mask_sqlite(
 
 
 def _mask_table(
-    db: sqlite3.Connection, table: str, needle: Needle, *, dry_run: bool, drop: bool
+    db: sqlite3.Connection,
+    table: str,
+    needle: Needle,
+    *,
+    dry_run: bool,
+    drop: bool,
+    related: Mapping[str, tuple[str, frozenset[int]]],
 ) -> int:
     quoted = '"' + table.replace('"', '""') + '"'
     columns = [row[1] for row in db.execute(f"PRAGMA table_info({quoted})")]
+    column, owned = related.get(table, ("", frozenset()))
     found = 0
     rows = db.execute(f"SELECT rowid, * FROM {quoted}").fetchall()
     for rowid, *values in rows:
-        texts = {c: v for c, v in zip(columns, values, strict=True) if isinstance(v, str)}
-        if not needle.found_in(list(texts.values())):
+        row = dict(zip(columns, values, strict=True))
+        texts = {c: v for c, v in row.items() if isinstance(v, str)}
+        theirs = row.get(column) in owned
+        if not theirs and not needle.found_in(list(texts.values())):
             continue
         found += 1
         if dry_run:
@@ -256,6 +275,9 @@ def _mask_table(
             db.execute(f"DELETE FROM {quoted} WHERE rowid = ?", (rowid,))
             continue
         masked = {c: needle.mask(v, everything=True)[0] for c, v in texts.items()}
+        masked = {c: v for c, v in masked.items() if v != texts[c]}
+        if not masked:
+            continue
         sets = ", ".join('"' + c.replace('"', '""') + '" = ?' for c in masked)
         db.execute(f"UPDATE {quoted} SET {sets} WHERE rowid = ?", [*masked.values(), rowid])
     return found

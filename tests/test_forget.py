@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sqlite3
 import unicodedata
 from dataclasses import replace
@@ -22,10 +23,11 @@ from redraft.forget import ForgetError, Needle, annotation_recency
 from redraft.forgetfiles import mask_file
 from redraft.label_config import FINAL, read_label_config
 from redraft.label_config.results import annotation_result, draft_prediction, text_of
+from redraft.report.judge import JudgeScore, judged_meta
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
-from tests.fixtures.labelstudio import run_cli
+from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
 
 ADA = {
     "brief": "Offer Ada Lovelace (ada@example.com) a demo.",
@@ -60,8 +62,9 @@ def test_needles_refuse_what_would_mask_too_much() -> None:
 
 @pytest.mark.e2e
 def test_forget_masks_the_person_everywhere_and_names_the_versions(
-    ls_client: LabelStudio, ls_settings: Settings, tmp_path: Path
+    ls_client: LabelStudio, ls_settings: Settings, label_studio: LabelStudioInstance
 ) -> None:
+    on_disk = {"LABEL_STUDIO_BASE_DATA_DIR": str(label_studio.server.data_dir)}
     project = ls_client.projects.create(title="forget e2e", label_config=read_label_config())
     ls_client.projects.import_tasks(
         id=project.id,
@@ -114,7 +117,7 @@ def test_forget_masks_the_person_everywhere_and_names_the_versions(
     )
     assert "Lovelace" in everything_text(ls_client, project.id)  # a dry run changes nothing
 
-    done = run_cli(["forget", "Ada Lovelace", "--project", str(project.id)], ls_settings)
+    done = run_cli(["forget", "Ada Lovelace", "--project", str(project.id)], ls_settings, on_disk)
     assert done.exit_code == 0, done.output
     assert done.stderr.splitlines()[-1].startswith("masked 'Ada Lovelace' in 1 Label Studio task")
     stored = everything_text(ls_client, project.id)
@@ -133,7 +136,9 @@ def test_forget_masks_the_person_everywhere_and_names_the_versions(
     assert (report / "clients.csv").read_text() == (
         "client,recipient\nAcme,[removed]\nAcme,Bob Babbage\n"
     )
-    again = run_cli(["forget", "ada@example.com", "--project", str(project.id)], ls_settings)
+    again = run_cli(
+        ["forget", "ada@example.com", "--project", str(project.id)], ls_settings, on_disk
+    )
     assert again.stderr.splitlines()[-1].startswith("masked 'ada@example.com' in 1 Label Studio")
     assert "Offer [removed] ([removed]) a demo." in everything_text(ls_client, project.id)
 
@@ -348,3 +353,137 @@ def test_forget_keeps_which_annotation_is_latest(
     masked = ls_client.annotations.get(older.id).result
     assert text_of(masked, FINAL) == "Hi Bob, [removed] says hello."
     assert latest() == newer.id  # masking the older one did not make it the latest
+
+
+# --- done when: one person seeded everywhere, forgotten, found nowhere -------------------------
+
+TRACES = re.compile(r"lovelace|ada@example\.com|\bAda\b", re.IGNORECASE)
+
+
+def traces_in_files(root: Path) -> list[str]:
+    """Every file under `root` whose bytes still name the person."""
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file()
+        and not p.is_symlink()
+        and TRACES.search(p.read_bytes().decode("utf-8", "replace"))
+    )
+
+
+def traces_in_database(path: Path) -> list[str]:
+    """Lines of the SQLite database's dump that name the person."""
+    with sqlite3.connect(path) as db:
+        found = [line[:160] for line in db.iterdump() if TRACES.search(line)]
+    db.close()
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "order", [("Ada Lovelace", "ada@example.com"), ("ada@example.com", "Ada Lovelace")]
+)
+def test_forget_leaves_no_trace_in_label_studio_nor_redraft_home(
+    ls_client: LabelStudio,
+    ls_settings: Settings,
+    label_studio: LabelStudioInstance,
+    order: tuple[str, str],
+) -> None:
+    data_dir = label_studio.server.data_dir
+    http = ls_client._client_wrapper.httpx_client
+    project = ls_client.projects.create(
+        title=f"forget everywhere {order[0][0]}", label_config=read_label_config()
+    )
+    ls_client.projects.import_tasks(
+        id=project.id,
+        request=[
+            {
+                "data": {**ADA, "brief": "Offer Ada Lovelace (ada@example.com) a demo."},
+                "predictions": [draft_prediction("Dear Ms. Lovelace,\n\nA demo?", "v0")],
+            },
+            {"data": BOB, "predictions": [draft_prediction("Hi Bob,\n\nA demo?", "v0")]},
+        ],
+    )
+    ada, bob = sorted(
+        (t.model_dump(mode="json") for t in ls_client.tasks.list(project=project.id, fields="all")),
+        key=lambda t: t["id"],
+    )
+    made = ls_client.annotations.create(
+        ada["id"],
+        result=annotation_result(final="Hi Ada,\n\nShall I show you a demo?", rating=2),
+        parent_prediction=ada["predictions"][0]["id"],
+    )
+    ls_client.annotations.update(  # an edited annotation, feedback naming them
+        made.id,
+        result=annotation_result(
+            final="Hi Ada,\n\nA demo, Ms. Lovelace?",
+            rating=2,
+            feedback="Ada Lovelace prefers ada@example.com",
+        ),
+    )
+    ls_client.annotations.create(
+        bob["id"], result=annotation_result(final="Hi Bob,\n\nA demo?", rating=4)
+    )
+    for path in (
+        f"api/tasks/{bob['id']}/drafts",
+        f"api/tasks/{ada['id']}/annotations/{made.id}/drafts",
+    ):
+        autosaved = annotation_result(final="Hi Bob, Ada Lovelace asked about you.", rating=3)
+        http.request(
+            path, method="POST", json={"result": autosaved, "lead_time": 1}
+        ).raise_for_status()
+    score = JudgeScore(ada["id"], 2, "Ada Lovelace is addressed too formally.")
+    ls_client.tasks.update(str(ada["id"]), meta=judged_meta({}, score, "judge-model"))
+    second = ["-o", str(ls_settings.exports_dir / "second")]
+    for extra in ([], ["--keep-snapshot", "--records-format", "csv", *second]):
+        exported = run_cli(
+            ["export", "--project", str(project.id), "--validation-ratio", "0", *extra],
+            ls_settings,
+        )
+        assert exported.exit_code == 0, exported.output
+    export_dir = Path(exported.stdout.strip())
+    reported = run_cli(["report", "--export", str(export_dir)], ls_settings)
+    assert reported.exit_code == 0, reported.output
+    (ls_settings.home / "styles.toml").write_text(
+        '[clients.Acme]\nlearned = [{rule = "Copy Ada Lovelace at ada@example.com"}]\n'
+    )
+    templates = ls_settings.home / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "ours-123.toml").write_text('system = "Write to Ms. Lovelace politely."\n')
+    cache = DraftCache(ls_settings.cache_path)  # held open, as the running backend does
+    cache.put("k-ada", "m", "Dear Ms. Lovelace, a demo?")
+    cache.put("k-ada", "m", "Dear Ada Lovelace, a demo?")  # replaced: the old row is freed
+    assert traces_in_files(data_dir / "media" / "export")  # the snapshots are on disk
+    # Every place the person was seeded holds them before forget.
+    dump = traces_in_database(data_dir / "label_studio.sqlite3")
+    assert {line.split('"')[1] for line in dump} == {
+        "task",  # data, and meta with the judge's reason
+        "prediction",
+        "task_completion",  # the annotation
+        "tasks_annotationdraft",  # two autosaved drafts
+    }
+    held = [
+        re.sub(r"^exports/\d{8}T\d{6}Z/", "exports/FIRST/", p)
+        for p in traces_in_files(ls_settings.home)
+    ]
+    datasets = [
+        f"{n}.train.jsonl" for n in ("openai_dpo", "openai_sft", "trl_dpo", "trl_kto", "trl_sft")
+    ]
+    assert held == [
+        "cache.sqlite3-wal",
+        *(f"exports/FIRST/{n}" for n in [*datasets[:2], "records.parquet", *datasets[2:]]),
+        *(f"exports/second/{n}" for n in [*datasets[:2], "records.csv", *datasets[2:]]),
+        "styles.toml",
+        "templates/ours-123.toml",
+    ]
+
+    extra = {"LABEL_STUDIO_BASE_DATA_DIR": str(data_dir)}
+    runs = [run_cli(["forget", person], ls_settings, extra) for person in order]
+    cache.close()
+
+    assert [r.exit_code for r in runs] == [0, 0], [r.output for r in runs]
+    assert [r.stderr.splitlines()[:-1] for r in runs] == [[], []]  # nothing out of reach
+    assert traces_in_database(data_dir / "label_studio.sqlite3") == []
+    assert traces_in_files(data_dir) == []
+    assert traces_in_files(ls_settings.home) == []
+    load_export(export_dir)  # still a valid export

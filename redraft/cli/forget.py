@@ -12,6 +12,9 @@ from redraft.settings import Settings
 # Label Studio reads its data directory from this variable; forget reads the same one.
 LS_DATA_ENV = "LABEL_STUDIO_BASE_DATA_DIR"
 LS_DATABASE = "label_studio.sqlite3"
+# Label Studio's own accounts, sessions and settings: never rewritten by forget (a writer who
+# is also the person keeps a working login; delete the account in Label Studio instead).
+LS_KEEP_TABLES = ("htx_user", "auth", "authtoken", "jwt", "django_", "organization", "users_")
 
 
 @click.command("forget")
@@ -72,7 +75,7 @@ def forget(
     if not skip_label_studio:
         settings.require_label_studio_key()
         _forget_in_label_studio(settings, needle, summary, project_refs, dry_run)
-        if data_dir is None:
+        if data_dir is None and not dry_run:
             _note_unreachable(settings, summary)
     if data_dir is not None:
         _forget_in_ls_data(data_dir, needle, summary, dry_run=dry_run)
@@ -135,7 +138,9 @@ def _forget_in_ls_data(data_dir: Path, needle: Any, summary: Any, *, dry_run: bo
     forget_in_label_studio_files(data_dir, needle, summary, dry_run=dry_run)
     database = data_dir / LS_DATABASE
     if database.is_file() and not database.is_symlink():
-        mask_sqlite(database, needle, dry_run=dry_run)
+        ids = frozenset(summary.task_ids)
+        related = {t: ("task_id", ids) for t in ("task_completion", "tasks_annotationdraft")}
+        mask_sqlite(database, needle, dry_run=dry_run, keep=LS_KEEP_TABLES, related=related)
         if not dry_run and any(
             contains_bytes(Path(f"{database}{s}"), needle) for s in ("", "-wal")
         ):
@@ -153,6 +158,14 @@ def _note_unreachable(settings: Settings, summary: Any) -> None:
         {m.project_id for m, _ in export_folders(settings.exports_dir) if m.project_id}
     )
     summary.remains.append(export_files_note(shown_url(settings.label_studio_url), exported))
+    if summary.draft_copies:
+        ids = ", ".join(str(i) for i in summary.draft_copies)
+        summary.remains.append(
+            f"Label Studio keeps a copy of the draft each annotation started from, which its API "
+            f"neither shows nor changes: annotations {ids} — run forget with "
+            "--label-studio-data on its machine, or in its database: UPDATE task_completion SET "
+            f"prediction = '{{}}' WHERE id IN ({ids})"
+        )
     summary.remains.append(
         "Label Studio's database keeps edited rows' old text in free space until it is "
         "vacuumed: run VACUUM on its database (SQLite: label_studio.sqlite3 in its data "

@@ -17,7 +17,7 @@ class SdkTaskStore:
     """Writes masked task parts back through Label Studio's API (`redraft.forget.TaskStore`).
 
     Autosaved annotation drafts live in their own table: they are read per task
-    (`/api/tasks/<id>/drafts`, every user's) and masked with `PATCH /api/drafts/<id>`."""
+    (`/api/tasks/<id>/drafts`, every user's) and masked with `PATCH /api/drafts/<id>/`."""
 
     def __init__(self, client: LabelStudio, *, dry_run: bool) -> None:
         self.client = client
@@ -45,8 +45,10 @@ class SdkTaskStore:
     def update_draft(self, draft_id: int, result: list[Any]) -> None:
         if not self.dry_run:
             response = self._http.request(
-                f"api/drafts/{draft_id}", method="PATCH", json={"result": result}
+                f"api/drafts/{draft_id}/", method="PATCH", json={"result": result}
             )
+            if response.status_code == 404:
+                return  # saving its annotation again deleted it (Label Studio does that)
             response.raise_for_status()
 
 
