@@ -350,6 +350,16 @@ def test_forget_keeps_which_annotation_is_latest(
     assert done.stderr.splitlines()[-1].startswith(
         "masked 'Ada Lovelace' in 1 Label Studio task (0 predictions, 1 annotation, 0 drafts)"
     )
+    url = ls_settings.label_studio_url
+    assert done.stderr.splitlines()[:-1] == [  # no --label-studio-data: the operator's part
+        f"not reached: Label Studio at {url} keeps every export snapshot as a file on its disk, "
+        "also after redraft deletes the snapshot: delete project-*-at-* under <its data "
+        "directory>/media/export/ and export/ (or run forget on that machine with "
+        "--label-studio-data DIR)",
+        "not reached: Label Studio's database keeps edited rows' old text in free space until "
+        "it is vacuumed: run VACUUM on its database (SQLite: label_studio.sqlite3 in its data "
+        "directory; PostgreSQL: VACUUM FULL), or pass --label-studio-data DIR here",
+    ]
     masked = ls_client.annotations.get(older.id).result
     assert text_of(masked, FINAL) == "Hi Bob, [removed] says hello."
     assert latest() == newer.id  # masking the older one did not make it the latest
