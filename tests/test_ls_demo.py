@@ -107,8 +107,6 @@ def test_demo_brings_up_a_prefilled_project_and_stops_it(
         "OPENAI_API_KEY": "sk-standin-demo",
         "REDRAFT_MODEL": "gpt-4o-mini",
         "REDRAFT_MODEL_VERSION": "standin-demo",
-        "REDRAFT_MAX_CONCURRENCY": "16",
-        "REDRAFT_REQUEST_TIMEOUT": "25",
         "REDRAFT_MAX_TOKENS": "600",
         "PATH": f'{Path(sys.executable).parent}:"$PATH"',
     }
