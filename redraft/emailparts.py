@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 _SUBJECT = re.compile(r"^\s*subject\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _GREETING = re.compile(
     r"^(?:hi|hello|hey|hiya|dear|greetings|good (?:morning|afternoon|evening)|morning)\b"
-    r"[^,!.:?\n]{0,40}(?:[,!:]|$)",
+    r"(?:\b(?:dr|mrs?|ms|mx|prof)\.|[^,!.:?\n]){0,40}(?:[,!:]|$)",  # "Dear Dr. Weber,"
     re.IGNORECASE,
 )
 _CLOSING = re.compile(
@@ -28,6 +28,8 @@ _POSTSCRIPT = re.compile(r"^p\.?\s?s\.?(?:[:\s]|$)", re.IGNORECASE)
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREVIATIONS = ("Mr.", "Mrs.", "Ms.", "Dr.", "e.g.", "i.e.", "etc.", "vs.", "St.", "approx.")
 _WORD = re.compile(r"\S+")
+# Titles written before a name: part of how a person is greeted, never their first name.
+NAME_TITLES = frozenset({"dr", "ms", "mr", "mrs", "mx", "miss", "prof", "professor", "sir", "dame"})
 CLOSING_MAX_WORDS = 4
 SIGN_OFF_MAX_LINES = 5  # a closing line plus at most four lines of name, title, company, phone
 
@@ -127,13 +129,23 @@ def parse_email(text: str, greeting_hint: str = "", sign_off_hint: str = "") -> 
 
 
 def names_from_recipient(recipient: Any) -> dict[str, str]:
-    """first_name, last_name and full_name from "First Last, Title".
+    """first_name, last_name and full_name from "First Last, Title"; a title before the name
+    (Dr., Ms., Prof.) is no name: it stays in the text that greets them ("Dear Dr. Weber,").
 
     >>> names_from_recipient("Maria Lopez, Head of Customer Success")
     {'first_name': 'Maria', 'last_name': 'Lopez', 'full_name': 'Maria Lopez'}
+    >>> names_from_recipient("Dr. Anna Weber, CTO"), names_from_recipient("Prof Weber")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ({'first_name': 'Anna', 'last_name': 'Weber', 'full_name': 'Anna Weber'},
+     {'first_name': '', 'last_name': 'Weber', 'full_name': 'Weber'})
     """
     full = str(recipient or "").split(",")[0].strip()
     words = full.split()
+    while len(words) > 1 and words[0].rstrip(".").casefold() in NAME_TITLES:
+        words = words[1:]
+    full = " ".join(words)
+    if len(words) == 1 and len(full) < len(str(recipient or "").split(",")[0].strip()):
+        return {"first_name": "", "last_name": full, "full_name": full}  # "Dr. Weber"
     if not words:
         return {"first_name": "there", "last_name": "", "full_name": "there"}
     return {

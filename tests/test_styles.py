@@ -485,3 +485,149 @@ def test_no_personal_data_becomes_a_rule():
     ]
     text = json.dumps([(r.rule, r.example) for r in rules])
     assert ("Turing" in text, "example.com" in text, "7946" in text) == (False, False, False)
+
+
+PEOPLE = ["Sam Lee", "Ana Ruiz", "Bo Chen", "Eve Park", "Raj Patel"]
+
+
+def test_a_phrase_gone_from_a_rewritten_sentence_is_deleted_unless_it_only_moved():
+    """Real writers rewrite the sentence around a stock phrase; the phrase still counts. A
+    phrase the writer moved to another sentence, or a sentence only reordered, deletes nothing."""
+    drafts_and_finals = [
+        (
+            "The launch is a testament to your team. Sales rose in May.",
+            "Your team launched on time, and sales rose in May.",
+        ),
+        (
+            "Your hiring spree is a testament to growth. We help you onboard.",
+            "You hired twelve people this spring. We help you onboard them.",
+        ),
+        (
+            "The new office is a testament to ambition. Tours run daily.",
+            "We saw the new office. Tours run daily.",
+        ),
+        (
+            "Your award is a testament to craft. We make signs too.",
+            "Congratulations on the award for your signs. We make signs too.",
+        ),
+    ]
+    records = [
+        edit("Signal Co", f"Hi Sam,\n\n{draft}", f"Hi Sam,\n\n{final}")
+        for draft, final in drafts_and_finals
+    ]
+    # In two more edits the phrase survives: moved to another sentence, or its sentence reordered.
+    records.append(
+        edit(
+            "Signal Co",
+            "Hi Sam,\n\nIt is a testament to care. Our vans are blue.",
+            "Hi Sam,\n\nOur vans are blue. It is a testament to care.",
+        )
+    )
+    records.append(
+        edit(
+            "Signal Co",
+            "Hi Sam,\n\nThe vans are blue, which is a testament to care.",
+            "Hi Sam,\n\nWhich is a testament to care: the vans are blue.",
+        )
+    )
+    avoid = [
+        (r.example, r.evidence)
+        for r in learn_styles(records)["Signal Co"].rules
+        if r.kind == "avoid"
+    ]
+    assert avoid == [("is a testament to", "4 of 6 edits")]
+
+
+def test_one_common_word_needs_far_more_support_than_a_distinctive_phrase():
+    """A common word alone ("made", swapped for "built" in 4 of 5 drafts) is no rule: it needs
+    9 edits at the defaults; a distinctive phrase deleted from 3 of 3 drafts is one."""
+    records = []
+    for i, person in enumerate(PEOPLE):
+        first = person.split()[0]
+        draft = f"Hi {first},\n\nWe made the shelves by hand. Pricing is fair."
+        final = f"Hi {first},\n\nWe built the shelves by hand. Pricing is fair."
+        if i < 3:
+            draft += " Budget is a delicate dance for every shop."
+            final += [
+                " Every shop finds budgeting hard, we know.",
+                " Shops juggle their budget with care every month.",
+                " For every shop the budget is always tight.",
+            ][i]
+        if i == 4:  # "made" stays in one final: 4 of 5 drafts that had it lost it
+            final = draft
+        records.append(edit("Shelf Co", draft, final, recipient=f"{person}, Owner"))
+    found = learn_styles(records)["Shelf Co"]
+    assert [(r.kind, r.example, r.evidence) for r in found.rules] == [
+        ("avoid", "a delicate dance", "3 of 3 edits")
+    ]
+    enough = learn_styles(records * 3)["Shelf Co"]  # the same edits three times: 12 of 15
+    assert ("replace", "made -> built", "12 of 15 edits") in [
+        (r.kind, r.example, r.evidence) for r in enough.rules
+    ]
+
+
+GLOVES = "Our gloves ship in a day from three depots across the region."
+
+
+def test_a_title_belongs_to_the_greeting_not_the_first_name():
+    records = [
+        edit(
+            "Clinic Supplies",
+            f"Hi {name.split()[0]},\n\n{GLOVES}\n\nBest,\nJo",
+            f"Dear Dr. {name.split()[-1]},\n\n{GLOVES}\n\nBest,\nJo",
+            recipient=f"Dr. {name}, Head of Surgery",
+        )
+        for name in PEOPLE
+    ]
+    (rule,) = learn_styles(records)["Clinic Supplies"].rules
+    assert (rule.kind, rule.rule, rule.evidence) == (
+        "greeting",
+        'Open with "Dear Dr. {last_name},"',
+        "5 of 5 edits",
+    )
+    template = parse_template(
+        'system = "Write."\nuser = "{brief}"\n[[clients."Clinic Supplies".learned]]\n'
+        'kind = "greeting"\nrule = \'Open with "Dear Dr. {last_name},"\'\n'
+    )
+    data = {"client": "Clinic Supplies", "recipient": "Dr. Anna Weber, CTO", "brief": "Pitch."}
+    assert build_messages(data, template)[0]["content"].endswith('- Open with "Dear Dr. Weber,"')
+
+
+def test_finals_kept_under_a_limit_give_a_word_limit_though_most_drafts_were_short():
+    """Three drafts of 60+ words are cut to 40 or fewer; seven short drafts stay as they are.
+    The finals are not shorter than the drafts on the whole, but none goes over 40 words."""
+    records = []
+    for i in range(10):
+        words = 64 + i if i < 3 else 20 + i
+        draft = " ".join(f"w{j}" for j in range(words))
+        final = " ".join(f"w{j}" for j in range(min(words, 36 + i)))
+        records.append(edit("Short Co", f"Hi Sam,\n\n{draft}.", f"Hi Sam,\n\n{final}."))
+    (rule,) = learn_styles(records)["Short Co"].rules
+    assert (rule.kind, rule.rule, rule.evidence, rule.example) == (
+        "length",
+        "Keep it under 40 words (greeting and body)",
+        "3 of 3 edits",
+        "every final 40 words or fewer (median 29.5); 3 of 10 drafts were longer and cut",
+    )
+
+
+def test_rules_come_strongest_evidence_first_whatever_their_kind():
+    records = []
+    for i, person in enumerate(PEOPLE * 2):
+        first = person.split()[0]
+        final_body = "Our vans run at night across the county and are back by dawn."
+        body = final_body.replace("Our", "Our cutting-edge") if i < 6 else final_body
+        greeting = "Morning" if i < 7 else "Hi"
+        records.append(
+            edit(
+                "Van Co",
+                f"Hi {first},\n\n{body}\n\nBest,\nJo",
+                f"{greeting} {first},\n\n{final_body}\n\nBest,\nJo",
+                recipient=f"{person}, COO",
+            )
+        )
+    found = learn_styles(records)["Van Co"]
+    assert [(r.kind, r.evidence) for r in found.rules] == [
+        ("avoid", "6 of 6 edits"),  # every draft that had it: the strongest evidence
+        ("greeting", "7 of 10 edits"),
+    ]

@@ -4,17 +4,22 @@ Every rule is something the writers do over and over, with the evidence to check
 
 - **add**: a greeting form, a sign-off, a sentence (a call to action, a P.S. line) or a subject
   word that the finals have and the drafts lacked;
-- **avoid**: a word, phrase or "!" that the writers delete from the drafts;
+- **avoid**: a word, phrase or "!" that the writers delete from the drafts, in a targeted edit
+  or inside a sentence they rewrote (a phrase only moved elsewhere in the final, or whose words
+  are all still there in another order, is not deleted);
 - **replace**: a word or short phrase the writers swap for another;
-- **length**: finals consistently shorter (or longer) than the drafts.
+- **length**: finals consistently shorter (or longer) than the drafts, or every final under a
+  limit that drafts went over.
 
 Names and the company are generalised to placeholders ({first_name}, {full_name},
 {last_name}, {company}) so "Hi Sam," and "Hi Ana," count as one greeting. Personal data never
 becomes a rule: email addresses, phone numbers and the names of other tasks' recipients are
 masked ([email], [phone], [name]) before mining, and a rule's evidence says what was masked
-in it. The diffs come
+in it. A title before a name stays in the pattern ("Dear Dr. {last_name},"). The diffs come
 from difflib over word tokens; a rule needs `min_support` edits and `min_share` of the
-client's edits behind it, so one odd edit never becomes a rule.
+client's edits behind it, so one odd edit never becomes a rule, and a lone common word
+("made", "up") needs `COMMON_WORD_FACTOR` times that support, since alone it says little.
+Rules come out strongest evidence first (see `strength`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import math
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from redraft.emailparts import Email, names_from_recipient, parse_email
@@ -36,6 +41,18 @@ STOPWORDS = frozenset(
     """a an and are as at be but by for from has have i if in is it its me my of on or our
     so that the their them they this to us was we were will with you your""".split()
 )
+# Common words: one of these alone is deleted in passing far more often than on purpose.
+COMMON_WORDS = frozenset(
+    """about after again all also any back because been before being both can come could day
+    did do does down each even first get give go going good got great had he her here him his
+    how just know last like little long look made make many may more most much must new next
+    no not now off one only other out over own people put really same say see she should some
+    still such take than then there these thing things think those through time too two under
+    up use very want way well what when where which while who why would year years""".split()
+)
+COMMON_WORD_FACTOR = 3
+# A limit the finals keep is a rule only when this share of the drafts went over it.
+CAP_MIN_OVER = 0.1
 _TOKEN = re.compile(r"\{\w+\}|\[\w+\]|[\w'’%-]+|[!?]")
 NAME_MASK = "[name]"
 # Two or three capitalised words, not at the start of a sentence: how a name is written.
@@ -142,15 +159,20 @@ def learn_client(
         *_subject_rules(edits, options),
     ]
     replaced = _replace_rules(edits, options)
-    swapped = {rule.example.split(" -> ")[0] for rule in replaced}
+    swapped = [rule.example.split(" -> ")[0] for rule in replaced]
     rules += replaced
-    rules += [r for r in _avoid_rules(edits, options) if r.example not in swapped]
+    # A phrase deleted because a swapped word was in it is the swap, not a rule of its own.
+    rules += [
+        r
+        for r in _avoid_rules(edits, options)
+        if not any(f" {old} " in f" {r.example} " for old in swapped)
+    ]
     rules += _length_rules(edits, options)
     tags = Counter(tag for record in records for tag in set(record.issues))
     return ClientFindings(
         client=client,
         edits=len(edits),
-        rules=tuple(rules),
+        rules=tuple(sorted(rules, key=lambda r: (-strength(r), -r.support))),
         issue_tags=tuple(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))),
         feedback_themes=_themes([r.feedback or "" for r in records], options),
     )
@@ -166,6 +188,7 @@ class _Edit:
     draft_tokens: tuple[str, ...]
     deleted: frozenset[str]
     swaps: frozenset[tuple[str, str]]
+    drafted: frozenset[str] = frozenset()  # the phrases of the draft's body, sentence by sentence
 
     @staticmethod
     def of(record: EditRecord, longest: int, names: frozenset[str] = frozenset()) -> _Edit:
@@ -173,24 +196,80 @@ class _Edit:
         draft = parse_email(personal_data_masked(generalise(record.draft, values), names))
         final = parse_email(personal_data_masked(generalise(record.final, values), names))
         before, after = tokens(draft.body), tokens(final.body)
-        deleted: set[str] = set()
         swaps: set[tuple[str, str]] = set()
         codes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+        # A passage of more than `longest` words cut with nothing in its place is a cut (for
+        # length, say), not a choice of words: its phrases are not counted as deleted.
+        cut = {
+            at
+            for op, i1, i2, _, _ in codes
+            if op == "delete" and i2 - i1 > longest
+            for at in range(i1, i2)
+        }
         for at, (op, i1, i2, j1, j2) in enumerate(codes):
-            if op not in ("delete", "replace") or i2 - i1 > longest:
+            if op != "replace" or i2 - i1 > longest or j2 - j1 > longest:
                 continue
-            # The words around it (one side at the start or end of the body) were kept:
-            # otherwise it is part of a rewritten sentence, not a targeted edit.
+            # A swap is targeted when the words around it (one side at the start or end of
+            # the body) were kept; inside a rewritten sentence it says nothing about which
+            # word replaced which.
             sides = [codes[k] for k in (at - 1, at + 1) if 0 <= k < len(codes)]
             if any(c[0] != "equal" for c in sides):
                 continue
             if sum(c[2] - c[1] for c in sides) < CONTEXT_WORDS:
                 continue
-            span = before[i1:i2]
-            deleted |= _grams(span, longest)
-            if op == "replace" and j2 - j1 <= longest:
-                swaps.add((" ".join(span), " ".join(after[j1:j2])))
-        return _Edit(draft, final, before, frozenset(deleted), frozenset(swaps))
+            swaps.add((" ".join(before[i1:i2]), " ".join(after[j1:j2])))
+        drafted = _sentence_grams(draft, longest)
+        left = _sentence_grams(draft, longest, cut) if cut else drafted
+        deleted = deleted_phrases(left, _sentence_grams(final, longest), longest)
+        return _Edit(draft, final, before, frozenset(deleted), frozenset(swaps), frozenset(drafted))
+
+
+def deleted_phrases(drafted: Counter[str], kept: Counter[str], longest: int = 8) -> set[str]:
+    """The draft's phrases the final has fewer of, wherever the edit happened (a targeted cut
+    or a rewritten sentence), except those only moved. A phrase counts when its first and last
+    words are gone too (fewer of them in the final) and one of them is not a stopword, so the
+    phrase is the deleted words themselves, and a reordered sentence deletes nothing.
+
+    >>> draft = Counter(_grams(tokens("It is a testament to our team"), 3))
+    >>> final = Counter(_grams(tokens("Our team is proof"), 3))
+    >>> sorted(g for g in deleted_phrases(draft, final, 3) if "testament" in g)
+    ['a testament', 'a testament to', 'testament', 'testament to']
+    >>> deleted_phrases(Counter(_grams(["team", "is", "great"], 3)),
+    ...                 Counter(_grams(["great", "is", "team"], 3)), 3)
+    set()
+    """
+    gone = {gram for gram, count in drafted.items() if " " not in gram and kept[gram] < count}
+    found = set()
+    for gram, count in drafted.items():
+        words = gram.split()
+        if kept[gram] >= count or words[0] not in gone or words[-1] not in gone:
+            continue
+        if any(w in gone and w not in STOPWORDS for w in words):
+            found.add(gram)
+    return found
+
+
+def _sentence_grams(email: Email, longest: int, skip: Set[int] = frozenset()) -> Counter[str]:
+    """How often each phrase (of up to `longest` tokens, never across sentences nor across the
+    body's token positions in `skip`) is in a body."""
+    counts: Counter[str] = Counter()
+    start = 0
+    for sentence in email.sentences:
+        words = tokens(sentence.text)
+        runs: list[list[str]] = [[]]
+        for at, word in enumerate(words, start):
+            if at in skip:
+                runs.append([])
+            else:
+                runs[-1].append(word)
+        start += len(words)
+        for run in runs:
+            counts.update(
+                " ".join(run[i : i + n])
+                for n in range(1, longest + 1)
+                for i in range(len(run) - n + 1)
+            )
+    return counts
 
 
 def recipient_fields(data: Mapping[str, object]) -> dict[str, str]:
@@ -337,24 +416,52 @@ def _subject_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[Learn
     ]
 
 
+def strength(rule: LearnedRule) -> float:
+    """How sure the evidence makes a rule: the lower bound of the 95% Wilson interval of its
+    share, so 9 of 10 edits ranks above 3 of 3.
+
+    >>> round(strength(LearnedRule("avoid", "r", 9, 10)), 2), round(
+    ...     strength(LearnedRule("avoid", "r", 3, 3)), 2)
+    (0.6, 0.44)
+    """
+    n, z = rule.total, 1.96
+    if n <= 0:
+        return 0.0
+    share = rule.support / n
+    middle = share + z * z / (2 * n)
+    spread = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return (middle - spread) / (1 + z * z / n)
+
+
+def needed_support(gram: str, options: MiningOptions) -> int:
+    """Edits a deleted phrase needs: one common word alone needs COMMON_WORD_FACTOR times more.
+
+    >>> needed_support("made", MiningOptions()), needed_support("a delicate dance", MiningOptions())
+    (9, 3)
+    """
+    if gram in COMMON_WORDS:
+        return options.min_support * COMMON_WORD_FACTOR
+    return options.min_support
+
+
 def _avoid_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
     """Phrases the writers delete (or swap out) from the body most times a draft has them."""
     in_draft: Counter[str] = Counter()
     deleted: Counter[str] = Counter()
     for e in edits:
-        in_draft.update(_grams(e.draft_tokens, options.max_phrase_words))
+        in_draft.update(e.drafted)
         deleted.update(e.deleted)
     found = {
         gram: count
         for gram, count in deleted.items()
-        if count >= options.min_support
+        if count >= needed_support(gram, options)
         and count / in_draft[gram] >= options.min_share
         and not set(gram.split()) <= STOPWORDS
         and "{" not in gram
         and "[" not in gram
     }
     rules = []
-    for gram, count in _maximal(found):
+    for gram, count in _without_overlaps(_maximal(found)):
         wording = "No exclamation marks" if gram == "!" else f'Never write "{gram}"'
         rules.append(LearnedRule("avoid", wording, count, in_draft[gram], gram))
     return rules
@@ -370,14 +477,18 @@ def _replace_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[Learn
     for (old, new), count in swaps.most_common():
         if set(old.split()) <= STOPWORDS or "{" in old + new or "[" in old + new:
             continue
-        if count >= options.min_support and count / max(in_draft[old], 1) >= options.min_share:
+        if (
+            count >= needed_support(old, options)
+            and count / max(in_draft[old], 1) >= options.min_share
+        ):
             wording = f'Write "{new}", not "{old}"'
             rules.append(LearnedRule("replace", wording, count, in_draft[old], f"{old} -> {new}"))
     return rules
 
 
 def _length_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
-    """Finals consistently shorter (or longer) than drafts: a word limit (or floor)."""
+    """Finals consistently shorter (or longer) than drafts: a word limit (or floor); else every
+    final under a limit that drafts went over and the writers cut them back under."""
     pairs = [(e.draft.word_count, e.final.word_count) for e in edits if e.draft.word_count]
     if len(pairs) < options.min_support:
         return []
@@ -392,9 +503,27 @@ def _length_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[Learne
     elif _enough(longer, len(pairs), options):
         rule = f"Write at least {int(typical // 5 * 5)} words (greeting and body)"
     else:
-        return []
+        return _cap_rules(pairs, options)
     example = f"finals median {typical:g} words, drafts median {drafts:g}"
     return [LearnedRule("length", rule, max(shorter, longer), len(pairs), example)]
+
+
+def _cap_rules(pairs: Sequence[tuple[int, int]], options: MiningOptions) -> list[LearnedRule]:
+    """Every final stays under a limit (the longest final, rounded up to 5 words) and at least
+    `min_support` drafts (and CAP_MIN_OVER of them) went over it by more than 10%, each cut back
+    under by its writer. Drafts already short
+    enough are left alone, so the finals need not be shorter than the drafts on the whole."""
+    limit = int(math.ceil(max(f for _, f in pairs) / 5) * 5)
+    over = [(d, f) for d, f in pairs if d > 1.1 * limit]  # over it by 10%, not by a word
+    if len(over) < options.min_support or len(over) / len(pairs) < CAP_MIN_OVER:
+        return []
+    typical = statistics.median(f for _, f in pairs)
+    example = (
+        f"every final {limit} words or fewer (median {typical:g}); "
+        f"{len(over)} of {len(pairs)} drafts were longer and cut"
+    )
+    rule = f"Keep it under {limit} words (greeting and body)"
+    return [LearnedRule("length", rule, len(over), len(over), example)]
 
 
 def _themes(feedback: Sequence[str], options: MiningOptions) -> tuple[tuple[str, int], ...]:
@@ -415,6 +544,33 @@ def _grams(words: Sequence[str], longest: int) -> set[str]:
     return {
         " ".join(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)
     }
+
+
+def _without_overlaps(kept: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """One phrase per deleted passage: a phrase that overlaps a longer kept one by half its
+    words or more, with nearly its support, is the same passage seen from another start.
+
+    >>> _without_overlaps([("would you be available for a", 9), ("you be available for a call", 9),
+    ...     ("just", 4)])
+    [('would you be available for a', 9), ('just', 4)]
+    """
+    out: list[tuple[str, int]] = []
+    for gram, count in sorted(kept, key=lambda kv: (-len(kv[0].split()), -kv[1], kv[0])):
+        words = gram.split()
+        if not any(
+            _overlap(words, other.split()) * 2 >= len(words) and other_count >= 0.8 * count
+            for other, other_count in out
+        ):
+            out.append((gram, count))
+    return sorted(out, key=lambda kv: (-kv[1], kv[0]))
+
+
+def _overlap(a: list[str], b: list[str]) -> int:
+    """Words where the end of one phrase runs into the start of the other."""
+    return max(
+        (n for n in range(1, min(len(a), len(b)) + 1) if a[-n:] == b[:n] or b[-n:] == a[:n]),
+        default=0,
+    )
 
 
 def _maximal(found: Mapping[str, int]) -> list[tuple[str, int]]:
