@@ -179,28 +179,33 @@ def _webhook_refusal(settings: Settings) -> Response | None:
     or it carries the shared secret; else the 401/403 answer.
 
     A webhook can start training, so without either, anyone who reaches the port could.
-    Refusals are logged at INFO only while auto mode is on: Label Studio's own ML-backend
-    webhook carries no secret and arrives beside the one `redraft init` creates, on every event.
+    A webhook with no secret header is logged only at DEBUG: Label Studio's own ML-backend
+    webhook carries none and arrives beside the one `redraft init` creates, on every event. A
+    wrong secret is a misconfiguration (or a guess) and is a warning.
     """
     if settings.basic_auth_user is not None:
         return None
-    level = logging.INFO if settings.auto_train else logging.DEBUG
     if settings.webhook_secret is None:
+        level = logging.WARNING if settings.auto_train else logging.DEBUG
         logger.log(level, "webhook refused: set REDRAFT_WEBHOOK_SECRET or basic auth")
         return _error(
             "webhooks are refused until REDRAFT_WEBHOOK_SECRET (sent by Label Studio as the "
             f"{WEBHOOK_SECRET_HEADER} header) or basic auth is set",
             403,
         )
-    given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
-    if hmac.compare_digest(given.encode(), settings.webhook_secret.encode()):
+    given = request.headers.get(WEBHOOK_SECRET_HEADER)
+    if given is not None and hmac.compare_digest(given.encode(), settings.webhook_secret.encode()):
         return None
-    logger.log(
-        level,
-        "webhook refused: missing or wrong %s header (Label Studio's own webhook has none; "
-        "the one `redraft init` creates has it)",
-        WEBHOOK_SECRET_HEADER,
-    )
+    if given is None:
+        logger.debug(
+            "webhook without the %s header refused (Label Studio's own)", WEBHOOK_SECRET_HEADER
+        )
+    else:
+        logger.warning(
+            "webhook refused: wrong %s header — the webhook `redraft init` made holds another "
+            "secret; run `redraft init` again with this backend's REDRAFT_WEBHOOK_SECRET",
+            WEBHOOK_SECRET_HEADER,
+        )
     return _error(f"missing or wrong {WEBHOOK_SECRET_HEADER} header", 401)
 
 
