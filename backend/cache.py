@@ -23,6 +23,12 @@ CREATE TABLE IF NOT EXISTS drafts (
     text TEXT NOT NULL,
     created_at REAL NOT NULL
 );
+-- What a draft's confidence score needs that its text does not hold (redraft.confidence).
+CREATE TABLE IF NOT EXISTS draft_signals (
+    key TEXT PRIMARY KEY,
+    token_confidence REAL,
+    truncated INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS inflight (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -127,17 +133,52 @@ class DraftCache:
                 return None
         return None if row is None else row[0]
 
-    def put(self, key: str, model_id: str, text: str) -> None:
-        """Store (or replace) the draft for a key; a damaged cache is replaced, not fatal."""
+    def put(
+        self,
+        key: str,
+        model_id: str,
+        text: str,
+        *,
+        token_confidence: float | None = None,
+        truncated: bool = False,
+    ) -> None:
+        """Store (or replace) the draft for a key, with what its score needs beyond the text
+        (token confidence, cut off); a damaged cache is replaced, not fatal."""
         with self._lock:
             try:
-                self._connection().execute(
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
                     "INSERT OR REPLACE INTO drafts (key, model, text, created_at) "
                     "VALUES (?, ?, ?, ?)",
                     (key, model_id, text, time.time()),
                 )
+                conn.execute(
+                    "INSERT OR REPLACE INTO draft_signals (key, token_confidence, truncated) "
+                    "VALUES (?, ?, ?)",
+                    (key, token_confidence, int(truncated)),
+                )
+                conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
                 self._conn = self._start_fresh(exc)
+
+    def signals(self, key: str) -> tuple[float | None, bool]:
+        """A cached draft's token confidence (None: not given, or cached before scores) and
+        whether it was cut off at max_tokens."""
+        with self._lock:
+            try:
+                row = (
+                    self._connection()
+                    .execute(
+                        "SELECT token_confidence, truncated FROM draft_signals WHERE key = ?",
+                        (key,),
+                    )
+                    .fetchone()
+                )
+            except sqlite3.DatabaseError as exc:
+                self._conn = self._start_fresh(exc)
+                return None, False
+        return (None, False) if row is None else (row[0], bool(row[1]))
 
     def claim(self, key: str, stale_after: float) -> bool:
         """Take the right to draft `key` (True), or learn that a live drafter (this process or

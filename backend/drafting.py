@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.fairpool import FairPool
 from redraft.backend.pacing import PARALLEL_HEADER, Pace
 from redraft.backend.versions import ActiveModel
+from redraft.confidence import Signals, draft_signals, token_confidence
 from redraft.errors import TaskDataError, TemplateError
 from redraft.openai_client import openai_client
-from redraft.prompting import Message, PromptTemplate, build_messages, load_template
+from redraft.prompting import LearnedNote, Message, PromptTemplate, build_messages, load_template
 from redraft.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class DraftOutcome:
     cached: bool = False
     error_kind: str | None = None  # timeout, deadline, rate_limit, server_error, ...
     truncated: bool = False  # the model stopped at max_tokens (finish_reason "length")
+    # What the draft's confidence score is made of; derived from the draft, so not compared.
+    signals: Signals | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +69,19 @@ class _Job:
     task_id: TaskId
     messages: list[Message]
     key: str
+    data: Mapping[str, Any]
+    notes: tuple[LearnedNote, ...]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One model answer: the text, whether it stopped at max_tokens, its token confidence
+    (None where the endpoint gave no log-probabilities) and the parallelism it advertised."""
+
+    text: str
+    truncated: bool = False
+    token_confidence: float | None = None
+    parallel: int | None = None
 
 
 class Drafter:
@@ -90,6 +106,8 @@ class Drafter:
         # them fairly between requests, so a small request (an annotator opening a task) is
         # drafted within its deadline while a bulk retrieve drains its backlog.
         self._paces: dict[str, Pace] = {}
+        # Endpoints that refused `logprobs` (HTTP 400/422): asked without it from then on.
+        self._no_logprobs: set[str] = set()
         self._pool = FairPool(settings.max_concurrency, name="redraft-draft")
 
     @classmethod
@@ -182,11 +200,14 @@ class Drafter:
                 continue
             s = self.settings
             key = cache_key(base_url, active.model_id, messages, s.temperature, s.max_tokens)
-            text = self.cache.get(key) if self.cache is not None else None
-            if text is not None:
-                finish(index, DraftOutcome(task_id, text, cached=True))
+            data = task["data"]  # _task_messages checked it is a mapping
+            notes = template.client_style(_client_of(data)).learned
+            job = _Job(index, task_id, messages, key, data, notes)
+            hit = self._cached(job)
+            if hit is not None:
+                finish(index, hit)
             else:
-                jobs.append(_Job(index, task_id, messages, key))
+                jobs.append(job)
 
         if jobs:
             client = self.client_for(active)
@@ -221,9 +242,9 @@ class Drafter:
         # prompt right now: wait for their draft rather than pay for it twice.
         give_up = time.monotonic() + self._claim_seconds()
         while True:
-            text = self.cache.get(job.key)
-            if text is not None:
-                return DraftOutcome(job.task_id, text, cached=True)
+            hit = self._cached(job)
+            if hit is not None:
+                return hit
             if self.cache.claim(job.key, stale_after=self._claim_seconds()):
                 try:
                     return self._call_model(client, active, job)
@@ -238,14 +259,13 @@ class Drafter:
         return self.settings.call_timeout * (self.settings.max_retries + 1) + 5.0
 
     def _call_model(self, client: openai.OpenAI, active: ActiveModel, job: _Job) -> DraftOutcome:
-        if self.cache is not None:
-            # An earlier request (one past its deadline, say) may have drafted it meanwhile.
-            text = self.cache.get(job.key)
-            if text is not None:
-                return DraftOutcome(job.task_id, text, cached=True)
+        # An earlier request (one past its deadline, say) may have drafted it meanwhile.
+        hit = self._cached(job)
+        if hit is not None:
+            return hit
         pace = self.pace_for(active)
         try:
-            text, truncated = self._complete_paced(client, active, job.messages, pace)
+            done = self._complete_paced(client, active, job.messages, pace)
         except openai.APITimeoutError:
             return self._failed(job.task_id, f"no answer within {pace.timeout():g}s", "timeout")
         except openai.RateLimitError:
@@ -271,13 +291,33 @@ class Drafter:
             logger.exception("task %s: unexpected error while drafting", job.task_id)
             return DraftOutcome(job.task_id, None, "internal error", error_kind="internal")
         if self.cache is not None:
-            self.cache.put(job.key, active.model_id, text)
-        logger.debug("task %s: draft %r", job.task_id, text)
-        return DraftOutcome(job.task_id, text, truncated=truncated)
+            self.cache.put(
+                job.key,
+                active.model_id,
+                done.text,
+                token_confidence=done.token_confidence,
+                truncated=done.truncated,
+            )
+        logger.debug("task %s: draft %r", job.task_id, done.text)
+        signals = draft_signals(
+            done.text, job.data, job.notes, done.token_confidence, done.truncated
+        )
+        return DraftOutcome(job.task_id, done.text, truncated=done.truncated, signals=signals)
+
+    def _cached(self, job: _Job) -> DraftOutcome | None:
+        """The cached draft of a job, with its signals (token confidence as stored), or None."""
+        if self.cache is None:
+            return None
+        text = self.cache.get(job.key)
+        if text is None:
+            return None
+        token_conf, truncated = self.cache.signals(job.key)
+        signals = draft_signals(text, job.data, job.notes, token_conf, truncated)
+        return DraftOutcome(job.task_id, text, cached=True, truncated=truncated, signals=signals)
 
     def _complete_paced(
         self, client: openai.OpenAI, active: ActiveModel, messages: list[Message], pace: Pace
-    ) -> tuple[str, bool]:
+    ) -> Completion:
         """One draft (and whether it stopped at max_tokens) within the endpoint's pace; 429s,
         timeouts, 5xx and lost connections are retried (REDRAFT_MAX_RETRIES) after a back-off,
         and 429s and timeouts slow the pace."""
@@ -286,7 +326,7 @@ class Drafter:
             with pace.hold():
                 started = time.monotonic()
                 try:
-                    text, parallel, cut = self._complete(client, active, messages, pace.timeout())
+                    done = self._complete(client, active, messages, pace.timeout())
                 except (openai.RateLimitError, openai.APITimeoutError) as exc:
                     pace.overloaded(started)
                     if attempt + 1 == attempts:
@@ -301,30 +341,54 @@ class Drafter:
                         raise
                     wait = _backoff(attempt, exc)
                 else:
-                    pace.succeeded(time.monotonic() - started, parallel)
-                    return text, cut
+                    pace.succeeded(time.monotonic() - started, done.parallel)
+                    return done
             time.sleep(wait)  # outside the slot: a waiting retry holds no endpoint capacity
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _complete(
         self, client: openai.OpenAI, active: ActiveModel, messages: list[Message], timeout: float
-    ) -> tuple[str, int | None, bool]:
-        """The draft text, the parallelism the server advertised (None when it did not), and
-        whether the model stopped at max_tokens."""
-        raw = client.chat.completions.with_raw_response.create(
-            model=active.model_id,
-            messages=messages,  # type: ignore[arg-type]
-            temperature=self.settings.temperature,
-            max_tokens=self.settings.max_tokens,
-            timeout=timeout,
-        )
+    ) -> Completion:
+        """One answer: text, whether it stopped at max_tokens, token confidence, parallelism.
+
+        Log-probabilities are asked for (`logprobs`, one top token: llama-cpp-python computes
+        none without `top_logprobs`) until an endpoint refuses them with HTTP 400 or 422; it is
+        then asked without them, at once and from then on."""
+        base_url = self.base_url_for(active)
+        extra: dict[str, Any] = {}
+        if base_url not in self._no_logprobs:
+            extra = {"logprobs": True, "top_logprobs": 1}
+        try:
+            raw = client.chat.completions.with_raw_response.create(
+                model=active.model_id,
+                messages=messages,  # type: ignore[arg-type]
+                temperature=self.settings.temperature,
+                max_tokens=self.settings.max_tokens,
+                timeout=timeout,
+                **extra,
+            )
+        except (openai.BadRequestError, openai.UnprocessableEntityError):
+            if not extra:
+                raise
+            with self._clients_lock:
+                first = base_url not in self._no_logprobs
+                self._no_logprobs.add(base_url)
+            if first:
+                logger.info(
+                    "the endpoint refused log-probabilities; drafts are scored without them"
+                )
+            return self._complete(client, active, messages, timeout)
         response = raw.parse()
-        content = response.choices[0].message.content if response.choices else None
-        text = (content or "").strip()
+        choice = response.choices[0] if response.choices else None
+        text = ((choice.message.content if choice else None) or "").strip()
         if not text:
             raise EmptyDraftError
-        cut = bool(response.choices) and response.choices[0].finish_reason == "length"
-        return text, _parallel(raw.headers.get(PARALLEL_HEADER)), cut
+        return Completion(
+            text,
+            truncated=choice is not None and choice.finish_reason == "length",
+            token_confidence=_token_confidence(choice),
+            parallel=_parallel(raw.headers.get(PARALLEL_HEADER)),
+        )
 
     @staticmethod
     def _failed(task_id: TaskId, reason: str, kind: str) -> DraftOutcome:
@@ -340,6 +404,20 @@ class Drafter:
             self._clients.clear()
         if self.cache is not None:
             self.cache.close()
+
+
+def _token_confidence(choice: Any) -> float | None:
+    """exp(mean log-probability) of a choice's tokens, None when it carries none."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    values = [t.logprob for t in content if isinstance(getattr(t, "logprob", None), (int, float))]
+    return token_confidence(values)
+
+
+def _client_of(data: Mapping[str, Any]) -> str | None:
+    client = data.get("client")
+    return client if isinstance(client, str) else None
 
 
 def _parallel(header: str | None) -> int | None:

@@ -65,6 +65,11 @@ class FairPool:
         except BaseException as exc:
             future.set_exception(exc)
 
+    def waiting(self) -> int:
+        """Jobs queued and not yet started, all lanes together."""
+        with self._lock:
+            return sum(len(lane) for lane in self._lanes.values())
+
     def shutdown(self, cancel: bool = True) -> None:
         """Cancel the jobs not started (when `cancel`), wait for the running ones."""
         if cancel:

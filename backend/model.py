@@ -19,6 +19,7 @@ from typing import Any
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.results import Prediction, build_results
 from redraft.backend.versions import ModelSource, project_id_of
+from redraft.calibration import load_calibration
 from redraft.errors import TemplateError
 
 logger = logging.getLogger(__name__)
@@ -160,10 +161,15 @@ class RedraftModel:
         """Draft tasks with the version the project drafts with now, within the request
         deadline: one entry per task, its prediction or [] when drafting it failed (`outcomes`
         say why). `project` as Label Studio sends it ("ID.TIMESTAMP"); None: the default."""
-        active = self.model_source.active(project_id_of(project))
+        project_id = project_id_of(project)
+        active = self.model_source.active(project_id)
         deadline = self.drafter.settings.predict_deadline
         outcomes = self.drafter.draft_many(tasks, active, deadline=deadline)
-        return ModelResponse(active.name, build_results(outcomes, active.name), outcomes)
+        # Each draft is scored with the project's fit (refitted by each export), if it has one.
+        calibration = load_calibration(self.drafter.settings.home, project_id)
+        return ModelResponse(
+            active.name, build_results(outcomes, active.name, calibration), outcomes
+        )
 
     def fit(self, event: str, data: Mapping[str, Any], **kwargs: Any) -> dict[str, str]:
         """Handle one webhook event: record it and call the event hook, or ignore it."""

@@ -12,7 +12,14 @@ from typing import Any
 from redraft.editdistance import normalise_whitespace
 from redraft.errors import TaskDataError
 from redraft.label_config import FEEDBACK, FINAL, ISSUES
-from redraft.label_config.results import choices_of, draft_of, malformed, rating_of, text_of
+from redraft.label_config.results import (
+    choices_of,
+    confidence_of,
+    draft_of,
+    malformed,
+    rating_of,
+    text_of,
+)
 from redraft.prompting import Message, PromptTemplate, build_messages
 
 
@@ -47,6 +54,9 @@ class FeedbackRecord:
     ground_truth: bool = False
     # The person's final text when `final` was replaced by a machine-written golden sample.
     human_final: str | None = None
+    # The draft's confidence score (0-1) and the signals it was made of (redraft.confidence).
+    draft_score: float | None = None
+    draft_signals: dict[str, Any] | None = None
 
     @property
     def accepted_as_is(self) -> bool:
@@ -152,6 +162,7 @@ def task_records(
             rejects.append(Reject(task_id, "has no final text", annotation_id))
             continue
         prediction, source = pick_prediction(annotation, predictions, model_version)
+        score, signals = confidence_of(prediction) if prediction else (None, None)
         records.append(
             FeedbackRecord(
                 task_id=task_id,
@@ -177,6 +188,8 @@ def task_records(
                 data=dict(data),
                 draft_source=source if prediction else None,
                 ground_truth=bool(annotation.get("ground_truth")),
+                draft_score=score,
+                draft_signals=signals,
             )
         )
     return TaskOutcome(task_id, client, records, rejects)

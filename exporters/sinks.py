@@ -39,6 +39,8 @@ RECORD_COLUMNS = (
     "case",
     "messages",
     "data",
+    "draft_score",
+    "draft_signals",
 )
 
 
@@ -79,6 +81,8 @@ def record_row(record: FeedbackRecord, split: str, case: str) -> dict[str, Any]:
     values["issues"] = list(record.issues)
     values["messages"] = json.dumps(record.messages, ensure_ascii=False)
     values["data"] = json.dumps(record.data, ensure_ascii=False, default=str)
+    if record.draft_signals is not None:
+        values["draft_signals"] = json.dumps(record.draft_signals, ensure_ascii=False)
     values["split"] = split
     values["case"] = case
     return {name: values.get(name) for name in RECORD_COLUMNS}
@@ -152,6 +156,7 @@ def _schema() -> Any:
         "machine_written": pa.bool_(),
         "ground_truth": pa.bool_(),
         "lead_time": pa.float64(),
+        "draft_score": pa.float64(),
     }
     return pa.schema([(name, types.get(name, pa.string())) for name in RECORD_COLUMNS])
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from redraft.label_config import DRAFT, FEEDBACK, FINAL, ISSUES, OBJECT, RATING
+from redraft.label_config import CONFIDENCE, DRAFT, FEEDBACK, FINAL, ISSUES, OBJECT, RATING
 
 ResultItem = dict[str, Any]
 Result = list[ResultItem]
 
 RATING_SCALE = range(1, 6)
+SIGNALS_KEY = "redraft_signals"  # on the confidence item: the parts the score is made of
 
 
 # --- building -------------------------------------------------------------------------------
@@ -75,8 +76,30 @@ def draft_result(text: str, *, readonly: bool = True) -> Result:
     return [textarea_item(DRAFT, text, readonly=readonly), textarea_item(FINAL, text)]
 
 
-def draft_prediction(text: str, model_version: str, score: float | None = None) -> dict[str, Any]:
-    """The prediction for one draft, as `/predict` returns it and the import API takes it.
+def confidence_item(reason: str, signals: Mapping[str, Any] | None = None) -> ResultItem:
+    """The read-only confidence item: the score's one-line reason for writers, and the signals
+    it was made of (kept with the prediction, so export can refit the score on them).
+
+    >>> confidence_item("0.80 — likely sent as is", {"structure": 1.0})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'from_name': 'confidence', 'to_name': 'brief', 'type': 'textarea', 'readonly': True,
+     'value': {'text': ['0.80 — likely sent as is']}, 'redraft_signals': {'structure': 1.0}}
+    """
+    item = textarea_item(CONFIDENCE, reason, readonly=True)
+    if signals is not None:
+        item[SIGNALS_KEY] = dict(signals)
+    return item
+
+
+def draft_prediction(
+    text: str,
+    model_version: str,
+    score: float | None = None,
+    reason: str | None = None,
+    signals: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The prediction for one draft, as `/predict` returns it and the import API takes it;
+    with `score` (0-1, Label Studio's prediction score) and `reason`, a confidence item too.
 
     >>> draft_prediction("Subject: Hi", "v1")  # doctest: +NORMALIZE_WHITESPACE
     {'model_version': 'v1',
@@ -84,10 +107,15 @@ def draft_prediction(text: str, model_version: str, score: float | None = None) 
                  'readonly': True, 'value': {'text': ['Subject: Hi']}},
                 {'from_name': 'final', 'to_name': 'brief', 'type': 'textarea',
                  'value': {'text': ['Subject: Hi']}}]}
+    >>> p = draft_prediction("Hi", "v1", 0.8, "0.80 — likely sent as is", {"structure": 1.0})
+    >>> p["score"], [i["from_name"] for i in p["result"]]
+    (0.8, ['draft', 'final', 'confidence'])
     """
     built: dict[str, Any] = {"model_version": model_version, "result": draft_result(text)}
     if score is not None:
         built["score"] = score
+    if reason is not None:
+        built["result"].append(confidence_item(reason, signals))
     return built
 
 
@@ -196,6 +224,24 @@ def draft_of(prediction: Mapping[str, Any]) -> str | None:
     """
     result = prediction.get("result")
     return text_of(result, DRAFT) or text_of(result, FINAL)
+
+
+def confidence_of(prediction: Mapping[str, Any]) -> tuple[float | None, dict[str, Any] | None]:
+    """A prediction's score (0-1, else None) and the signals stored with it (else None).
+
+    >>> confidence_of(draft_prediction("Hi", "v1", 0.8, "why", {"structure": 1.0}))
+    (0.8, {'structure': 1.0})
+    >>> confidence_of({"score": True, "result": []}), confidence_of({"score": 7})
+    ((None, None), (None, None))
+    """
+    score = prediction.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
+        score = None
+    signals = None
+    for item in items(prediction.get("result"), CONFIDENCE):
+        if isinstance(item.get(SIGNALS_KEY), Mapping):
+            signals = dict(item[SIGNALS_KEY])
+    return (None if score is None else float(score)), signals
 
 
 def malformed(result: Any) -> str | None:

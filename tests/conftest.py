@@ -5,8 +5,10 @@ pytest_plugins = [
     "tests.fixtures.standin",
     "tests.fixtures.exports",
     "tests.fixtures.backend",
+    "tests.fixtures.drafting",
     "tests.fixtures.labelstudio",
     "tests.fixtures.report",
     "tests.fixtures.training",
     "tests.fixtures.postgres",
+    "tests.fixtures.browser",
 ]

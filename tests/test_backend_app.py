@@ -19,7 +19,7 @@ from redraft.backend.versions import ActiveModel
 from redraft.label_config.results import draft_prediction
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
-from tests.test_backend_drafting import make_tasks, stand_in_draft
+from tests.fixtures.drafting import make_tasks, stand_in_draft
 
 HOOK_SECRET = "hook-secret"
 HOOK = {"X-Redraft-Webhook-Secret": HOOK_SECRET}  # what Label Studio's webhook sends

@@ -3,51 +3,17 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator, Mapping
+import threading
 from typing import Any
 
 import pytest
 
+from redraft.backend.cache import DraftCache
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.versions import SettingsModelSource
-from redraft.prompting import build_messages, load_template
 from redraft.settings import Settings
-from redraft.standin.chat import build_completion
 from redraft.standin.server import FaultRule, StandinServer
-
-
-def stand_in_draft(settings: Settings, data: Mapping[str, Any]) -> str:
-    """The exact text the stand-in answers for this task's prompt (its pure builder)."""
-    body = {
-        "model": settings.model,
-        "messages": build_messages(data, load_template(settings.template_path)),
-        "temperature": settings.temperature,
-        "max_tokens": settings.max_tokens,
-    }
-    return build_completion(body, "id", 0)["choices"][0]["message"]["content"]
-
-
-def make_tasks(n: int, poison: dict[int, str] | None = None) -> list[dict[str, Any]]:
-    poison = poison or {}
-    return [
-        {"id": 100 + i, "data": {"brief": f"Offer a demo to shop {i}. {poison.get(i, '')}".strip()}}
-        for i in range(n)
-    ]
-
-
-@pytest.fixture
-def drafting_settings(settings: Settings, standin: StandinServer) -> Settings:
-    return settings.with_overrides(
-        openai_base_url=standin.base_url, max_retries=0, request_timeout=5.0, max_concurrency=4
-    )
-
-
-@pytest.fixture
-def drafter(drafting_settings: Settings) -> Iterator[Drafter]:
-    drafter = Drafter.from_settings(drafting_settings)
-    yield drafter
-    drafter.close()
+from tests.fixtures.drafting import make_tasks, stand_in_draft, wait_until
 
 
 def draft(drafter: Drafter, tasks: list[dict[str, Any]], **kwargs: Any) -> list[DraftOutcome]:
@@ -238,49 +204,93 @@ def test_cache_disabled_pays_every_time(
     assert not drafting_settings.cache_path.exists()
 
 
+class WatchedCache(DraftCache):
+    """The draft cache, with an event set when a claim is refused (someone else drafts it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refused = threading.Event()
+
+    def claim(self, key: str, stale_after: float) -> bool:
+        won = super().claim(key, stale_after=stale_after)
+        if not won:
+            self.refused.set()
+        return won
+
+
 def test_a_prompt_being_drafted_elsewhere_is_waited_for_not_paid_twice(
     drafting_settings: Settings, standin: StandinServer
 ) -> None:
-    """Two drafters sharing the cache file (the backend and `prefill`) draft one task at once."""
-    import threading
-
-    standin.set_latency(800)
+    """Two drafters sharing the cache file (the backend and `prefill`) draft one task at once:
+    the second finds the first's claim, waits for its draft and gets it from the cache."""
     tasks = make_tasks(1)
-    drafters = [Drafter.from_settings(drafting_settings) for _ in range(2)]
-    outcomes: list[DraftOutcome] = []
-    first = threading.Thread(target=lambda: outcomes.extend(draft(drafters[0], tasks)))
+    settings = drafting_settings.with_overrides(request_timeout=60.0)
+    second_cache = WatchedCache(settings.cache_path)
+    drafters = [Drafter.from_settings(settings), Drafter(settings, cache=second_cache)]
+    outcomes: dict[int, list[DraftOutcome]] = {}
+
+    def run(n: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: outcomes.update({n: draft(drafters[n], tasks)}))
+        thread.start()
+        return thread
+
+    standin.hold_answers()
     try:
-        first.start()
-        time.sleep(0.3)  # the first drafter has claimed the prompt and waits for the model
-        second = draft(drafters[1], tasks)
-        first.join(10)
+        first = run(0)
+        # The first drafter has claimed the prompt: its call is at the model, held.
+        wait_until(lambda: standin.in_flight() == 1, "the first drafter's call in flight")
+        second = run(1)
+        wait_until(second_cache.refused.is_set, "the second drafter finding the claim")
+        assert standin.in_flight() == 1
+        standin.release_answers()
+        first.join(30)
+        second.join(30)
     finally:
+        standin.release_answers()
         for drafter in drafters:
             drafter.close()
     assert standin.request_count() == 1
-    assert second[0].text == outcomes[0].text and second[0].cached is True
+    text = stand_in_draft(settings, tasks[0]["data"])
+    drafted = [(o.task_id, o.text, o.cached) for o in outcomes[0] + outcomes[1]]
+    assert drafted == [(100, text, False), (100, text, True)]
 
 
 def test_a_small_request_is_drafted_while_a_big_one_drains_the_pool(
     drafting_settings: Settings, standin: StandinServer
 ) -> None:
-    """The pool is shared fairly: 5 tasks are not queued behind 120 in flight."""
-    import threading
-
-    standin.set_latency(200)
-    drafter = Drafter.from_settings(drafting_settings.with_overrides(max_concurrency=4))
+    """The pool is shared fairly: 5 tasks are not queued behind 120 in flight. The model's
+    answers are held until both requests are queued, so the order the model sees them in
+    depends on the pool alone: the small request's calls come within its first rounds."""
+    settings = drafting_settings.with_overrides(max_concurrency=4, request_timeout=60.0)
+    drafter = Drafter.from_settings(settings)
     big = [{"id": 1000 + i, "data": {"brief": f"Bulk brief number {i}."}} for i in range(120)]
     small = [{"id": 10 + i, "data": {"brief": f"Opened task {i}."}} for i in range(5)]
-    bulk: list[DraftOutcome] = []
-    retrieve = threading.Thread(target=lambda: bulk.extend(draft(drafter, big)))
+    done: dict[str, list[DraftOutcome]] = {}
+
+    def run(name: str, tasks: list[dict[str, Any]]) -> threading.Thread:
+        thread = threading.Thread(target=lambda: done.update({name: draft(drafter, tasks)}))
+        thread.start()
+        return thread
+
+    standin.hold_answers()
     try:
-        retrieve.start()
-        time.sleep(0.5)  # the bulk request fills the pool's queue first
-        # 120 tasks x 200 ms / 4 workers = 6 s of backlog: the small request's 3 s deadline
-        # is only met if it shares the workers.
-        outcomes = draft(drafter, small, deadline=3.0)
-        retrieve.join(30)
+        retrieve = run("big", big)
+        # All 4 workers hold a bulk job (at the model or waiting for the endpoint's pace).
+        wait_until(lambda: drafter._pool.waiting() == 116, "the bulk request filling the pool")
+        opened = run("small", small)
+        wait_until(lambda: drafter._pool.waiting() == 121, "the small request queued behind it")
+        standin.release_answers()
+        opened.join(60)
+        retrieve.join(60)
     finally:
+        standin.release_answers()
         drafter.close()
-    assert [o.error for o in outcomes] == [None] * 5
-    assert sum(o.text is not None for o in bulk) == 120
+    assert [o.error for o in done["small"]] == [None] * 5
+    assert sum(o.text is not None for o in done["big"]) == 120
+    briefs = [r["json"]["messages"][-1]["content"] for r in standin.requests]
+    at = [i for i, brief in enumerate(briefs) if "Opened task" in brief]
+    assert len(briefs) == 125 and len(at) == 5
+    # 4 bulk calls were started first; then the workers alternate between the two requests
+    # (bulk, small, bulk, small, …), so the last small call is about the 14th to reach the
+    # model — queued behind the bulk request it would be the 125th.
+    assert at[-1] < 20, at

@@ -13,6 +13,7 @@ from label_studio_sdk import LabelStudio
 from redraft.label_config import read_label_config
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
+from tests.fixtures.labelstudio import retrieve
 
 pytestmark = pytest.mark.e2e
 
@@ -86,15 +87,6 @@ def test_retrieve_with_basic_auth_a_failing_task_and_webhooks(
     assert (log["counts"], log["last_annotation_ids"]) == (
         {"ANNOTATION_CREATED": 1},
         [annotation.id],
-    )
-
-
-def retrieve(client: LabelStudio, project_id: int, task_ids: list[int]) -> None:
-    """Label Studio's Data Manager action "Retrieve predictions" on the given tasks."""
-    client.actions.create(
-        id="retrieve_tasks_predictions",
-        project=project_id,
-        selected_items={"all": False, "included": task_ids},
     )
 
 

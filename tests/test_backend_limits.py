@@ -12,10 +12,10 @@ import requests
 
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.versions import SettingsModelSource
-from redraft.label_config.results import draft_prediction
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from tests.fixtures.backend import BackendFactory
+from tests.fixtures.scoring import scored
 from tests.test_backend_drafting import make_tasks, stand_in_draft
 
 HANG_S = 3.0  # the hung call answers after this; the deadline is far shorter
@@ -81,7 +81,7 @@ def test_predict_over_http_answers_by_the_deadline(
         "results": [
             [],
             *(
-                draft_prediction(stand_in_draft(limit_settings, t["data"]), version)
+                scored(stand_in_draft(limit_settings, t["data"]), t["data"], version)
                 for t in tasks[1:]
             ),
         ],

@@ -15,7 +15,7 @@ from redraft.backend.slots import Slots
 from redraft.backend.versions import SettingsModelSource
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
-from tests.test_backend_drafting import make_tasks, stand_in_draft
+from tests.fixtures.drafting import make_tasks, stand_in_draft
 
 
 def test_the_limit_doubles_per_round_until_the_first_overload_then_grows_by_one() -> None:

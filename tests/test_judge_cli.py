@@ -237,16 +237,15 @@ def read_form(browser) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.mark.e2e
 def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
-    label_studio, ls_client, ls_settings, standin, backend_server, tmp_path
+    label_studio, ls_client, ls_settings, standin, backend_server, browser, tmp_path
 ):
     """In headless Chromium, logged in to the real Label Studio (a project made by `redraft
     init` with the backend, drafted by `prefill`), after `redraft judge`. Task 2 also had a
     judge prediction of an earlier redraft, which Label Studio pre-filled into the form: no
     draft, the judge's stars and its feedback (seen before this fix)."""
-    from tests.fixtures.browser import Browser, log_in, open_task, require_chromium
+    from tests.fixtures.browser import log_in, open_task
     from tests.fixtures.labelstudio import drafted_project, run_cli
 
-    require_chromium()
     settings = ls_settings.with_overrides(openai_base_url=standin.base_url, model_version="v1")
     backend = backend_server(settings)
     project_id = drafted_project(settings, backend.url, "judge browser", _briefs()[:2], tmp_path)
@@ -267,11 +266,10 @@ def test_a_writer_opening_a_judged_task_sees_the_draft_and_an_empty_form(
     assert sorted(_judge_verdicts(ls_client, project_id)) == sorted(drafts)
 
     seen = {}
-    with Browser(tmp_path / "profile") as browser:
-        log_in(browser, label_studio.url, label_studio.login)
-        for task in tasks:
-            open_task(browser, label_studio.url, project_id, task.id)
-            seen[task.id] = read_form(browser)
+    log_in(browser, label_studio.url, label_studio.login)
+    for task in tasks:
+        open_task(browser, label_studio.url, project_id, task.id)
+        seen[task.id] = read_form(browser)
     assert seen == {
         tid: {"final": draft, "feedback": "", "stars": 0} for tid, draft in drafts.items()
     }

@@ -6,6 +6,7 @@ import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
 from redraft.label_config import (
+    CONFIDENCE,
     DRAFT,
     FEEDBACK,
     FINAL,
@@ -34,6 +35,7 @@ def test_controls_and_where_they_point(interface: LabelInterface) -> None:
     controls = {c.name: (c.tag, c.to_name) for c in interface.controls}
     assert controls == {
         DRAFT: ("TextArea", [OBJECT]),
+        CONFIDENCE: ("TextArea", [OBJECT]),
         RATING: ("Rating", [OBJECT]),
         ISSUES: ("Choices", [OBJECT]),
         FEEDBACK: ("TextArea", [OBJECT]),
@@ -46,6 +48,11 @@ def test_draft_is_shown_not_edited(interface: LabelInterface) -> None:
     assert (attrs.get("editable"), attrs.get("maxSubmissions")) == ("false", "1")
     # Label Studio 1.23 has no TextArea `readonly` attribute; one would be silently ignored.
     assert "readonly" not in attrs
+
+
+def test_confidence_is_shown_not_edited(interface: LabelInterface) -> None:
+    attrs = interface.get_control(CONFIDENCE).attr
+    assert (attrs.get("editable"), attrs.get("maxSubmissions")) == ("false", "1")
 
 
 def test_rating_one_to_five_required(interface: LabelInterface) -> None:
@@ -72,6 +79,12 @@ def test_feedback_free_text(interface: LabelInterface) -> None:
 
 def test_backend_prediction_is_valid(interface: LabelInterface) -> None:
     prediction = draft_prediction("Subject: Hi", "v1")
+    assert interface.validate_prediction(prediction, return_errors=True) == []
+
+
+def test_scored_prediction_is_valid(interface: LabelInterface) -> None:
+    signals = {"structure": 0.5, "missing": ["sign-off"]}
+    prediction = draft_prediction("Subject: Hi", "v1", 0.42, "0.42 — some edits likely", signals)
     assert interface.validate_prediction(prediction, return_errors=True) == []
 
 

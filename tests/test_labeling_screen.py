@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.browser import Browser, log_in, require_chromium
+from tests.fixtures.browser import Browser, log_in
 from tests.fixtures.labelstudio import drafted_project
 
 pytestmark = pytest.mark.e2e
@@ -54,22 +54,25 @@ SCREEN = """(() => {
 
 
 def test_a_writer_sees_brief_draft_final_rating_tags_and_feedback_on_one_screen(
-    label_studio: Any, ls_settings: Any, standin: Any, backend_server: Any, tmp_path: Path
+    label_studio: Any,
+    ls_settings: Any,
+    standin: Any,
+    backend_server: Any,
+    browser: Browser,
+    tmp_path: Path,
 ) -> None:
-    require_chromium()
     settings = ls_settings.with_overrides(openai_base_url=standin.base_url, model_version="v1")
     backend = backend_server(settings)
     project_id = drafted_project(settings, backend.url, "writer screen", [BRIEF], tmp_path)
 
-    with Browser(tmp_path / "profile", width=1440, height=1000) as browser:
-        log_in(browser, label_studio.url, label_studio.login)
-        browser.goto(f"{label_studio.url}/projects/{project_id}/data?labeling=1")
-        browser.wait_for("(document.querySelector('textarea[name^=final]') || {}).value", 120)
-        time.sleep(2)  # the editor settles its layout after the first paint
-        screen = json.loads(browser.evaluate(SCREEN))
-        keep = os.environ.get("REDRAFT_SCREENSHOTS")
-        if keep:
-            browser.screenshot(Path(keep) / "labeling-screen.png")
+    log_in(browser, label_studio.url, label_studio.login)
+    browser.goto(f"{label_studio.url}/projects/{project_id}/data?labeling=1")
+    browser.wait_for("(document.querySelector('textarea[name^=final]') || {}).value", 120)
+    time.sleep(2)  # the editor settles its layout after the first paint
+    screen = json.loads(browser.evaluate(SCREEN))
+    keep = os.environ.get("REDRAFT_SCREENSHOTS")
+    if keep:
+        browser.screenshot(Path(keep) / "labeling-screen.png")
 
     bottom = screen["visibleBottom"]
     # Everything a writer fills in is on the first screen, above Label Studio's bottom bar.

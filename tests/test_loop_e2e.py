@@ -24,7 +24,7 @@ from redraft.label_config.results import annotation_result, draft_of
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
 from redraft.training.source import RegistryModelSource
-from tests.fixtures.labelstudio import run_cli
+from tests.fixtures.labelstudio import retrieve, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -69,15 +69,6 @@ def versions_by_ref(client: LabelStudio, project_id: int) -> dict[str, list[str]
         ref: sorted(p["model_version"] or "" for p in task["predictions"] or [])
         for ref, task in tasks_by_ref(client, project_id).items()
     }
-
-
-def retrieve(client: LabelStudio, project_id: int, task_ids: list[int]) -> None:
-    """Label Studio's Data Manager action "Retrieve predictions" on the given tasks."""
-    client.actions.create(
-        id="retrieve_tasks_predictions",
-        project=project_id,
-        selected_items={"all": False, "included": task_ids},
-    )
 
 
 def chat_models(standin: StandinServer) -> list[str]:

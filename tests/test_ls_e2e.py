@@ -20,6 +20,7 @@ from redraft.prompting import build_messages, load_template
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
 from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
+from tests.fixtures.scoring import scored
 
 pytestmark = pytest.mark.e2e
 
@@ -160,8 +161,8 @@ def test_retrieve_open_annotate_export(
     stored = opened["predictions"][0]
     draft = stored["result"][0]["value"]["text"][0]
     assert draft.strip()
-    assert {k: stored[k] for k in ("model_version", "result")} == draft_prediction(
-        draft, MODEL_VERSION
+    assert {k: stored[k] for k in ("model_version", "result", "score")} == scored(
+        draft, opened["data"], MODEL_VERSION
     )
 
     # Annotate through the SDK, as the editor would submit it.

@@ -22,8 +22,14 @@ from redraft.labelstudio.importer import (
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from redraft.training.source import RegistryModelSource
-from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
-from tests.test_ls_e2e import briefs, retrieve, task_predictions, write_jsonl
+from tests.fixtures.labelstudio import (
+    LabelStudioInstance,
+    briefs,
+    retrieve,
+    run_cli,
+    task_predictions,
+    write_jsonl,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,7 @@ import pytest
 from redraft.label_config.results import annotation_result, draft_of
 from redraft.labelstudio.client import project_tasks, session
 from redraft.settings import Settings
-from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
-from tests.test_ls_e2e import retrieve
+from tests.fixtures.labelstudio import LabelStudioInstance, retrieve, run_cli
 
 pytestmark = pytest.mark.e2e
 

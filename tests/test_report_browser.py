@@ -91,35 +91,32 @@ def test_report_renders_with_charts_and_no_console_errors(tmp_path):
     assert dom.count('class="line"') == 4 * 2
 
 
-def test_every_chart_is_drawn_at_one_scale_with_round_ticks(tmp_path):
+def test_every_chart_is_drawn_at_one_scale_with_round_ticks(browser, tmp_path):
     """At 1440 px, the lone issue-tag chart is as wide as the paired ones (its fonts were twice
     their size when it stretched to the full width); axis ticks are round numbers."""
     import json
     import os
 
-    from tests.fixtures.browser import Browser
-
     data = from_tasks(make_tasks(), load_template(None), source="constructed export")
     report = build_report(data, "2025-04-01 09:00 UTC")
     write_report(report, render_html(report), tmp_path / "report")
-    with Browser(tmp_path / "chromium", width=1440, height=1000) as browser:
-        browser.goto((tmp_path / "report" / "report.html").as_uri())
-        browser.wait_for("document.querySelectorAll('svg.chart').length === 8")
-        widths = json.loads(
-            browser.evaluate(
-                "JSON.stringify([...document.querySelectorAll('svg.chart')]"
-                ".map(s => Math.round(s.getBoundingClientRect().width)))"
-            )
+    browser.goto((tmp_path / "report" / "report.html").as_uri())
+    browser.wait_for("document.querySelectorAll('svg.chart').length === 8")
+    widths = json.loads(
+        browser.evaluate(
+            "JSON.stringify([...document.querySelectorAll('svg.chart')]"
+            ".map(s => Math.round(s.getBoundingClientRect().width)))"
         )
-        ticks = json.loads(
-            browser.evaluate(
-                "JSON.stringify([...document.querySelectorAll('svg.chart')].map(s => "
-                "[...s.querySelectorAll('text.tick')].map(t => t.textContent)))"
-            )
+    )
+    ticks = json.loads(
+        browser.evaluate(
+            "JSON.stringify([...document.querySelectorAll('svg.chart')].map(s => "
+            "[...s.querySelectorAll('text.tick')].map(t => t.textContent)))"
         )
-        keep = os.environ.get("REDRAFT_SCREENSHOTS")
-        if keep:
-            browser.screenshot(Path(keep) / "report.png")
+    )
+    keep = os.environ.get("REDRAFT_SCREENSHOTS")
+    if keep:
+        browser.screenshot(Path(keep) / "report.png")
     assert len(set(widths)) == 1, widths
     for labels in ticks:
         values = [float(t.rstrip("%")) / (100 if t.endswith("%") else 1) for t in labels]

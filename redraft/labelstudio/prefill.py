@@ -26,9 +26,11 @@ from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 from redraft.backend.drafting import Drafter, DraftOutcome
+from redraft.backend.results import scored_prediction
 from redraft.backend.versions import ActiveModel
+from redraft.calibration import load_calibration
+from redraft.confidence import Calibration, Signals
 from redraft.errors import LabelStudioError
-from redraft.label_config.results import draft_prediction
 from redraft.labelstudio.client import project_tasks
 
 logger = logging.getLogger(__name__)
@@ -88,14 +90,23 @@ def tasks_missing(tasks: Sequence[Mapping[str, Any]], model_version: str) -> lis
     return missing
 
 
-def prediction_request(task_id: int, text: str, model_version: str) -> dict[str, Any]:
-    """The bulk-import item for one draft: our prediction plus the task it belongs to.
+def prediction_request(
+    task_id: int,
+    text: str,
+    model_version: str,
+    signals: Signals | None = None,
+    calibration: Calibration | None = None,
+) -> dict[str, Any]:
+    """The bulk-import item for one draft: our prediction (scored when it has signals) plus
+    the task it belongs to.
 
     >>> item = prediction_request(5, "Hi", "v1")
     >>> item["task"], item["model_version"], len(item["result"])
     (5, 'v1', 2)
+    >>> prediction_request(5, "Hi", "v1", Signals(0.5))["score"]
+    0.5
     """
-    return {"task": task_id, **draft_prediction(text, model_version)}
+    return {"task": task_id, **scored_prediction(text, model_version, signals, calibration)}
 
 
 def prefill(
@@ -170,6 +181,7 @@ def _prefill(
     if on_start is not None:
         on_start(len(missing))
     pending: list[dict[str, Any]] = []
+    calibration = load_calibration(drafter.settings.home, project_id)
 
     def flush() -> None:
         fresh = [item for item in pending if not _stored_meanwhile(client, item)]
@@ -194,7 +206,15 @@ def _prefill(
         else:
             summary.drafted += 1
             summary.cached += int(outcome.cached)
-            pending.append(prediction_request(int(outcome.task_id), outcome.text, active.name))  # type: ignore[arg-type]
+            pending.append(
+                prediction_request(
+                    int(outcome.task_id),  # type: ignore[arg-type]
+                    outcome.text,
+                    active.name,
+                    outcome.signals,
+                    calibration,
+                )
+            )
             if len(pending) >= write_batch:
                 flush()
         if on_progress is not None:

@@ -456,10 +456,18 @@ def completion_from_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     >>> completion_from_chunks(chunks)["choices"]
     [{'index': 0, 'message': {'role': 'assistant', 'content': 'Hi Ada'}, 'logprobs': None, \
 'finish_reason': 'stop'}]
+
+    Log-probabilities, which llama-cpp-python streams per chunk when asked, are joined too:
+
+    >>> lp = {"content": [{"token": "Hi", "logprob": -0.1, "bytes": None, "top_logprobs": []}]}
+    >>> chunks[1]["choices"][0]["logprobs"] = lp
+    >>> completion_from_chunks(chunks)["choices"][0]["logprobs"]["content"][0]["logprob"]
+    -0.1
     """
     first = chunks[0] if chunks else {}
     texts: dict[int, list[str]] = {}
     finish: dict[int, str | None] = {}
+    logprobs: dict[int, list[Any]] = {}
     for chunk in chunks:
         for choice in chunk.get("choices") or []:
             index = int(choice.get("index") or 0)
@@ -467,13 +475,18 @@ def completion_from_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:
             texts.setdefault(index, [])
             if piece:
                 texts[index].append(piece)
+            tokens = (choice.get("logprobs") or {}).get("content")
+            if isinstance(tokens, list):
+                logprobs.setdefault(index, []).extend(tokens)
             if choice.get("finish_reason"):
                 finish[index] = choice["finish_reason"]
     choices = [
         {
             "index": index,
             "message": {"role": "assistant", "content": "".join(parts)},
-            "logprobs": None,
+            "logprobs": (
+                {"content": logprobs[index], "refusal": None} if index in logprobs else None
+            ),
             "finish_reason": finish.get(index, "stop"),
         }
         for index, parts in sorted(texts.items())

@@ -158,7 +158,7 @@ def record_from_row(row: Mapping[str, Any]) -> FeedbackRecord:
     """
     known = FeedbackRecord.__dataclass_fields__
     values = {k: _clean(v) for k, v in row.items() if k in known}
-    for name in ("messages", "issues", "data"):
+    for name in ("messages", "issues", "data", "draft_signals"):
         if isinstance(values.get(name), str):
             values[name] = json.loads(values[name])
     values["issues"] = tuple(values.get("issues") or ())
@@ -167,6 +167,8 @@ def record_from_row(row: Mapping[str, Any]) -> FeedbackRecord:
     for name in ("task_id", "annotation_id", "rating", "prediction_id", "project_id"):
         if values.get(name) is not None:
             values[name] = int(values[name])
+    if values.get("draft_score") is not None:
+        values["draft_score"] = float(values["draft_score"])
     for name in ("machine_written", "ground_truth"):
         flag = values.get(name)
         values[name] = flag.strip().lower() == "true" if isinstance(flag, str) else bool(flag)

@@ -60,6 +60,13 @@ def _wait(state: StandinState, seconds: float) -> None:
         state.stop_event.wait(seconds)
 
 
+def _wait_for_release(state: StandinState) -> None:
+    """Wait while answers are held (StandinServer.hold_answers), cut short when it stops."""
+    while not state.answers_open.wait(0.05):
+        if state.stop_event.is_set():
+            return
+
+
 def _chat(state: StandinState) -> Response:
     within_limit = state.chat_started()
     try:
@@ -84,6 +91,7 @@ def _answer_chat(state: StandinState) -> Response:
     with state.lock:
         latency_ms, hang_seconds = state.latency_ms, state.hang_seconds
     _wait(state, latency_ms / 1000)
+    _wait_for_release(state)
     headers = {"X-Standin-Latency-Ms": str(latency_ms)}
     if fault is not None:
         headers["X-Standin-Fault"] = fault.kind

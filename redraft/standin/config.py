@@ -93,6 +93,9 @@ class StandinState:
         self.request_counts: Counter[tuple[str, str]] = Counter()
         self.chat_in_flight = 0
         self.chat_peak_in_flight = 0
+        # Cleared while chat answers are held (StandinServer.hold_answers).
+        self.answers_open = threading.Event()
+        self.answers_open.set()
         # Fine-tuning objects, filled by redraft.standin.finetune.
         self.files: dict[str, dict[str, Any]] = {}
         self.file_bytes: dict[str, bytes] = {}

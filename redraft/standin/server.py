@@ -148,6 +148,20 @@ class StandinServer:
         """How many requests arrived in all (exact, unlike the bounded log)."""
         return self.state.total_requests()
 
+    def hold_answers(self) -> None:
+        """Hold every chat completion's answer from now on, until release_answers() or stop():
+        a test sees its requests in flight and decides when they finish, with no sleeps."""
+        self.state.answers_open.clear()
+
+    def release_answers(self) -> None:
+        """Answer the held chat completions, and answer at once from now on."""
+        self.state.answers_open.set()
+
+    def in_flight(self) -> int:
+        """How many chat completions are in flight right now (held ones included)."""
+        with self.state.lock:
+            return self.state.chat_in_flight
+
     def peak_in_flight(self) -> int:
         """The most chat completions that were in flight at once (since start or reset)."""
         with self.state.lock:
