@@ -57,7 +57,7 @@ from redraft.styles.mining import learn_styles
 from redraft.styles.notes import apply_notes, notes_of
 from redraft.styles.source import edit_records
 from redraft.training.exportdir import load_export
-from redraft.training.registry import Registry
+from redraft.training.registry import open_registry
 from redraft.training.source import active_model_for
 from redraft.training.trl_lora import TrlParams
 from redraft.training.trl_trainer import train_trl
@@ -326,7 +326,7 @@ def main() -> None:
         print(f"\nturn 0 (base model, held-out drafting {baseline.seconds:.0f} s)")
         print_round(baseline, None)
         target = local_target(settings)
-        registry = Registry(settings.registry_path)
+        registry = open_registry(settings)
         drafted_at = time.perf_counter()
         first_drafts = draft_all(drafter, base_model, batches[0])  # the same for every recipe
         first_seconds = time.perf_counter() - drafted_at

@@ -125,6 +125,10 @@ class Settings:
     llama_cpp_sdist: Path | None = None
     # Local model files (default REDRAFT_HOME/models): shared by the demo's own home.
     models_home: Path | None = None
+    # A shared registry in PostgreSQL (`postgresql://user:pass@host/db`); None: SQLite under
+    # home. Hosts with different homes that name the same database share versions, what each
+    # project drafts with, evaluation sets and import records.
+    database_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +185,7 @@ class Settings:
             local_port=_int(env, "REDRAFT_LOCAL_PORT", cls.local_port),
             llama_cpp_sdist=Path(sdist).expanduser() if sdist else None,
             models_home=Path(models).expanduser() if models else None,
+            database_url=env.get("REDRAFT_DATABASE_URL") or None,
         ).validated()
 
     def with_overrides(self, **overrides: object) -> Settings:
@@ -208,6 +213,14 @@ class Settings:
             raise ConfigError("REDRAFT_STYLES_RELEARN_EDITS must be at least 1 — e.g. 30")
         if self.auto_train_trainer not in ("openai", "trl"):
             raise ConfigError("REDRAFT_AUTO_TRAIN_TRAINER must be openai or trl")
+        if self.database_url is not None and not self.database_url.startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError(
+                "REDRAFT_DATABASE_URL must be a PostgreSQL URL — e.g. "
+                "postgresql://redraft:PASSWORD@db.internal:5432/redraft (unset: SQLite under "
+                "REDRAFT_HOME)"
+            )
         return self
 
     @property

@@ -77,7 +77,7 @@ def evaluate(
     """
     from redraft.evaluation.gate import describe
     from redraft.evaluation.run import GateRequest, run_gate
-    from redraft.training.registry import Registry
+    from redraft.training.registry import open_registry
 
     request = GateRequest(
         candidate=candidate,
@@ -90,7 +90,7 @@ def evaluate(
     )
     verdict = run_gate(
         settings,
-        Registry(settings.registry_path),
+        open_registry(settings),
         request,
         lambda line: click.echo(line, err=True),
     )
@@ -133,13 +133,14 @@ def evalset(settings: Settings, project_ref: str, grow: int | None) -> None:
     )
     from redraft.evaluation.gate import briefs
     from redraft.exporters.manifest import latest_export
+    from redraft.training.registry import documents_for
 
     project_id = project_id_for(settings, project_ref)
     assert project_id is not None
-    found = load_evalset(settings.home, project_id)
+    found = load_evalset(documents_for(settings), project_id)
     if grow is not None:
         found = save_evalset(
-            settings.home,
+            documents_for(settings),
             replace(found, grow=found.grow + grow)
             if found is not None
             else EvalSet(project_id, grow=grow),
@@ -152,7 +153,7 @@ def evalset(settings: Settings, project_ref: str, grow: int | None) -> None:
         )
         return
     if found is None:
-        found = require_evalset(settings.home, project_id)  # says how to pin one
+        found = require_evalset(documents_for(settings), project_id)  # says how to pin one
     export_dir = latest_export(settings.exports_dir, project_id)
     items = {i.task_id: i for i in load_items(export_dir, found.task_ids)} if export_dir else {}
     for task_id in sorted(found.task_ids):

@@ -28,6 +28,7 @@ from redraft.exporters.validation import (
 )
 from redraft.prompting import load_template
 from redraft.settings import Settings
+from redraft.training.registry import documents_for
 from redraft.training.source import active_template
 from redraft.wording import counted
 
@@ -119,7 +120,7 @@ def export(
             source = {"kind": "file", "path": str(from_file.resolve())}
         if template_path is not None:  # the version trained on it drafts with it too
             source["template_path"] = str(Path(template_path).resolve())
-        evalset, holdout = holdout_for_export(settings.home, project_id)
+        evalset, holdout = holdout_for_export(documents_for(settings), project_id)
         manifest = run_export(
             tasks,
             out_dir,
@@ -134,24 +135,10 @@ def export(
         )
     if project_id is not None:  # pin the new evaluation briefs, remember what was trained on
         note = update_after_export(
-            settings.home, project_id, evalset, out_dir, manifest.validation_task_ids
+            documents_for(settings), project_id, evalset, out_dir, manifest.validation_task_ids
         )
         click.echo(note, err=True)
-        click.echo(_refit_confidence(settings, project_id, out_dir, template), err=True)
     _print_summary(manifest, out_dir)
-
-
-def _refit_confidence(settings: Settings, project_id: int, out_dir: Path, template: Any) -> str:
-    """Refit the project's draft confidence score on this export's records (all of them)."""
-    from redraft.calibration import refit
-    from redraft.report.errors import ReportInputError
-    from redraft.report.sources import from_export_dir
-
-    try:
-        records = from_export_dir(out_dir).records
-    except ReportInputError as exc:
-        return f"confidence score not refitted: {exc}"
-    return refit(settings.home, project_id, records, template, datetime.now(UTC).isoformat())
 
 
 def _resolve(client: Any, ref: str | None) -> int | None:

@@ -67,7 +67,7 @@ def forget(
       redraft forget "Ada Lovelace" --label-studio-data ~/.local/share/label-studio
     """
     from redraft.forget import ForgetSummary, Needle, forget_in_home, trained_on
-    from redraft.training.registry import Registry
+    from redraft.training.registry import open_registry, registry_exists
 
     needle = Needle.parse(person)
     summary = ForgetSummary()
@@ -87,8 +87,8 @@ def forget(
         dry_run=dry_run,
         skip=[data_dir] if data_dir is not None else [],
     )
-    if settings.registry_path.is_file():
-        versions = Registry(settings.registry_path).list()
+    if registry_exists(settings):
+        versions = open_registry(settings).list()
         summary.versions = trained_on(versions, touched, settings.home, settings.exports_dir)
     for note in summary.notes():
         click.echo(note, err=True)

@@ -190,13 +190,16 @@ def import_briefs(
     from redraft.labelstudio.briefs import parse_mapping
     from redraft.labelstudio.importer import ImportProgress, check_file, resume_progress
     from redraft.labelstudio.project import resolve_project
+    from redraft.training.registry import shared_documents
 
     settings = _settings(ctx, url, api_key)
     columns = parse_mapping(mapping)
     with _client(settings) as client:
         project_id = resolve_project(client, project_ref)
         parsed = check_file(client, project_id, file, columns, with_feedback=with_feedback)
-        progress = ImportProgress.for_file(settings.home / "imports", project_id, file, columns)
+        progress = ImportProgress.for_file(
+            settings.home / "imports", project_id, file, columns, shared_documents(settings)
+        )
         if progress.rows or progress.pending:
             parsed = resume_progress(client, project_id, progress, parsed)
             click.echo(

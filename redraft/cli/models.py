@@ -11,13 +11,13 @@ import click
 from redraft.prompting import load_template
 from redraft.settings import Settings
 from redraft.training.errors import RegistryError
-from redraft.training.registry import ModelVersion, Registry
+from redraft.training.registry import ModelVersion, Registry, open_registry
 from redraft.urls import shown_url
 from redraft.wording import counted
 
 
 def _registry(settings: Settings) -> Registry:
-    return Registry(settings.registry_path)
+    return open_registry(settings)
 
 
 def _where_active(version: ModelVersion, drafts_in: list[int] | None = None) -> dict[str, Any]:
@@ -348,6 +348,12 @@ def restore(settings: Settings) -> None:
     Example:
       redraft models restore && redraft models list
     """
+    if settings.database_url:
+        raise RegistryError(
+            f"the registry is in PostgreSQL ({shown_url(settings.database_url)}), which keeps no "
+            "REGISTRY.bak — restore the database from your pg_dump with pg_restore "
+            "(docs/deploy.md, Backup and restore)"
+        )
     aside = Registry.restore(settings.registry_path)
     registry = _registry(settings)
     active = registry.active()
@@ -358,3 +364,45 @@ def restore(settings: Settings) -> None:
         f"active {active.name if active else 'none'}; the replaced file is {aside}",
         err=True,
     )
+
+
+@models.command("migrate")
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    envvar="REDRAFT_DATABASE_URL",
+    help="The empty PostgreSQL database to move into (default: REDRAFT_DATABASE_URL).",
+)
+@click.pass_obj
+def migrate(settings: Settings, url: str) -> None:
+    """Move this home's SQLite registry, evaluation sets and import records into PostgreSQL.
+
+    Every version, each project's active version, the activation stacks (rollback works the
+    same afterwards) and the files under REDRAFT_HOME/evalsets and imports are copied in one
+    transaction into a database that holds no versions yet; the SQLite file stays as it was.
+    Then set REDRAFT_DATABASE_URL to the same URL on every host.
+
+    \b
+    Example:
+      redraft models migrate --to postgresql://redraft:PASSWORD@db.internal/redraft
+    """
+    from redraft.documents import FileDocuments
+    from redraft.training.pgstore import DatabaseDocuments
+    from redraft.training.registry import PostgresRegistry
+    from redraft.training.transfer import migrate as move
+
+    if not settings.registry_path.is_file():
+        raise RegistryError(
+            f"no SQLite registry at {settings.registry_path} to migrate — set REDRAFT_HOME to "
+            "the home that holds it"
+        )
+    shared = settings.with_overrides(database_url=url)  # checks the URL's form
+    target = PostgresRegistry(str(shared.database_url))
+    moved = move(
+        Registry(settings.registry_path),
+        FileDocuments(settings.home),
+        target,
+        DatabaseDocuments(target),
+    )
+    click.echo(moved.line(target.shown), err=True)

@@ -13,7 +13,7 @@ from redraft.errors import ProjectNotFoundError, RedraftError
 from redraft.labelstudio.client import project_tasks
 from redraft.settings import Settings
 from redraft.training.facts import gather_facts
-from redraft.training.registry import Registry
+from redraft.training.registry import Registry, open_registry
 from redraft.training.stages import current_stage, next_step, render
 from redraft.urls import shown_url
 
@@ -56,7 +56,7 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
     """
     ref: int | str | None = int(project) if project and project.isdigit() else project
     tasks, ref, missing = _project_tasks(settings, ref)
-    registry = Registry(settings.registry_path)
+    registry = open_registry(settings)
     facts = gather_facts(
         registry,
         settings.exports_dir,

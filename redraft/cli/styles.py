@@ -171,9 +171,9 @@ def apply(
     """
     from redraft.styles.notes import apply_notes, checked, read_fragment, template_diff
     from redraft.styles.versions import register_notes_version, template_mismatch
-    from redraft.training.registry import Registry
+    from redraft.training.registry import open_registry
 
-    registry = Registry(settings.registry_path)
+    registry = open_registry(settings)
     base_path, base_text = _base_template(settings, registry, template_file)
     learned = read_fragment(_read(notes_file), str(notes_file))
     new_text = apply_notes(base_text, learned)
@@ -234,10 +234,10 @@ def _summaries(settings: Settings, findings: Any, model: str | None, base_url: s
     from dataclasses import replace
 
     from redraft.openai_client import openai_client
-    from redraft.training.registry import Registry
+    from redraft.training.registry import open_registry
     from redraft.training.source import RegistryModelSource
 
-    active = RegistryModelSource(settings, Registry(settings.registry_path)).active()
+    active = RegistryModelSource(settings, open_registry(settings)).active()
     if model or base_url:
         active = replace(active, model_id=model or active.model_id, base_url=base_url)
     lines = [

@@ -12,7 +12,7 @@ import click
 from redraft.cli.knobs import knob_options
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
-from redraft.training.registry import Registry
+from redraft.training.registry import open_registry
 from redraft.training.trl_lora import TrlParams
 
 
@@ -77,7 +77,7 @@ def train_openai_command(
     settings = settings.with_overrides(openai_base_url=base_url)
     day = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
     export = load_export(export_dir)
-    registry = Registry(settings.registry_path)
+    registry = open_registry(settings)
     spec = plan_openai_job(
         export,
         method=method,
@@ -201,7 +201,7 @@ def train_trl_command(
 
     require_train_extra()
     export = load_export(export_dir)
-    registry = Registry(settings.registry_path)
+    registry = open_registry(settings)
     name = name or registry.next_name()
     local = None
     parent = None

@@ -1,6 +1,7 @@
 """The pinned evaluation set: briefs of a project that no version is ever trained on.
 
-A project's exports pin validation tasks in REDRAFT_HOME/evalsets/project-<id>.json and keep
+A project's exports pin validation tasks in REDRAFT_HOME/evalsets/project-<id>.json (with a
+shared registry, REDRAFT_DATABASE_URL: the same document in its database) and keep
 them in validation from then on, so week after week the gate compares versions on the same
 briefs, none of which either version learned from (a hash-ranked split alone lets earlier
 validation tasks drift into later training sets as a project grows).
@@ -14,13 +15,13 @@ brief joins the set only if no version can have learned it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redraft.documents import Documents, documents_at
 from redraft.errors import RedraftError
 from redraft.evaluation.gate import MIN_EVAL_BRIEFS, EvalItem, briefs
 from redraft.exporters.manifest import ExportManifest, ManifestError
@@ -36,9 +37,19 @@ class EvalSetError(RedraftError):
     """No evaluation set can be built or read; the message says what to do."""
 
 
+EVALSETS = "evalsets"  # the kind of document (redraft.documents)
+
+# Where evaluation sets are kept: a home folder (files) or a store (`documents_for(settings)`).
+Place = Path | Documents
+
+
 def evalset_path(home: Path, project_id: int) -> Path:
-    """Where the pinned evaluation set of `project_id` lives."""
-    return home / "evalsets" / f"project-{project_id}.json"
+    """Where the pinned evaluation set of `project_id` lives under a home folder."""
+    return home / EVALSETS / f"project-{project_id}.json"
+
+
+def _where(home: Place, project_id: int) -> str:
+    return documents_at(home).where(EVALSETS, f"project-{project_id}")
 
 
 def id_ranges(ids: Iterable[int]) -> list[list[int]]:
@@ -116,48 +127,46 @@ class EvalSet:
         )
 
 
-def load_evalset(home: Path, project_id: int) -> EvalSet | None:
+def load_evalset(home: Place, project_id: int) -> EvalSet | None:
     """A project's evaluation set, or None before an export pins one.
 
     Raises EvalSetError when the file is damaged: the gate fails closed on it.
     """
-    path = evalset_path(home, project_id)
-    if not path.is_file():
-        return None
     try:
-        return EvalSet.from_json(json.loads(path.read_text(encoding="utf-8")))
+        text = documents_at(home).read(EVALSETS, f"project-{project_id}")
+        if text is None:
+            return None
+        return EvalSet.from_json(json.loads(text))
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         raise EvalSetError(
-            f"project {project_id}'s evaluation set {path} is damaged — restore it from a backup, "
+            f"project {project_id}'s evaluation set {_where(home, project_id)} is damaged — "
+            "restore it from a backup, "
             f"or delete it and run `redraft export --project {project_id}` to pin a new one "
             "(verdicts before and after will not compare)"
         ) from None
 
 
-def require_evalset(home: Path, project_id: int) -> EvalSet:
+def require_evalset(home: Place, project_id: int) -> EvalSet:
     """A project's evaluation set; EvalSetError when there is none (or it is damaged)."""
     found = load_evalset(home, project_id)
     if found is None:
         raise EvalSetError(
-            f"project {project_id} has no evaluation set ({evalset_path(home, project_id)} is "
+            f"project {project_id} has no evaluation set ({_where(home, project_id)} is "
             f"missing) — run `redraft export --project {project_id}` to pin one"
         )
     return found
 
 
-def pinned_ids(home: Path, project_id: int) -> frozenset[int] | None:
+def pinned_ids(home: Place, project_id: int) -> frozenset[int] | None:
     """The pinned task ids of a project, or None before its first export pins them."""
     found = load_evalset(home, project_id)
     return None if found is None else found.task_ids
 
 
-def save_evalset(home: Path, evalset: EvalSet) -> EvalSet:
+def save_evalset(home: Place, evalset: EvalSet) -> EvalSet:
     """Write a project's evaluation set atomically."""
-    path = evalset_path(home, evalset.project_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(evalset.as_json(), indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    text = json.dumps(evalset.as_json(), indent=2) + "\n"
+    documents_at(home).write(EVALSETS, f"project-{evalset.project_id}", text)
     return evalset
 
 
@@ -165,7 +174,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def pin(home: Path, project_id: int, task_ids: Iterable[int]) -> frozenset[int]:
+def pin(home: Place, project_id: int, task_ids: Iterable[int]) -> frozenset[int]:
     """Pin `task_ids` as the project's evaluation set (a new set; nothing known trained)."""
     ids = frozenset(int(i) for i in task_ids)
     now = _now()
@@ -228,7 +237,7 @@ def export_train_ids(export_dir: Path) -> frozenset[int]:
     return frozenset(int(i) for i in frame.loc[frame["split"] == "train", "task_id"])
 
 
-def holdout_for_export(home: Path, project_id: int | None) -> tuple[EvalSet | None, EvalHoldout]:
+def holdout_for_export(home: Place, project_id: int | None) -> tuple[EvalSet | None, EvalHoldout]:
     """Before an export: the project's set (None before the first) and what the split keeps
     out of training for it. A damaged set stops the export (EvalSetError)."""
     if project_id is None:
@@ -238,7 +247,7 @@ def holdout_for_export(home: Path, project_id: int | None) -> tuple[EvalSet | No
 
 
 def update_after_export(
-    home: Path,
+    home: Place,
     project_id: int,
     before: EvalSet | None,
     export_dir: Path,

@@ -28,7 +28,7 @@ from redraft.evaluation.gate import (
 )
 from redraft.exporters.manifest import latest_export
 from redraft.settings import Settings
-from redraft.training.registry import Registry
+from redraft.training.registry import Registry, documents_for
 from redraft.training.source import active_model_for
 
 Report = Callable[[str], None]
@@ -76,7 +76,9 @@ def gate_items(
     project = request.project_id or export_project(export_dir)
     # A project's briefs are its pinned set, which must be there and readable: the gate fails
     # closed. A file export (no project) has only its own validation tasks.
-    pinned = require_evalset(settings.home, project).task_ids if project is not None else None
+    pinned = (
+        require_evalset(documents_for(settings), project).task_ids if project is not None else None
+    )
     items = load_items(export_dir, pinned)
     if request.limit:
         items = items[: request.limit]

@@ -176,10 +176,10 @@ def _model_source(settings: Settings) -> ModelSource:
     stand-in port of an earlier run, a stopped vLLM): then this run drafts with the base model,
     and says which command fixes it for good."""
     from redraft.backend.compose import model_source_for
-    from redraft.training.registry import Registry
+    from redraft.training.registry import open_registry
 
     source = model_source_for(settings)
-    active = Registry(settings.registry_path).active()
+    active = open_registry(settings).active()
     if active is None or not active.base_url or active.base_url == settings.openai_base_url:
         return source
     if endpoint_answers(active.base_url):

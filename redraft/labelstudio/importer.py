@@ -13,6 +13,7 @@ import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
+from redraft.documents import Documents
 from redraft.errors import BriefImportError, LabelStudioError
 from redraft.labelstudio.briefs import (
     BriefRow,
@@ -29,6 +30,7 @@ from redraft.wording import counted
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+IMPORTS = "imports"  # the kind of document an import record is (redraft.documents)
 MAX_ERRORS_SHOWN = 20
 
 
@@ -74,6 +76,8 @@ class ImportProgress:
     twice, none missing (with or without external ids). `pending` holds the rows of the batch
     in flight and `count_before` the project's task count before it: a re-run counts the
     project's tasks to learn whether that batch landed (`settle`). Removed once an import ends.
+    With `store` (a shared registry's documents) the record is kept there under the file's
+    name, so an import begun on one host is finished from another.
     """
 
     path: Path
@@ -81,25 +85,42 @@ class ImportProgress:
     task_ids: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)
     count_before: int | None = None
+    store: Documents | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def for_file(
-        cls, folder: Path, project_id: int, file: Path, mapping: Mapping[str, str] | None
+        cls,
+        folder: Path,
+        project_id: int,
+        file: Path,
+        mapping: Mapping[str, str] | None,
+        store: Documents | None = None,
     ) -> ImportProgress:
-        """The progress record of this file (content and column mapping) into this project."""
+        """The progress record of this file (content and column mapping) into this project:
+        in `folder`, or in `store` when given."""
         digest = hashlib.sha256(file.read_bytes())
         digest.update(json.dumps(dict(mapping or {}), sort_keys=True).encode())
         path = folder / f"project-{project_id}-{digest.hexdigest()[:16]}.json"
-        if not path.is_file():
-            return cls(path)
-        saved = json.loads(path.read_text("utf-8"))
+        if store is not None:
+            text = store.read(IMPORTS, path.stem)
+        else:
+            text = path.read_text("utf-8") if path.is_file() else None
+        if text is None:
+            return cls(path, store=store)
+        saved = json.loads(text)
         return cls(
             path,
             set(saved["rows"]),
             list(saved["task_ids"]),
             list(saved.get("pending") or []),
             saved.get("count_before"),
+            store,
         )
+
+    @property
+    def where(self) -> str:
+        """Where the record is kept, as messages name it."""
+        return self.store.where(IMPORTS, self.path.stem) if self.store else str(self.path)
 
     def settle(self, task_ids_now: list[int]) -> None:
         """Decide from the project's task ids now whether the batch in flight when the import
@@ -123,7 +144,7 @@ class ImportProgress:
                 f"when it stopped, and the project now holds {len(task_ids_now):,} tasks "
                 f"({self.count_before:,} before that batch, {landed:,} had it landed), so "
                 f"redraft cannot tell what is in it — check the project, then delete "
-                f"{self.path} to import the file again"
+                f"{self.where} to import the file again"
             )
         self.pending = []
         self.count_before = None
@@ -137,18 +158,23 @@ class ImportProgress:
         )
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "rows": sorted(self.rows),
             "task_ids": self.task_ids,
             "pending": self.pending,
             "count_before": self.count_before,
         }
+        if self.store is not None:
+            self.store.write(IMPORTS, self.path.stem, json.dumps(record))
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(record), "utf-8")
         temporary.replace(self.path)  # a killed process never leaves half a record
 
     def clear(self) -> None:
+        if self.store is not None:
+            self.store.delete(IMPORTS, self.path.stem)
         self.path.unlink(missing_ok=True)
 
 

@@ -11,7 +11,7 @@ from urllib import error, request
 from redraft.local.base import LocalBase, resolve_base, servable_gguf
 from redraft.local.server import ServedModel
 from redraft.settings import Settings
-from redraft.training.registry import Registry
+from redraft.training.registry import open_registry
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def served_models(settings: Settings) -> list[ServedModel]:
     gguf = servable_gguf(base, settings.models_dir, tools)
     models = [ServedModel(base.model_id, gguf)]
     seen = {base.model_id}
-    for version in Registry(settings.registry_path).list():
+    for version in open_registry(settings).list():
         lora = version.metrics.get("gguf_lora")
         if (
             version.trainer == "trl"

@@ -29,12 +29,10 @@ def resolve_model(
         return ActiveModel(
             version, model_id, base_url or settings.openai_base_url, settings.openai_api_key
         )
-    from redraft.training.registry import Registry
+    from redraft.training.registry import open_registry, registry_exists
     from redraft.training.source import active_model_for
 
-    found = (
-        Registry(settings.registry_path).find(version) if settings.registry_path.exists() else None
-    )
+    found = open_registry(settings).find(version) if registry_exists(settings) else None
     if found is None:
         raise ABError(
             f"version {version!r} is not in the model registry ({settings.registry_path}) — "

@@ -22,7 +22,7 @@ from typing import Any
 from redraft.errors import ConfigError, RedraftError
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
-from redraft.training.registry import ModelVersion, Registry
+from redraft.training.registry import ModelVersion, Registry, documents_for, open_registry
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
         "by": "auto mode",
     }
     # Like `redraft export`: the project's evaluation set stays out of training and grows.
-    evalset, holdout = holdout_for_export(settings.home, project_id)
+    evalset, holdout = holdout_for_export(documents_for(settings), project_id)
     with session_from_settings(settings) as client:
         manifest = run_export(
             read_project_tasks(client, project_id),
@@ -202,7 +202,7 @@ def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
             holdout=holdout,
         )
     note = update_after_export(
-        settings.home, project_id, evalset, out_dir, manifest.validation_task_ids
+        documents_for(settings), project_id, evalset, out_dir, manifest.validation_task_ids
     )
     logger.info("auto mode: exported project %s to %s; %s", project_id, out_dir, note)
     return out_dir
@@ -318,7 +318,7 @@ def build_auto_trainer(
     if not settings.auto_train:
         return None
     check_auto_settings(settings)
-    registry = Registry(settings.registry_path)
+    registry = open_registry(settings)
     cycle = default_cycle(
         settings,
         registry,

@@ -17,7 +17,9 @@ import sqlite3
 from dataclasses import replace
 from typing import Any
 
+from redraft.documents import Documents, FileDocuments
 from redraft.processes import process_alive
+from redraft.settings import Settings
 from redraft.training.errors import RegistryError, TrainingInProgressError
 from redraft.training.modelversion import (
     COLUMNS,
@@ -29,6 +31,7 @@ from redraft.training.modelversion import (
     row_to_version,
     utc_now,
 )
+from redraft.training.pgstore import DatabaseDocuments, PostgresStore
 from redraft.training.store import SqliteStore
 
 __all__ = [
@@ -36,8 +39,12 @@ __all__ = [
     "STATUSES",
     "TRAINERS",
     "ModelVersion",
+    "PostgresRegistry",
     "Registry",
+    "documents_for",
+    "open_registry",
     "process_alive",
+    "registry_exists",
     "utc_now",
 ]
 
@@ -137,7 +144,7 @@ class Registry(SqliteStore):
                     f"INSERT INTO versions ({', '.join(COLUMNS)}) VALUES ({placeholders})",
                     [values[name] for name in COLUMNS],
                 )
-        except sqlite3.IntegrityError:
+        except self.integrity_errors:
             if self.find(version.name) is not None:
                 raise RegistryError(
                     f"a model version named {version.name!r} already exists — pick another "
@@ -206,7 +213,8 @@ class Registry(SqliteStore):
                 )
             if project_id is not None:
                 db.execute(
-                    "INSERT OR REPLACE INTO project_active (project_id, name) VALUES (?, ?)",
+                    "INSERT INTO project_active (project_id, name) VALUES (?, ?) "
+                    "ON CONFLICT (project_id) DO UPDATE SET name = excluded.name",
                     (project_id, name),
                 )
                 db.execute(
@@ -305,3 +313,33 @@ class Registry(SqliteStore):
                 "AND status != 'failed'"
             ).fetchone()
         return row[0] if row else None
+
+
+class PostgresRegistry(PostgresStore, Registry):  # type: ignore[misc]
+    """The same registry in a shared PostgreSQL database (REDRAFT_DATABASE_URL)."""
+
+
+def open_registry(settings: Settings) -> Registry:
+    """The registry these settings name: PostgreSQL when REDRAFT_DATABASE_URL is set, else
+    the SQLite file under REDRAFT_HOME."""
+    if settings.database_url:
+        return PostgresRegistry(settings.database_url)
+    return Registry(settings.registry_path)
+
+
+def registry_exists(settings: Settings) -> bool:
+    """Whether a registry is there to read without creating one (a shared one always is)."""
+    return bool(settings.database_url) or settings.registry_path.is_file()
+
+
+def documents_for(settings: Settings) -> Documents:
+    """Where evaluation sets and import records live: the shared registry's `documents` with
+    REDRAFT_DATABASE_URL (every host sees the same), else files under REDRAFT_HOME."""
+    if settings.database_url:
+        return DatabaseDocuments(PostgresRegistry(settings.database_url))
+    return FileDocuments(settings.home)
+
+
+def shared_documents(settings: Settings) -> Documents | None:
+    """The shared registry's documents, or None on one machine (files under REDRAFT_HOME)."""
+    return documents_for(settings) if settings.database_url else None

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from redraft.backend.versions import ActiveModel, SettingsModelSource
 from redraft.settings import Settings
-from redraft.training.registry import ModelVersion, Registry
+from redraft.training.registry import ModelVersion, Registry, open_registry
+from redraft.training.store import file_fingerprint
 
 logger = logging.getLogger(__name__)
-
-
-def _fingerprint(path: Path) -> tuple[int, int, int, bytes] | None:
-    """What changes whenever SQLite commits to the file: mtime, size, inode, change counter.
-
-    Bytes 24..28 of a SQLite database header are its file change counter, bumped by every
-    committed write in rollback-journal mode (the registry's mode).
-    """
-    try:
-        stat = os.stat(path)
-        with open(path, "rb") as handle:
-            header = handle.read(28)[24:28]
-    except FileNotFoundError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, header)
 
 
 def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
@@ -45,28 +31,36 @@ def active_model_for(version: ModelVersion, settings: Settings) -> ActiveModel:
 def active_template(settings: Settings, project_id: int | None = None) -> Path | None:
     """The active version's own template (None: the settings' template applies) — what export
     builds training prompts with, what the report checks learned rules against."""
-    active = Registry(settings.registry_path).active(project_id)
+    active = open_registry(settings).active(project_id)
     return active.template_path if active is not None else None
 
 
 class RegistryModelSource:
     """Asked on every request: the registry's active version, or the settings' model if none.
 
-    The registry is only re-read when its file changed (a stat and a 4-byte read per call).
+    The registry is only re-read when it changed: for the SQLite file a stat and a 4-byte read
+    per call; for a shared PostgreSQL registry one query of its generation, which every write
+    from any host bumps — a promotion on the training host drafts here from the next request.
     """
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
+        if registry is None and settings.database_url:
+            registry = open_registry(settings)
+        self._registry = registry
         self.path = registry.path if registry is not None else settings.registry_path
         self._fallback = SettingsModelSource(settings)
         self._lock = threading.Lock()
-        self._seen: tuple[int, int, int, bytes] | None = None
+        self._seen: Any = None
         self._cached: dict[int | None, ActiveModel] = {}
         self._announced: dict[int | None, str] = {}
 
     def active(self, project_id: int | None = None) -> ActiveModel:
         """The model `project_id` drafts with right now (its own version, else the default)."""
-        fingerprint = _fingerprint(self.path)
+        if self._registry is not None:
+            fingerprint = self._registry.fingerprint()
+        else:
+            fingerprint = file_fingerprint(self.path)
         if fingerprint is None:
             return self._fallback.active()
         with self._lock:
@@ -74,7 +68,9 @@ class RegistryModelSource:
                 self._seen, self._cached = fingerprint, {}
             if project_id in self._cached:
                 return self._cached[project_id]
-            version = Registry(self.path).active(project_id)
+            if self._registry is None:  # the SQLite file exists now: open it once
+                self._registry = Registry(self.path)
+            version = self._registry.active(project_id)
             model = (
                 active_model_for(version, self.settings)
                 if version is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ class SqliteStore:
     would drop the active version and draft with the base model. Columns that a newer redraft
     adds are added to an existing file in place.
     """
+
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -48,6 +51,12 @@ class SqliteStore:
             for column, kind in columns.items():
                 if column not in have:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def fingerprint(self) -> tuple[int, int, int, bytes] | None:
+        """What changes whenever SQLite commits to the file: mtime, size, inode, change counter
+        (None: no file). Bytes 24..28 of the header are SQLite's file change counter, bumped by
+        every committed write in rollback-journal mode (the registry's mode)."""
+        return file_fingerprint(self.path)
 
     @property
     def backup_path(self) -> Path:
@@ -115,3 +124,14 @@ class SqliteStore:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+
+def file_fingerprint(path: Path) -> tuple[int, int, int, bytes] | None:
+    """A registry file's mtime, size, inode and change counter; None when there is no file."""
+    try:
+        stat = os.stat(path)
+        with open(path, "rb") as handle:
+            header = handle.read(28)[24:28]
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, header)
