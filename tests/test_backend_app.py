@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 
 from redraft.backend.app import backend_state, create_app
 from redraft.backend.versions import ActiveModel
-from redraft.label_config.results import draft_prediction
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from tests.fixtures.drafting import make_tasks, stand_in_draft
+from tests.fixtures.scoring import scored
 
 HOOK_SECRET = "hook-secret"
 HOOK = {"X-Redraft-Webhook-Secret": HOOK_SECRET}  # what Label Studio's webhook sends
@@ -89,7 +89,7 @@ def test_every_endpoint_over_loopback(
     assert predict.status_code == 200
     assert predict.json() == {
         "results": [
-            draft_prediction(stand_in_draft(settings, t["data"]), "writer-v1") for t in tasks
+            scored(stand_in_draft(settings, t["data"]), t["data"], "writer-v1") for t in tasks
         ],
         "model_version": "writer-v1",
     }
@@ -150,7 +150,8 @@ def test_failed_task_gets_an_empty_slot_and_is_counted(
     with caplog.at_level(logging.WARNING):
         response = client.post("/predict", json={"tasks": tasks})
     expected: list[Any] = [
-        draft_prediction(stand_in_draft(app_settings, t["data"]), "gpt-4o-mini") for t in tasks
+        scored(stand_in_draft(app_settings, t["data"]), t["data"], "gpt-4o-mini")
+        for t in tasks
     ]
     expected[5] = []
     assert response.get_json() == {"results": expected, "model_version": "gpt-4o-mini"}

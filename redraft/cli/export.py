@@ -138,7 +138,21 @@ def export(
             documents_for(settings), project_id, evalset, out_dir, manifest.validation_task_ids
         )
         click.echo(note, err=True)
+        click.echo(_refit_confidence(settings, project_id, out_dir, template), err=True)
     _print_summary(manifest, out_dir)
+
+
+def _refit_confidence(settings: Settings, project_id: int, out_dir: Path, template: Any) -> str:
+    """Refit the project's draft confidence score on this export's records (all of them)."""
+    from redraft.calibration import refit
+    from redraft.report.errors import ReportInputError
+    from redraft.report.sources import from_export_dir
+
+    try:
+        records = from_export_dir(out_dir).records
+    except ReportInputError as exc:
+        return f"confidence score not refitted: {exc}"
+    return refit(settings.home, project_id, records, template, datetime.now(UTC).isoformat())
 
 
 def _resolve(client: Any, ref: str | None) -> int | None:
