@@ -20,6 +20,7 @@ from redraft.label_config.results import draft_of
 from redraft.labelstudio.importer import ImportProgress
 from redraft.settings import Settings
 from redraft.training.errors import RegistryError
+from redraft.training.handoff import lora_file
 from redraft.training.registry import (
     ModelVersion,
     PostgresRegistry,
@@ -256,3 +257,50 @@ def test_an_unreachable_database_is_one_line_naming_it_without_its_password(
     )
     with pytest.raises(RegistryError, match=r"^cannot reach the registry database"):
         PostgresRegistry(url)
+
+
+def test_a_version_trained_on_one_host_is_handed_to_the_servers_of_another(
+    tmp_path: Path, database_url: str, standin: Any, backend_server: Any
+) -> None:
+    """No filesystem in common: the registry says where v3 is served and where its files are;
+    the local server's host finds the LoRA once copied; vLLM's host serves it by name."""
+    training = host(tmp_path, "training-host", database_url, standin.base_url)
+    serving = host(tmp_path, "backend-host", database_url, standin.base_url)
+    adapter = training.home / "adapters" / "v3" / "adapter"
+    adapter.mkdir(parents=True)
+    lora = adapter.parent / "lora.gguf"
+    lora.write_bytes(b"GGUF lora")
+    registry = open_registry(training)
+    registry.add(ModelVersion(name="v3", model_id="v3", trainer="trl", status="training"))
+    files = {"adapter": str(adapter), "gguf_lora": str(lora), "host": "trainer1"}
+    registry.update("v3", status="candidate", metrics=files)
+
+    version = open_registry(serving).get("v3")
+    # A shared mount at the same path: served from there.
+    assert lora_file(version, serving.models_dir) == lora
+    lora.rename(tmp_path / "elsewhere.gguf")  # the training host's disk, not this one
+    assert lora_file(version, serving.models_dir) is None
+    copied = serving.models_dir / "loras" / "v3.gguf"  # scp trainer1:…/lora.gguf …
+    copied.parent.mkdir(parents=True)
+    copied.write_bytes(b"GGUF lora")
+    assert lora_file(version, serving.models_dir) == copied
+
+    standin.state.add_fine_tuned_model("v3")  # vLLM: POST /v1/load_lora_adapter {"lora_name": "v3"}
+    promoted = run_cli(["models", "promote", "v3", "--base-url", standin.base_url, "--force"],
+                       training, {"REDRAFT_DATABASE_URL": database_url})  # fmt: skip
+    assert promoted.exit_code == 0, promoted.output
+    shown = run_cli(["models", "show", "v3"], serving, {"REDRAFT_DATABASE_URL": database_url})
+    assert shown.stdout.splitlines() == [
+        f"v3: served as model 'v3' at {standin.base_url}",
+        f"files: trainer1:{adapter}, trainer1:{lora}",
+        "the local server on another host (same base model), copied or on a shared path:",
+        f"  scp trainer1:{lora} SERVING-HOST:$REDRAFT_MODELS_DIR/loras/v3.gguf",
+        "  redraft models promote v3 --base-url http://SERVING-HOST:8089/v1",
+        "vLLM on the GPU host (runtime LoRA loading, VLLM_ALLOW_RUNTIME_LORA_UPDATING=True):",
+        f"  rsync -a trainer1:{adapter}/ /srv/loras/v3/",
+        f"  curl -X POST {standin.base_url}/load_lora_adapter -H 'Content-Type: "
+        """application/json' -d '{"lora_name": "v3", "lora_path": "/srv/loras/v3"}'""",
+        f"  redraft models promote v3 --base-url {standin.base_url}",
+    ]
+    backend = backend_server(serving, model_source=RegistryModelSource(serving))
+    assert predict(backend.url) == ("v3", "[stand-in draft from v3]")

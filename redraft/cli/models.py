@@ -406,3 +406,21 @@ def migrate(settings: Settings, url: str) -> None:
         DatabaseDocuments(target),
     )
     click.echo(moved.line(target.shown), err=True)
+
+
+@models.command("show")
+@click.argument("name")
+@click.pass_obj
+def show(settings: Settings, name: str) -> None:
+    """Where NAME is served (endpoint, model id) and where its files are, with the commands that
+    serve it on another host: the local server (LoRA copied or on a shared path) or vLLM
+    (runtime LoRA loading by name).
+
+    \b
+    Example:
+      redraft models show v3
+    """
+    from redraft.training.handoff import handoff
+
+    for line in handoff(_registry(settings).get(name)):
+        click.echo(line)

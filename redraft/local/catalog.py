@@ -11,6 +11,7 @@ from urllib import error, request
 from redraft.local.base import LocalBase, resolve_base, servable_gguf
 from redraft.local.server import ServedModel
 from redraft.settings import Settings
+from redraft.training.handoff import lora_file
 from redraft.training.registry import open_registry
 
 logger = logging.getLogger(__name__)
@@ -34,16 +35,16 @@ def served_models(settings: Settings) -> list[ServedModel]:
     models = [ServedModel(base.model_id, gguf)]
     seen = {base.model_id}
     for version in open_registry(settings).list():
-        lora = version.metrics.get("gguf_lora")
+        # The recorded path, or a copy from the training host (redraft.training.handoff).
+        lora = lora_file(version, settings.models_dir)
         if (
             version.trainer == "trl"
             and version.status in SERVABLE
             and version.metrics.get("local_base") == base.model_id
-            and isinstance(lora, str)
-            and Path(lora).is_file()
+            and lora is not None
             and version.model_id not in seen
         ):
-            models.append(ServedModel(version.model_id, gguf, Path(lora)))
+            models.append(ServedModel(version.model_id, gguf, lora))
             seen.add(version.model_id)
     return models
 

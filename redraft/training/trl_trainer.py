@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -153,7 +154,10 @@ def train_trl(
         row.name,
         status="candidate",
         model_id=row.name,
-        metrics=metrics | {"adapter": str(adapter)} | trained_template(export),
+        # Where the files are: this host and path (redraft.training.handoff).
+        metrics=metrics
+        | {"adapter": str(adapter), "host": socket.gethostname()}
+        | trained_template(export),
         pid=None,
     )
     report(f"registered {version.name} (adapter {adapter}) as a candidate")
