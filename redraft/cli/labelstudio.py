@@ -81,6 +81,16 @@ def _client(settings: Settings) -> AbstractContextManager[Any]:
     help="With --overlap: the share of tasks that get N writers; the others get one "
     "[default: 100].",
 )
+@click.option(
+    "--queue",
+    type=click.Choice(["import-order", "least-certain", "most-certain"]),
+    default=None,
+    help="The order writers get tasks in, by the drafts' confidence score: least-certain "
+    "(Label Studio's uncertainty sampling: the drafts the model is least sure of first), "
+    "most-certain (a quick-approval lane: a Data Manager tab ordered by score, labelled as "
+    "displayed), or import-order. Kept when init runs again without it; a new project: "
+    "import-order. A score order drafts ahead with `redraft prefill`.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.pass_context
 def init(
@@ -92,6 +102,7 @@ def init(
     no_backend: bool,
     overlap: int | None,
     overlap_share: int | None,
+    queue: str | None,
     dry_run: bool,
 ) -> None:
     """Create or update the Label Studio project and connect the ML backend.
@@ -105,9 +116,11 @@ def init(
     Example:
       redraft init --title "Acme outreach" --backend-url http://127.0.0.1:9090
       redraft init --title "Acme outreach" --overlap 2 --overlap-share 20
+      redraft init --title "Acme outreach" --queue least-certain
     """
     from redraft.label_config import read_label_config
     from redraft.labelstudio.project import Overlap, ProjectSpec, init_project
+    from redraft.labelstudio.taskorder import sync_queue_tab
     from redraft.labelstudio.webhooks import sync_webhook, webhook_spec
 
     settings = _settings(ctx, url, api_key)
@@ -125,10 +138,12 @@ def init(
         basic_auth_user=settings.basic_auth_user,
         basic_auth_password=settings.basic_auth_password,
         overlap=None if overlap is None else Overlap(overlap, overlap_share or 100),
+        queue=queue,
     )
     with _client(settings) as client:
         plan = init_project(client, spec, dry_run=dry_run)
         lines = plan.describe(spec)
+        lines += sync_queue_tab(client, plan.project_id, queue, dry_run=dry_run)
         if spec.backend_url is not None:
             hook = webhook_spec(settings, spec.backend_url)
             lines += sync_webhook(client, plan.project_id, hook, dry_run=dry_run)

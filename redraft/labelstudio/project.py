@@ -71,17 +71,27 @@ class ProjectSpec:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = field(default=None, repr=False)
     overlap: Overlap | None = None  # None: leave the project's overlap as it is
+    queue: str | None = None  # writers' order (redraft.labelstudio.taskorder); None: as it is
     description: str = (
         "redraft: rate the model's draft, say what was wrong, and edit it into the email "
         "you would send."
     )
 
-    def project_fields(self) -> dict[str, Any]:
-        """The project fields redraft manages (title and config included)."""
+    def project_fields(self, project: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The project fields redraft manages (title and config included), given the project
+        as it is (a queue ordered by score keeps the version in `model_version`)."""
+        from redraft.labelstudio.taskorder import sampling_for, score_ordered
+
         wanted = {"title": self.title, "label_config": self.label_config, **PROJECT_SETTINGS}
-        wanted["model_version"] = BACKEND_TITLE if self.backend_url else self.model_version
+        by_score = score_ordered(self.queue, project, BACKEND_TITLE)
+        # Label Studio orders by score, and shows the score column, only for predictions of
+        # the project's model_version: a score-ordered queue names the version, not the backend.
+        use_backend = self.backend_url and not by_score
+        wanted["model_version"] = BACKEND_TITLE if use_backend else self.model_version
         if self.overlap is not None:
             wanted.update(self.overlap.fields())
+        if self.queue is not None:
+            wanted["sampling"] = sampling_for(self.queue)
         return wanted
 
     def backend_fields(self) -> dict[str, Any]:
@@ -161,7 +171,7 @@ def plan_init(
     >>> plan_init(replace(spec, overlap=Overlap(2)), same).project_changes
     {'maximum_annotations': 2, 'overlap_cohort_percentage': 100}
     """
-    wanted = spec.project_fields()
+    wanted = spec.project_fields(project)
     if project is None:
         changes = {**wanted, **(spec.overlap or NEW_PROJECT_OVERLAP).fields()}
         project_id = None
