@@ -17,6 +17,7 @@ from redraft.settings import Settings
 from redraft.simulate.annotate import annotation_results
 from redraft.simulate.rules import load_rules
 from redraft.simulate.writers import simulate_edit
+from redraft.styles.check import follows
 from redraft.styles.mining import EditRecord, LearnedRule, MiningOptions, learn_styles
 from redraft.styles.notes import apply_notes, read_fragment, render_fragment
 from redraft.training.registry import Registry
@@ -588,9 +589,16 @@ def test_a_title_belongs_to_the_greeting_not_the_first_name():
     template = parse_template(
         'system = "Write."\nuser = "{brief}"\n[[clients."Clinic Supplies".learned]]\n'
         'kind = "greeting"\nrule = \'Open with "Dear Dr. {last_name},"\'\n'
+        'example = "Dear Dr. {last_name},"\n'
     )
     data = {"client": "Clinic Supplies", "recipient": "Dr. Anna Weber, CTO", "brief": "Pitch."}
     assert build_messages(data, template)[0]["content"].endswith('- Open with "Dear Dr. Weber,"')
+    # The report's check reads the titled greeting back as following the rule.
+    (note,) = template.client_style("Clinic Supplies").learned
+    assert [follows(note, f"{g}\n\n{GLOVES}", data) for g in ("Dear Dr. Weber,", "Hi Anna,")] == [
+        True,
+        False,
+    ]
 
 
 def test_finals_kept_under_a_limit_give_a_word_limit_though_most_drafts_were_short():

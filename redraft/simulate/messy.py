@@ -64,7 +64,7 @@ class Messiness:
     seed: int = 0
 
 
-MESSY = Messiness(0.5, 0.3, 0.15, 0.3)  # what `bench/loop.py --writers messy` would use
+MESSY = Messiness(0.5, 0.3, 0.15, 0.3)  # a messy team: the shares the tests and docs use
 
 
 def disagreeing(rules: WriterRules) -> WriterRules:
