@@ -304,3 +304,39 @@ def test_a_version_trained_on_one_host_is_handed_to_the_servers_of_another(
     ]
     backend = backend_server(serving, model_source=RegistryModelSource(serving))
     assert predict(backend.url) == ("v3", "[stand-in draft from v3]")
+
+
+def test_the_documented_backup_and_restore_of_a_shared_registry(
+    tmp_path: Path, database_url: str, postgres: Postgres
+) -> None:
+    """docs/deploy.md: pg_dump the registry database; after losing it, pg_restore into a new
+    one and every host drafts with what it drafted with before."""
+    training = host(tmp_path, "training-host", database_url)
+    registry = open_registry(training)
+    for i in (1, 2):
+        registry.add(ModelVersion(name=f"v{i}", model_id=f"m{i}", base_url="http://gpu:8000/v1"))
+    registry.promote("v1")
+    registry.promote("v2", project_id=3)
+    pinned = EvalSet(3, frozenset({1, 2}), frozenset(), 0, "t", "t")
+    save_evalset(documents_for(training), pinned)
+    before = run_cli(["models", "list", "--json"], training, {"REDRAFT_DATABASE_URL": database_url})
+    name = database_url.rsplit("/", 1)[1]
+    dump = tmp_path / "registry.dump"
+    postgres.client("pg_dump", "--format=custom", "--no-owner", "-d", name, "-f", str(dump))
+    postgres.client("dropdb", name)
+
+    restored_name = f"{name}_restored"
+    postgres.client("createdb", restored_name)
+    postgres.client("pg_restore", "--no-owner", "-d", restored_name, str(dump))
+    restored_url = database_url.rsplit("/", 1)[0] + f"/{restored_name}"
+    serving = host(tmp_path, "backend-host", restored_url)
+    after = run_cli(["models", "list", "--json"], serving, {"REDRAFT_DATABASE_URL": restored_url})
+    assert (after.exit_code, after.stdout, after.stderr) == (0, before.stdout, before.stderr)
+    assert open_registry(serving).active(3).name == "v2"
+    assert load_evalset(documents_for(serving), 3) == pinned
+    refused = run_cli(["models", "restore"], serving, {"REDRAFT_DATABASE_URL": restored_url})
+    assert refused.stderr == (
+        f"error: the registry is in PostgreSQL ({shown_url(restored_url)}), which keeps no "
+        "REGISTRY.bak — restore the database from your pg_dump with pg_restore "
+        "(docs/deploy.md, Backup and restore)\n"
+    )

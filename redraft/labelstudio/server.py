@@ -216,10 +216,13 @@ class LabelStudioServer:
         port: int = 0,
         log_path: Path | None = None,
         database: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
         self.data_dir = data_dir
         self.database = dict(database or {})
+        # More environment, e.g. REQUESTS_CA_BUNDLE: the CA that signed an ML backend's TLS proxy.
+        self.env = dict(env or {})
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path or data_dir / "server.log"
@@ -243,7 +246,7 @@ class LabelStudioServer:
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
-                env=server_env(self.data_dir, database=self.database),
+                env=server_env(self.data_dir, database=self.database) | self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
