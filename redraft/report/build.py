@@ -16,6 +16,7 @@ from redraft.report.agreement import (
     annotator_agreement,
     judge_agreement,
 )
+from redraft.report.calibration import ScoreCalibration, score_calibration
 from redraft.report.compare import Difference, compare_versions
 from redraft.report.errors import CompareError
 from redraft.report.metrics import UNKNOWN_VERSION, GroupMetrics, summarise, version_order
@@ -43,6 +44,7 @@ class Report:
     rejected: int = 0
     style_rules: list[RuleAdherence] = field(default_factory=list)
     writers: list[WriterFigures] = field(default_factory=list)
+    calibration: list[ScoreCalibration] = field(default_factory=list)  # draft confidence scores
 
     @property
     def several_writers(self) -> bool:
@@ -99,6 +101,7 @@ def build_report(
         if learned is not None
         else [],
         writers=writer_figures(records),
+        calibration=score_calibration(records),
     )
 
 
@@ -143,6 +146,8 @@ def report_files(report: Report) -> dict[str, str]:
         files["judge_agreement.csv"] = csv_text([j.as_row() for j in report.judges])
     if report.style_rules:
         files["style_rules.csv"] = csv_text([a.as_row() for a in report.style_rules])
+    if report.calibration:
+        files["calibration.csv"] = csv_text([c.as_row() for c in report.calibration])
     return files
 
 
@@ -179,4 +184,6 @@ def terminal_table(report: Report) -> str:
         )
     for d in report.comparison:
         lines.append(f"- {d.sentence}" + (f" [{d.warning}]" if d.warning else ""))
+    for c in report.calibration:
+        lines.append(f"- confidence score, {c.sentence}")
     return "\n".join(lines) + "\n"

@@ -54,6 +54,7 @@ def render_html(report: Report) -> str:
         "<h2>Per client</h2>",
         _table(report.clients, first="model_version", second="client"),
         _style_rules(report),
+        _calibration(report),
         "<h2>Agreement</h2>",
         _agreement(report),
         _writers(report),
@@ -93,6 +94,43 @@ def _style_rules(report: Report) -> str:
             "</table>",
         ]
     )
+
+
+def _calibration(report: Report) -> str:
+    """Per version: how well the draft confidence scores foretold the writers' edits."""
+    if not report.calibration:
+        return ""
+    head = [
+        "model version",
+        "scored tasks",
+        "rank correlation (95% CI)",
+        "threshold",
+        "drafts at or above it",
+        "sent as is among them (95% CI)",
+    ]
+    rows = [
+        "<h2>Confidence score: did it foretell the edits?</h2>",
+        '<p class="note">Each draft\'s score (0-1, higher = more likely sent as is) against '
+        "what the writers did with it. <em>Rank correlation</em>: Spearman's rho between the "
+        "score and 1 - edit distance (+1: the score ranks the drafts exactly as the edits do; "
+        "0: no better than chance), Fisher-z interval. <em>Sent as is</em>: of the drafts "
+        "scored at or above the threshold, the share sent unchanged (the score's precision), "
+        "and how many drafts that threshold covers.</p>",
+        "<table><thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>",
+        "</thead><tbody>",
+    ]
+    for c in report.calibration:
+        covered = f"{c.covered}" + ("" if c.coverage is None else f" ({c.coverage:.0%})")
+        cells = [
+            c.model_version,
+            str(c.tasks),
+            _est(c.spearman, lambda v: f"{v:+.2f}"),
+            f"{c.threshold:.2f}",
+            covered,
+            _est(c.precision, _pct),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{escape(x)}</td>" for x in cells) + "</tr>")
+    return "\n".join([*rows, "</tbody></table>"])
 
 
 def _verdict(report: Report) -> str:
