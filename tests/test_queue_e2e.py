@@ -15,6 +15,7 @@ from label_studio_sdk import LabelStudio
 from redraft.label_config import CONFIDENCE
 from redraft.label_config.results import annotation_result, confidence_of, draft_of, text_of
 from redraft.labelstudio.taskorder import tab_id
+from redraft.report.sources import from_export_dir
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
 from tests.fixtures.labelstudio import run_cli
@@ -137,6 +138,19 @@ def test_the_next_task_follows_the_draft_score(
     # by Label Studio's uncertainty sampling; most certain first through the tab's order.
     query = f"?view={tab}" if descending else ""
     assert work_the_queue(ls_client, project_id, query) == by_score
+
+    # Export carries each draft's score into the records, and refits the project's score on
+    # them (three edited drafts: too few for a fit, so the no-history score stays).
+    exported = run_cli(
+        ["export", "--project", str(project_id), "-o", str(tmp_path / "export")], settings
+    )
+    assert exported.exit_code == 0, exported.output
+    assert (
+        "confidence score: 3 edited drafts, fewer than 10 — drafts keep the no-history score"
+        in exported.stderr.splitlines()
+    )
+    records = from_export_dir(tmp_path / "export").records
+    assert {r.external_id: r.draft_score for r in records} == stored
 
     # A re-run of init without --queue keeps the order (and the version in model_version).
     again = run_cli(["init", "--title", title, "--backend-url", backend.url], settings)
