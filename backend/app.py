@@ -19,6 +19,7 @@ from redraft.backend.versions import ModelSource, ProjectFieldError, SettingsMod
 from redraft.errors import RedraftError
 from redraft.settings import Settings
 from redraft.webhook import WEBHOOK_SECRET_HEADER
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ def create_app(
         metrics.count_outcomes(response.outcomes)
         failed = [o for o in response.outcomes if not o.ok]
         if failed:
-            logger.warning("/predict: %d of %d task(s) without a draft", len(failed), len(tasks))
+            logger.warning(
+                "/predict: %d of %s without a draft", len(failed), counted(len(tasks), "task")
+            )
         return jsonify(results=response.predictions, model_version=response.model_version)
 
     @app.post("/webhook")

@@ -30,6 +30,7 @@ from redraft.errors import TaskDataError, TemplateError
 from redraft.openai_client import openai_client
 from redraft.prompting import LearnedNote, Message, PromptTemplate, build_messages, load_template
 from redraft.settings import Settings
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -221,9 +222,9 @@ class Drafter:
             except TimeoutError:
                 late = [job for job in jobs if outcomes[job.index] is None]
                 logger.warning(
-                    "%d task(s) without a draft — deadline exceeded (%gs); their drafts go to "
+                    "%s without a draft — deadline exceeded (%gs); their drafts go to "
                     "the cache when they finish: tasks %s",
-                    len(late),
+                    counted(len(late), "task"),
                     deadline,
                     ", ".join(str(job.task_id) for job in late[:20]) + (" …" if late[20:] else ""),
                 )

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from redraft.wording import noun
+
 _ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 _MESSAGE_KEYS = {"role", "content", "name", "weight", "function_call", "tool_calls", "tool_call_id"}
 _TOP_KEYS = {
@@ -66,7 +68,9 @@ def row_problems(fmt: str, row: Mapping[str, Any]) -> list[str]:
     problems = [f"missing key `{key}`" for key in sorted(required - set(row))]
     unknown = set(row) - required - optional
     if unknown:
-        problems.append(f"unknown key(s) {', '.join(sorted(unknown))} — remove them")
+        problems.append(
+            f"unknown {noun(len(unknown), 'key')} {', '.join(sorted(unknown))} — remove them"
+        )
     if required - set(row):
         return problems
     if fmt in ("openai-sft", "trl-sft"):
@@ -107,7 +111,8 @@ def _messages(messages: Any, where: str) -> list[str]:
             problems.append(f"{where}[{index}] has an unknown role {role!r}")
         unknown = set(message) - _MESSAGE_KEYS
         if unknown:
-            problems.append(f"{where}[{index}] has unknown key(s) {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(unknown))
+            problems.append(f"{where}[{index}] has unknown {noun(len(unknown), 'key')} {names}")
         content = message.get("content")
         if "tool_calls" in message or "function_call" in message:
             continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redraft.errors import RedraftError
 from redraft.exporters.schema import detect_format, row_problems, undetected
 from redraft.exporters.tokens import TokenCounter
 
@@ -201,6 +202,23 @@ class RowValidator:
         return report
 
 
+class NotJsonlError(RedraftError):
+    """The file is one JSON document (a Label Studio export, say), not one example per line."""
+
+
+def check_jsonl(path: Path) -> None:
+    """Refuse a file that is one JSON document spread over lines (a list, or an object over
+    several lines): validating it line by line would only say every line is broken."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first = next((line.strip() for line in handle if line.strip()), "")
+    if first.startswith("[") or first == "{":
+        raise NotJsonlError(
+            f"{path} is one JSON document, not JSONL (one training example per line) — "
+            "validate the .jsonl files `redraft export` writes; a Label Studio export is "
+            f"read by `redraft export --from-file {path}`"
+        )
+
+
 def validate_file(
     path: Path,
     fmt: str,
@@ -211,10 +229,12 @@ def validate_file(
     check_minimum: bool = True,
 ) -> ValidationReport:
     """Validate a JSONL file line by line; `fmt` "auto" detects it from the first row it can.
+    A file that is one JSON document raises NotJsonlError.
 
     Lines read before the format is known (not JSON, or keys that match no format) are errors
     naming why; a file where no line matches any format has the format "unknown".
     """
+    check_jsonl(path)
     validator = None
     if fmt != "auto":
         validator = RowValidator(fmt, counter, context_limit, check_minimum, model, epochs)

@@ -11,6 +11,7 @@ from redraft.errors import ConfigError
 
 DEFAULT_HOME = Path("~/.redraft")
 CALL_TIMEOUT = 120.0  # a model call's timeout when REDRAFT_REQUEST_TIMEOUT is not set
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # REDRAFT_LOG_LEVEL and --log-level
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -211,6 +212,11 @@ class Settings:
             raise ConfigError("REDRAFT_AUTO_TRAIN_THRESHOLD must be at least 1 — e.g. 50")
         if self.styles_relearn_edits < 1:
             raise ConfigError("REDRAFT_STYLES_RELEARN_EDITS must be at least 1 — e.g. 30")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"REDRAFT_LOG_LEVEL={self.log_level} is not a log level — set it to one of "
+                f"{', '.join(LOG_LEVELS)}"
+            )
         if self.auto_train_trainer not in ("openai", "trl"):
             raise ConfigError("REDRAFT_AUTO_TRAIN_TRAINER must be openai or trl")
         if self.database_url is not None and not self.database_url.startswith(

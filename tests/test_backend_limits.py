@@ -15,8 +15,8 @@ from redraft.backend.versions import SettingsModelSource
 from redraft.settings import Settings
 from redraft.standin.server import FaultRule, StandinServer
 from tests.fixtures.backend import BackendFactory
+from tests.fixtures.drafting import make_tasks, stand_in_draft
 from tests.fixtures.scoring import scored
-from tests.test_backend_drafting import make_tasks, stand_in_draft
 
 HANG_S = 3.0  # the hung call answers after this; the deadline is far shorter
 DEADLINE_S = 1.0
@@ -54,7 +54,7 @@ def test_deadline_answers_without_the_hung_task_then_caches_it_later(
     expected[2] = DraftOutcome(102, None, LATE, error_kind="deadline")
     assert outcomes == expected
     assert [r.getMessage() for r in caplog.records] == [
-        "1 task(s) without a draft — deadline exceeded (1s); their drafts go to the cache "
+        "1 task without a draft — deadline exceeded (1s); their drafts go to the cache "
         "when they finish: tasks 102"
     ]
     drafter = Drafter.from_settings(limit_settings)

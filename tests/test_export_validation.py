@@ -87,9 +87,9 @@ def test_bad_lines_are_named(tmp_path: Path) -> None:
         "f:2: error: missing assistant message — add the reply the model should learn",
         "f:3: error: messages[0] (user) has empty content",
         "f:4: error: messages[0] has an unknown role 'robot'",
-        "f:5: error: unknown key(s) weight — remove them",
+        "f:5: error: unknown key weight — remove them",
         "f:6: error: not valid JSON (Expecting property name enclosed in double quotes)",
-        "f:7: error: messages[0] has unknown key(s) extra",
+        "f:7: error: messages[0] has unknown key extra",
         "f:9: warning: duplicate of line 8",
         "f:10: error: expected a JSON object, got list",
         "f: warning: 12 examples: enough to start, 50+ usually needed for a clear improvement",
@@ -197,7 +197,7 @@ def test_unknown_key_does_not_hide_the_other_errors(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "openai_sft.jsonl", [row])
     report = validate_file(path, "auto", CHARS, check_minimum=False)
     assert [p.text("f") for p in report.problems] == [
-        "f:1: error: unknown key(s) weight — remove them",
+        "f:1: error: unknown key weight — remove them",
         "f:1: error: messages[0] (user) has empty content",
         "f:1: error: messages[1] has an unknown role 'robot'",
     ]

@@ -19,39 +19,19 @@ from redraft.labelstudio.tasks import feedback_results
 from redraft.prompting import build_messages, load_template
 from redraft.settings import Settings
 from redraft.standin.server import StandinServer
-from tests.fixtures.labelstudio import LabelStudioInstance, run_cli
+from tests.fixtures.labelstudio import (
+    LabelStudioInstance,
+    briefs,
+    retrieve,
+    run_cli,
+    task_predictions,
+    write_jsonl,
+)
 from tests.fixtures.scoring import scored
 
 pytestmark = pytest.mark.e2e
 
 MODEL_VERSION = "writer-e2e"
-
-
-def briefs(n: int, prefix: str) -> list[dict[str, str]]:
-    """n distinct briefs with external ids prefix-1 … prefix-n."""
-    return [
-        {
-            "external_id": f"{prefix}-{i}",
-            "client": "Northwind Analytics",
-            "recipient": f"Recipient {i}",
-            "brief": f"Invite recipient {i} to a 20-minute demo of the churn dashboard.",
-        }
-        for i in range(1, n + 1)
-    ]
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def task_predictions(client: LabelStudio, project_id: int) -> dict[str, list[str]]:
-    """external_id → model versions of the task's predictions."""
-    out: dict[str, list[str]] = {}
-    for task in client.tasks.list(project=project_id, fields="all"):
-        versions = [p.model_version for p in task.predictions or []]
-        out[task.data["external_id"]] = sorted(v or "" for v in versions)
-    return out
 
 
 @pytest.fixture
@@ -195,15 +175,6 @@ def test_retrieve_open_annotate_export(
         exported_annotation["lead_time"],
         exported_annotation["parent_prediction"],
     ) == (annotation.id, result, 42.0, stored["id"])
-
-
-def retrieve(client: LabelStudio, project_id: int, task_ids: list[int]) -> None:
-    """Label Studio's Data Manager action "Retrieve predictions" on the given tasks."""
-    client.actions.create(
-        id="retrieve_tasks_predictions",
-        project=project_id,
-        selected_items={"all": False, "included": task_ids},
-    )
 
 
 def snapshot_export(client: LabelStudio, project_id: int) -> list[dict[str, Any]]:

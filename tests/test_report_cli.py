@@ -136,16 +136,23 @@ def test_report_from_an_export_folder(tmp_path, redraft_home):
 
 
 def test_report_needs_exactly_one_source(tmp_path, redraft_home):
+    """A usage error (exit 2), as `redraft export` gives for the same mistake."""
+    usage = "Usage: redraft report [OPTIONS]\nTry 'redraft report --help' for help.\n\n"
     done = run("report", home=redraft_home)
-    assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr == (
-        "error: name exactly one source: --project ID|TITLE, --export DIR or --from-file "
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == usage + (
+        "Error: name exactly one source: --project ID|TITLE, --export DIR or --from-file "
         "EXPORT.json\n"
     )
-    both = run("report", "--export", str(tmp_path), "--from-file", "x.json", home=redraft_home)
-    assert both.stderr == (
-        "error: name exactly one source: --project ID|TITLE, --export DIR or --from-file "
-        "EXPORT.json (got --export and --from-file)\n"
+    export_file = tmp_path / "x.json"
+    export_file.write_text("[]")
+    both = run(
+        "report", "--export", str(tmp_path), "--from-file", str(export_file), home=redraft_home
+    )
+    assert (both.returncode, both.stderr) == (
+        2,
+        usage + "Error: name exactly one source: --project ID|TITLE, --export DIR or --from-file "
+        "EXPORT.json (got --export and --from-file)\n",
     )
 
 

@@ -384,5 +384,7 @@ def test_a_missing_rules_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WriterRulesError) as raised:
         load_rules(tmp_path / "nope.toml")
     assert str(raised.value) == f"cannot read writer rules {tmp_path / 'nope.toml'}: " + (
-        "No such file or directory"
+        'No such file or directory — check the path; a rules file has one [clients."Name"] '
+        "table per client, like redraft/samples/simulated_writers.toml "
+        "(docs/local.md#simulated-writers)"
     )

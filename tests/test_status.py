@@ -284,10 +284,13 @@ def test_status_cli_with_an_unreachable_label_studio(settings: Settings, tmp_pat
         "LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}",
     }
     result = CliRunner().invoke(cli, ["status", "--project", "1"], env=env)
-    assert result.exit_code == 0, result.output
+    # The stages REDRAFT_HOME knows are shown, and the missing counts fail the command.
+    assert result.exit_code == 1, result.output
     assert result.stdout.splitlines()[0] == "> 1. briefs imported"
-    assert result.stderr.startswith(
-        "note: Label Studio counts not shown: cannot reach Label Studio"
+    assert result.stderr == (
+        f"error: Label Studio counts not shown: cannot reach Label Studio at "
+        f"{env['LABEL_STUDIO_URL']} (ConnectError) — is it running? Set LABEL_STUDIO_URL or "
+        "pass --url\n"
     )
 
 

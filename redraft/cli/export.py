@@ -226,10 +226,10 @@ def _print_summary(manifest: ExportManifest, out_dir: Path) -> None:
     if warnings:
         ready += f" with {counted(warnings, 'warning')} (see manifest.json)"
     click.echo(
-        f"exported {sft:,} SFT rows, {pairs:,} preference pairs from "
-        f"{counts['tasks_exported']:,} of {counts['tasks_read']:,} tasks{golden}{review}; "
-        f"rejected {counts['tasks_rejected']:,} tasks "
-        f"({counts['rejects']:,} lines in rejects.jsonl); {ready}",
+        f"exported {counted(sft, 'SFT row')}, {counted(pairs, 'preference pair')} from "
+        f"{counts['tasks_exported']:,} of {counted(counts['tasks_read'], 'task')}"
+        f"{golden}{review}; rejected {counted(counts['tasks_rejected'], 'task')} "
+        f"({counted(counts['rejects'], 'line')} in rejects.jsonl); {ready}",
         err=True,
     )
     click.echo(str(out_dir))

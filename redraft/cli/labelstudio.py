@@ -176,7 +176,11 @@ def init(
     show_default=True,
     help="model_version of the imported drafts (--with-feedback).",
 )
-@click.option("--dry-run", is_flag=True, help="Validate only; import nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate only (the file, then against the project's tasks); import nothing.",
+)
 @click.pass_context
 def import_briefs(
     ctx: click.Context,
@@ -203,15 +207,23 @@ def import_briefs(
       redraft import history.jsonl --with-feedback --model-version ft-2025-03
     """
     from redraft.labelstudio.briefs import parse_mapping
-    from redraft.labelstudio.importer import ImportProgress, check_file, resume_progress
+    from redraft.labelstudio.importer import (
+        ImportProgress,
+        check_file,
+        read_file,
+        resume_progress,
+    )
     from redraft.labelstudio.project import resolve_project
     from redraft.training.registry import shared_documents
 
     settings = _settings(ctx, url, api_key)
     columns = parse_mapping(mapping)
+    records = read_file(file)  # a missing or unreadable file fails before Label Studio is asked
     with _client(settings) as client:
         project_id = resolve_project(client, project_ref)
-        parsed = check_file(client, project_id, file, columns, with_feedback=with_feedback)
+        parsed = check_file(
+            client, project_id, file, columns, with_feedback=with_feedback, records=records
+        )
         progress = ImportProgress.for_file(
             settings.home / "imports", project_id, file, columns, shared_documents(settings)
         )

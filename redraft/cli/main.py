@@ -12,7 +12,7 @@ import click
 
 from redraft import __version__
 from redraft.errors import RedraftError
-from redraft.settings import Settings
+from redraft.settings import LOG_LEVELS, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,12 @@ class RedraftGroup(click.Group):
 
 @click.group(cls=RedraftGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="redraft")
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING (env REDRAFT_LOG_LEVEL).")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default=None,
+    help="How much to log (env REDRAFT_LOG_LEVEL; default INFO).",
+)
 @click.pass_context
 def cli(ctx: click.Context, log_level: str | None) -> None:
     """redraft: turn writers' ratings and rewrites into a better drafting model.

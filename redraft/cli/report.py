@@ -11,7 +11,6 @@ import click
 from redraft.errors import TemplateError
 from redraft.prompting import PromptTemplate, load_template
 from redraft.report.build import build_report, terminal_table, write_report
-from redraft.report.errors import ReportInputError
 from redraft.report.html import render_html
 from redraft.report.sources import (
     ReportInput,
@@ -31,8 +30,8 @@ def load_input(
     """Read the one source the user named."""
     sources = {"--project": project, "--export": export, "--from-file": from_file}
     given = [name for name, value in sources.items() if value is not None]
-    if len(given) != 1:
-        raise ReportInputError(
+    if len(given) != 1:  # a usage error, as in `redraft export`: click prints it, exit 2
+        raise click.UsageError(
             "name exactly one source: --project ID|TITLE, --export DIR or --from-file EXPORT.json"
             + (f" (got {' and '.join(given)})" if given else "")
         )
@@ -71,12 +70,12 @@ def _learned_rules_template(
 @click.option(
     "--export",
     "export",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
     help="A `redraft export` folder (records.parquet or records.csv).",
 )
 @click.option(
     "--from-file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="A Label Studio JSON export file.",
 )
 @click.option(

@@ -124,7 +124,7 @@ def standin(
     click.echo(f"OPENAI_BASE_URL={server.base_url}")
     click.echo(
         f"stand-in listening on {server.url} ({len(config.models)} models, "
-        f"latency {latency_ms} ms, {len(config.faults)} fault rule(s)); Ctrl-C stops it",
+        f"latency {latency_ms} ms, {counted(len(config.faults), 'fault rule')}); Ctrl-C stops it",
         err=True,
     )
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -22,40 +23,49 @@ logger = logging.getLogger(__name__)
 
 def _project_tasks(
     settings: Settings, project: int | str | None
-) -> tuple[Any, int | str | None, str | None]:
-    """(tasks or None, project id (or the title given, if unresolved), why counts are missing)."""
+) -> tuple[Any, int | str | None, str | None, bool]:
+    """(tasks or None, project id (or the title given, if unresolved), why counts are missing,
+    whether Label Studio failed: unreachable or refusing, as opposed to not configured)."""
     if not settings.label_studio_api_key:
-        return None, project, f"LABEL_STUDIO_API_KEY is not set — {settings.token_fix()}"
+        return None, project, f"LABEL_STUDIO_API_KEY is not set — {settings.token_fix()}", False
     from redraft.labelstudio.client import session_from_settings
     from redraft.labelstudio.project import resolve_project
 
     try:
         with session_from_settings(settings) as client:
             project = resolve_project(client, project)
-            return list(project_tasks(client, project)), project, None
+            return list(project_tasks(client, project)), project, None, False
     except ProjectNotFoundError:
         raise  # a status of another (or no) project would look right and be wrong
     except RedraftError as exc:
-        return None, project, str(exc)
+        return None, project, str(exc), True
     except Exception as exc:  # SDK/HTTP errors: status still shows the local stages
         logger.debug("Label Studio counts failed", exc_info=True)
-        return None, project, f"Label Studio counts unavailable ({type(exc).__name__})"
+        return None, project, f"Label Studio counts unavailable ({type(exc).__name__})", True
 
 
 @click.command("status")
-@click.option("--project", default=None, help="Label Studio project id or exact title.")
+@click.option(
+    "--project",
+    default=None,
+    help="Label Studio project: id or exact title (may be left out when there is only one).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the facts and stage as JSON.")
 @click.pass_obj
 def status(settings: Settings, project: str | None, as_json: bool) -> None:
     """Show the loop's stages with a marker on the current one, and the next command.
 
+    Exits 1 when Label Studio cannot be reached or refuses (the stages are then shown from
+    REDRAFT_HOME alone); without LABEL_STUDIO_API_KEY it notes that the counts are missing.
+
     \b
     Example:
+      redraft status
       redraft status --project 1
       redraft status --project "Acme outreach"
     """
     ref: int | str | None = int(project) if project and project.isdigit() else project
-    tasks, ref, missing = _project_tasks(settings, ref)
+    tasks, ref, missing, unreachable = _project_tasks(settings, ref)
     registry = open_registry(settings)
     facts = gather_facts(
         registry,
@@ -77,11 +87,14 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
     else:
         for line in render(facts):
             click.echo(line)
-    if missing:
+    if missing and not unreachable:
         click.echo(f"note: Label Studio counts not shown: {missing}", err=True)
     overridden = endpoint_note(registry, ref if isinstance(ref, int) else None, settings)
     if overridden:
         click.echo(f"note: {overridden}", err=True)
+    if unreachable:
+        click.echo(f"error: Label Studio counts not shown: {missing}", err=True)
+        sys.exit(1)
 
 
 def endpoint_note(registry: Registry, project_id: int | None, settings: Settings) -> str | None:

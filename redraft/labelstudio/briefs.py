@@ -94,7 +94,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             return [dict(record) for record in frame.to_dict(orient="records")]
         text = path.read_text("utf-8")
     except FileNotFoundError:
-        raise BriefImportError(f"{path}: no such file") from None
+        raise BriefImportError(f"{path}: no such file — check the path") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise BriefImportError(f"{path}: cannot read it ({exc})") from None
     if suffix == ".jsonl":

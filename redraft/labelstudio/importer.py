@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -207,6 +208,15 @@ def existing_external_ids(client: LabelStudio, project_id: int) -> dict[str, int
     return external_ids_of(list(project_tasks(client, project_id, fields="task_only")))
 
 
+def read_file(path: Path) -> list[dict[str, Any]]:
+    """A briefs file's records; fails on a missing, unreadable or empty file (before any
+    server is asked)."""
+    records = read_records(path)
+    if not records:
+        raise BriefImportError(f"{path}: no rows — add one brief per row")
+    return records
+
+
 def check_file(
     client: LabelStudio,
     project_id: int,
@@ -214,11 +224,11 @@ def check_file(
     mapping: Mapping[str, str] | None = None,
     *,
     with_feedback: bool = False,
+    records: list[dict[str, Any]] | None = None,
 ) -> ParsedBriefs:
-    """Read and validate a file against itself and the project's tasks; write nothing."""
-    records = read_records(path)
-    if not records:
-        raise BriefImportError(f"{path}: no rows")
+    """Validate a file (its `records`, when read already) against itself and the project's
+    tasks; write nothing."""
+    records = read_file(path) if records is None else records
     existing = existing_external_ids(client, project_id)
     return validate_records(records, mapping, with_feedback=with_feedback, existing_ids=existing)
 

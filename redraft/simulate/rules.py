@@ -75,7 +75,11 @@ def load_rules(path: Path | None = None) -> dict[str, WriterRules]:
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
-        raise WriterRulesError(f"cannot read writer rules {path}: {exc.strerror}") from None
+        raise WriterRulesError(
+            f"cannot read writer rules {path}: {exc.strerror} — check the path; a rules file "
+            f'has one [clients."Name"] table per client, like redraft/samples/{SHIPPED} '
+            "(docs/local.md#simulated-writers)"
+        ) from None
     return parse_rules(text, str(path))
 
 

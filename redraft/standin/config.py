@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from redraft.wording import noun
+
 FaultKind = Literal["429", "500", "hang", "empty", "job_fail"]
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "hang", "empty", "job_fail")
 CHAT_FAULT_KINDS: frozenset[str] = frozenset({"429", "500", "hang", "empty"})
@@ -54,7 +56,9 @@ class FaultRule:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown fault rule key(s): {', '.join(unknown)}")
+            raise ValueError(
+                f"unknown fault rule {noun(len(unknown), 'key')}: {', '.join(unknown)}"
+            )
         return cls(**dict(data))
 
 
@@ -232,7 +236,7 @@ class StandinState:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(
-                f"unknown config key(s): {', '.join(unknown)}; "
+                f"unknown config {noun(len(unknown), 'key')}: {', '.join(unknown)}; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
         updates: dict[str, Any] = {}

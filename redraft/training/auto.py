@@ -23,6 +23,7 @@ from redraft.errors import ConfigError, RedraftError
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry, documents_for, open_registry
+from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,11 @@ class AutoTrainer:
         try:
             count = self.count_new(project)
             self.registry.set_meta(COUNTER, str(count))
-            logger.info("auto mode: project %s has %d new annotation(s) since training",
-                        project, count)  # fmt: skip
+            logger.info(
+                "auto mode: project %s has %s since training",
+                project,
+                counted(count, "new annotation"),
+            )
             if count >= self.threshold:
                 self.start(project)
             return count
