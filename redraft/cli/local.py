@@ -36,7 +36,8 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
     \b
     Example:
       redraft local serve --port 8089 &
-      OPENAI_BASE_URL=http://127.0.0.1:8089/v1 REDRAFT_MODEL=smollm2-135m-instruct redraft serve
+      OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=local \\
+        REDRAFT_MODEL=smollm2-135m-instruct redraft serve
     """
     from redraft.labelstudio.demo import wait_for_interrupt
     from redraft.local.address import remove_record, write_record

@@ -90,7 +90,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
 
     \b
     Example:
-      redraft demo            # local Label Studio + backend + stand-in model
+      redraft demo            # local Label Studio + backend + the local open model
       redraft serve --port 9090
     """
     # A bad variable raises ConfigError, which RedraftGroup.invoke prints as one `error:` line.

@@ -17,7 +17,13 @@ from redraft.wording import counted
 
 @click.group("styles")
 def styles() -> None:
-    """Learn each client's style rules from the writers' edits; put them into the prompt."""
+    """Learn each client's style rules from the writers' edits; put them into the prompt.
+
+    \b
+    Example:
+      redraft styles learn --project "Acme outreach" -o styles.toml   # review and edit it
+      redraft styles apply styles.toml                                # registers a candidate
+    """
 
 
 @styles.command("learn")
