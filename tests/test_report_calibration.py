@@ -13,8 +13,7 @@ from redraft.exporters.sinks import RecordsSink, record_row
 from redraft.report.calibration import ScoreCalibration, score_calibration, spearman_interval
 from redraft.report.sources import from_export_dir
 from redraft.report.stats import Estimate, wilson_interval
-from tests.fixtures.report import record
-from tests.test_report_cli import finish_export, run
+from tests.fixtures.report import finish_export, record, run_redraft
 
 DRAFT = "Hello Ann, a short demo next week?"
 SIGNALS = {"structure": 1.0, "missing": [], "rules_followed": 0, "rules_checked": 0}
@@ -111,7 +110,7 @@ def test_report_shows_calibration_from_an_export_folder(tmp_path, redraft_home) 
     assert from_export_dir(folder).records == RECORDS  # score and signals survive the export
 
     out = tmp_path / "out"
-    done = run("report", "--export", str(folder), "-o", str(out), home=redraft_home)
+    done = run_redraft("report", "--export", str(folder), "-o", str(out), home=redraft_home)
     assert done.returncode == 0, done.stderr
     v1, v2 = score_calibration(RECORDS)
     low, high = v1.spearman.low, v1.spearman.high

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from redraft.exporters.manifest import ExportManifest
-from redraft.exporters.sinks import RecordsSink, file_sha256, record_row
+from redraft.exporters.sinks import RecordsSink, record_row
 from redraft.report.sources import from_export_dir
-from tests.fixtures.common import REDRAFT, clean_env
-from tests.fixtures.report import record
-
-
-def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = clean_env()
-    env |= {"REDRAFT_HOME": str(home), "LABEL_STUDIO_API_KEY": ""}
-    return subprocess.run([REDRAFT, *args], capture_output=True, text=True, env=env, check=False)
+from tests.fixtures.report import finish_export, record, run_redraft
 
 
 def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft_home):
     out = tmp_path / "out"
-    done = run("report", "--from-file", str(report_export_file), "-o", str(out), home=redraft_home)
+    done = run_redraft(
+        "report", "--from-file", str(report_export_file), "-o", str(out), home=redraft_home
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[:5] == [
@@ -80,16 +72,6 @@ def test_report_from_a_label_studio_export(report_export_file, tmp_path, redraft
     assert "<script" not in html and "<link" not in html and "src=" not in html
 
 
-def finish_export(folder: Path) -> None:
-    """Write the manifest that makes `folder` a finished export, listing its records file."""
-    files = {
-        p.name: {"sha256": file_sha256(p)}
-        for p in folder.iterdir()
-        if p.name.startswith("records.")
-    }
-    ExportManifest(created_at="2026-11-20T10:00:00Z", files=files).write(folder)
-
-
 def test_report_from_an_export_folder(tmp_path, redraft_home):
     folder = tmp_path / "export"
     folder.mkdir()
@@ -127,7 +109,7 @@ def test_report_from_an_export_folder(tmp_path, redraft_home):
             )
     out = tmp_path / "out"
     finish_export(folder)
-    done = run("report", "--export", str(folder), "-o", str(out), home=redraft_home)
+    done = run_redraft("report", "--export", str(folder), "-o", str(out), home=redraft_home)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
         "version                drafts  annot    rating (95% CI)  accepted edit dist lead time\n"
@@ -138,7 +120,7 @@ def test_report_from_an_export_folder(tmp_path, redraft_home):
 def test_report_needs_exactly_one_source(tmp_path, redraft_home):
     """A usage error (exit 2), as `redraft export` gives for the same mistake."""
     usage = "Usage: redraft report [OPTIONS]\nTry 'redraft report --help' for help.\n\n"
-    done = run("report", home=redraft_home)
+    done = run_redraft("report", home=redraft_home)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == usage + (
         "Error: name exactly one source: --project ID|TITLE, --export DIR or --from-file "
@@ -146,7 +128,7 @@ def test_report_needs_exactly_one_source(tmp_path, redraft_home):
     )
     export_file = tmp_path / "x.json"
     export_file.write_text("[]")
-    both = run(
+    both = run_redraft(
         "report", "--export", str(tmp_path), "--from-file", str(export_file), home=redraft_home
     )
     assert (both.returncode, both.stderr) == (
@@ -157,7 +139,7 @@ def test_report_needs_exactly_one_source(tmp_path, redraft_home):
 
 
 def test_report_errors_are_one_line(report_export_file, tmp_path, redraft_home):
-    unknown = run(
+    unknown = run_redraft(
         "report",
         "--from-file",
         str(report_export_file),
@@ -174,12 +156,12 @@ def test_report_errors_are_one_line(report_export_file, tmp_path, redraft_home):
     )
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    done = run("report", "--from-file", str(bad), home=redraft_home)
+    done = run_redraft("report", "--from-file", str(bad), home=redraft_home)
     assert done.stderr == (
         f"error: {bad} is not JSON (Expecting property name enclosed in double quotes, "
         "line 1) — export the project as JSON\n"
     )
-    empty = run("report", "--export", str(tmp_path), home=redraft_home)
+    empty = run_redraft("report", "--export", str(tmp_path), home=redraft_home)
     assert empty.stderr == (
         f"error: {tmp_path} is not a complete export (no manifest.json) — pass a folder "
         "written by `redraft export`, or re-run the export\n"
@@ -235,7 +217,7 @@ def test_a_half_written_export_folder_is_one_error_line(tmp_path, redraft_home, 
         else:
             # A trailing space: the same file rewritten after the manifest.
             (folder / name.strip()).write_bytes(content)
-    done = run("report", "--export", str(folder), home=redraft_home)
+    done = run_redraft("report", "--export", str(folder), home=redraft_home)
     assert done.returncode == 1
     assert done.stderr.startswith("error: ") and message in done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
@@ -251,7 +233,7 @@ def test_a_client_name_never_runs_as_a_spreadsheet_formula(tmp_path, redraft_hom
     source = tmp_path / "export.json"
     source.write_text(json.dumps(tasks))
     out = tmp_path / "out"
-    done = run("report", "--from-file", str(source), "-o", str(out), home=redraft_home)
+    done = run_redraft("report", "--from-file", str(source), "-o", str(out), home=redraft_home)
     assert done.returncode == 0, done.stderr
     with (out / "clients.csv").open() as handle:
         clients = {row["client"] for row in csv.DictReader(handle)}
@@ -260,7 +242,9 @@ def test_a_client_name_never_runs_as_a_spreadsheet_formula(tmp_path, redraft_hom
 
 def test_an_unwritable_report_folder_is_one_error_line(report_export_file, tmp_path, redraft_home):
     out = report_export_file / "sub"  # under a file
-    done = run("report", "--from-file", str(report_export_file), "-o", str(out), home=redraft_home)
+    done = run_redraft(
+        "report", "--from-file", str(report_export_file), "-o", str(out), home=redraft_home
+    )
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         f"error: cannot use {out}: Not a directory — check that the path is right and writable "

@@ -12,7 +12,7 @@ from redraft.simulate.messy import MESSY, Messiness, disagreeing, messy_edit
 from redraft.simulate.rules import WriterRules, load_rules
 from redraft.simulate.writers import WriterVerdict, simulate_edit
 from redraft.styles.mining import EditRecord, MiningOptions, learn_styles
-from tests.test_styles import naive_draft
+from tests.fixtures.writers import naive_draft
 
 RULES = WriterRules(
     "Acme",

@@ -21,19 +21,7 @@ from redraft.styles.check import follows
 from redraft.styles.mining import EditRecord, LearnedRule, MiningOptions, learn_styles
 from redraft.styles.notes import apply_notes, read_fragment, render_fragment
 from redraft.training.registry import Registry
-
-
-def naive_draft(data: dict[str, str]) -> str:
-    """What an untrained model writes: generic greeting, opener, call and sign-off."""
-    name = data["recipient"].split(",")[0]
-    return (
-        f"Subject: A quick idea for {data['company']}\n\n"
-        f"Dear {name},\n\n"
-        f"I hope this email finds you well. {data['brief']} We are excited to help "
-        f"{data['company']} grow! It really works.\n\n"
-        "Would you be available for a quick call next week?\n\n"
-        "Best regards,\nThe Team"
-    )
+from tests.fixtures.writers import naive_draft
 
 
 def simulated_tasks(
