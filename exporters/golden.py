@@ -14,7 +14,6 @@ from redraft.errors import RedraftError
 from redraft.exporters.records import FeedbackRecord
 from redraft.exporters.rows import RowPolicy, classify
 from redraft.label_config.results import draft_prediction
-from redraft.labelstudio.client import project_tasks
 from redraft.prompting import Message
 
 logger = logging.getLogger(__name__)
@@ -159,6 +158,9 @@ def reviewed_annotations(client: Any, project_id: int) -> set[int]:
 
     Label Studio is asked for tasks where that data field is set; each one is checked here too.
     """
+    # Imported here: the SDK takes a second to import, and a file export never needs it.
+    from redraft.labelstudio.client import project_tasks
+
     filters = {
         "conjunction": "and",
         "items": [

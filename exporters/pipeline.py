@@ -30,7 +30,13 @@ from redraft.exporters.pii import mask_record
 from redraft.exporters.records import Reject, task_records
 from redraft.exporters.rows import FORMATS, RowPolicy, classify, rows_of_record
 from redraft.exporters.selection import ANNOTATOR_POLICIES, select_annotations
-from redraft.exporters.sinks import RECORD_FORMATS, JsonlSink, RecordsSink, record_row
+from redraft.exporters.sinks import (
+    RECORD_FORMATS,
+    JsonlSink,
+    RecordsSink,
+    RowEncoder,
+    record_row,
+)
 from redraft.exporters.split import (
     NO_HOLDOUT,
     EvalHoldout,
@@ -235,7 +241,11 @@ def remove_stale_partials(parent: Path) -> None:
 def open_dataset_sinks(
     out_dir: Path, counter: TokenCounter, options: ExportOptions
 ) -> dict[tuple[str, str], JsonlSink]:
-    """One open, validating JSONL sink per dataset format and split, keyed (format, split)."""
+    """One open, validating JSONL sink per dataset format and split, keyed (format, split).
+
+    They share one `RowEncoder`: a record's messages recur across the formats.
+    """
+    encode = RowEncoder().encode
     return {
         (name, split): JsonlSink(
             out_dir / dataset_file(name, split),
@@ -247,6 +257,7 @@ def open_dataset_sinks(
                 model=options.cost_model,
                 epochs=options.epochs,
             ),
+            encode=encode,
         ).open()
         for name in FORMATS
         for split in SPLITS

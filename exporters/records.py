@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from redraft.editdistance import normalise_whitespace
@@ -58,7 +59,7 @@ class FeedbackRecord:
     draft_score: float | None = None
     draft_signals: dict[str, Any] | None = None
 
-    @property
+    @cached_property  # asked several times per record (rows, case, golden)
     def accepted_as_is(self) -> bool:
         """The annotator sent the draft unchanged (whitespace aside)."""
         return self.draft is not None and (

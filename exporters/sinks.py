@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -44,15 +45,92 @@ RECORD_COLUMNS = (
 )
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # built once: json.dumps builds one a call
+
+
+def dumps(value: Any) -> str:
+    """One JSON line's text: `json.dumps(value, ensure_ascii=False)`."""
+    return _ENCODER.encode(value)
+
+
+class RowEncoder:
+    """`dumps` for dataset rows, serialising each distinct chat message once.
+
+    The same messages recur in every row of a record (the prompt) and in several formats
+    (the final text): their JSON is kept in a small cache, keyed by content, and joined.
+    The text is exactly what `dumps(row)` gives.
+
+    >>> encoder = RowEncoder()
+    >>> row = {"input": {"messages": [{"role": "user", "content": "Hi \u2014"}]}, "label": True}
+    >>> encoder.encode(row) == dumps(row)
+    True
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size  # cached messages (a flat cap: only a task's own messages recur)
+        self._messages: dict[tuple[tuple[str, str], ...], str] = {}
+        self._keys: dict[str, str] = {}
+
+    def encode(self, value: Any) -> str:
+        """The JSON text of a row (or of any value)."""
+        if type(value) is not dict:
+            return dumps(value)
+        parts = []
+        for key, item in value.items():
+            head = self._keys.get(key)
+            if head is None:
+                if type(key) is not str:
+                    return dumps(value)
+                if len(self._keys) >= self.size:
+                    self._keys.clear()
+                head = self._keys[key] = dumps(key) + ": "
+            kind = type(item)
+            if kind is list and item:
+                text = self._messages_text(item)
+            elif kind is dict:
+                text = self.encode(item)
+            elif kind is bool:
+                text = "true" if item else "false"
+            else:
+                text = dumps(item)
+            parts.append(head + text)
+        return "{" + ", ".join(parts) + "}"
+
+    def _messages_text(self, items: list[Any]) -> str:
+        cache = self._messages
+        texts = []
+        for message in items:
+            if type(message) is not dict:
+                return dumps(items)
+            key = tuple(message.items())
+            try:
+                text = cache.get(key)
+            except TypeError:  # a value that cannot be a key (a list of tool calls)
+                return dumps(items)
+            if text is None:
+                text = dumps(message)
+                # Only text is cached: 1 == True == 1.0 would share a key, yet not a text.
+                if all(type(name) is str and type(part) is str for name, part in key):
+                    if len(cache) >= self.size:
+                        cache.clear()
+                    cache[key] = text
+            texts.append(text)
+        return "[" + ", ".join(texts) + "]"
+
+
 @dataclass
 class JsonlSink:
-    """One JSONL file; each row is checked by its validator as it is written."""
+    """One JSONL file; each row is checked by its validator as it is written.
+
+    `encode` turns a row into its line (`dumps`; the export shares one `RowEncoder`).
+    """
 
     path: Path
     validator: RowValidator | None = None
     rows: int = 0
     machine_written_lines: list[int] = field(default_factory=list)
     _handle: IO[str] | None = None
+    encode: Callable[[Any], str] = dumps
 
     def open(self) -> JsonlSink:
         self._handle = open(self.path, "w", encoding="utf-8", newline="\n")
@@ -61,7 +139,7 @@ class JsonlSink:
     def write(self, row: dict[str, Any], machine_written: bool = False) -> None:
         """Append one row (a JSON object on one line)."""
         assert self._handle is not None, "open() first"
-        text = json.dumps(row, ensure_ascii=False)
+        text = self.encode(row)
         self._handle.write(text + "\n")
         self.rows += 1
         if self.validator is not None:

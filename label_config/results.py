@@ -161,10 +161,11 @@ def items(result: Any, control: str) -> list[Mapping[str, Any]]:
     """
     if not isinstance(result, list):
         return []
+    # `type(item) is dict` first: a parsed export holds dicts, and the Mapping check is slow.
     return [
         item
         for item in result
-        if isinstance(item, Mapping)
+        if (type(item) is dict or isinstance(item, Mapping))
         and item.get("from_name") == control
         and isinstance(item.get("value"), Mapping)
     ]

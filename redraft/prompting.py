@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +23,7 @@ from redraft.errors import TaskDataError, TemplateError
 Message = dict[str, str]
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BLANK_RUNS = re.compile(r"\n{3,}")
 REQUIRED_FIELD = "brief"
 
 
@@ -61,7 +63,7 @@ class PromptTemplate:
     style_notes_heading: str = "Client style notes:"
     clients: Mapping[str, ClientStyle] = field(default_factory=dict)
 
-    @property
+    @cached_property  # asked for every record an export writes; the template never changes
     def sha256(self) -> str:
         """Hash of the template's content (not its formatting), stable across runs."""
         canonical = {
@@ -180,13 +182,19 @@ def build_messages(data: Mapping[str, Any], template: PromptTemplate) -> list[Me
 def _render(text: str, fields: Mapping[str, str]) -> str:
     """Fill placeholders; drop a line whose placeholders are all empty; squeeze blank runs."""
     lines = []
-    for line in text.splitlines():
-        names = _PLACEHOLDER.findall(line)
-        if names and not any(fields.get(name) for name in names):
-            continue
-        lines.append(_PLACEHOLDER.sub(lambda m: fields.get(m.group(1), ""), line))
+    for line, names in _template_lines(text):
+        if not names:
+            lines.append(line)
+        elif any(fields.get(name) for name in names):
+            lines.append(_PLACEHOLDER.sub(lambda m: fields.get(m.group(1), ""), line))
     rendered = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", rendered).strip()
+    return _BLANK_RUNS.sub("\n\n", rendered).strip()
+
+
+@lru_cache(maxsize=256)
+def _template_lines(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A template text's lines, each with the placeholders it names (parsed once per text)."""
+    return tuple((line, tuple(_PLACEHOLDER.findall(line))) for line in text.splitlines())
 
 
 MAX_FIELD_DEPTH = 8  # lists inside lists: deeper than any brief's data needs

@@ -1,0 +1,57 @@
+"""The export's row encoder writes exactly what json.dumps writes, whatever the row holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from redraft.exporters.sinks import RowEncoder
+
+SYSTEM = {"role": "system", "content": 'Be brief.\nSay "hi" \\ once\t—✓'}
+USER = {"role": "user", "content": "Offer a demo \u2028 to Ada 😀 \x00\x1f"}
+REPLY = {"role": "assistant", "content": "Hi Ada,\r\n\r\nA demo?"}
+
+ROWS: list[Any] = [
+    {"messages": [SYSTEM, USER, REPLY]},
+    {
+        "input": {"messages": [SYSTEM, USER]},
+        "preferred_output": [REPLY],
+        "non_preferred_output": [{"role": "assistant", "content": "Hello"}],
+    },
+    {"prompt": [USER], "completion": [REPLY], "label": True},
+    {"prompt": [USER], "completion": [REPLY], "label": False},
+    # Values that compare equal but serialise differently must not share a cached text.
+    {"messages": [{"role": "assistant", "content": "x", "weight": 1}]},
+    {"messages": [{"role": "assistant", "content": "x", "weight": True}]},
+    {"messages": [{"role": "assistant", "content": "x", "weight": 1.0}]},
+    {"messages": [{"role": "assistant", "content": "x", "weight": True}]},
+    # Keys in another order are another text.
+    {"messages": [{"content": "x", "role": "assistant"}]},
+    {"messages": [{"role": "assistant", "content": "x"}]},
+    # Shapes the cache does not take: unhashable values, non-dict items, other keys.
+    {"messages": [{"role": "assistant", "tool_calls": [{"id": "1"}], "content": None}]},
+    {"messages": [SYSTEM, "not a message", 3]},
+    {"messages": []},
+    {"label": None, "score": 0.5, "n": 3, "nan": float("nan"), "tuple": (1, "a")},
+    {1: "int key", "x": [SYSTEM]},
+    {True: "bool key"},
+    [SYSTEM, USER],
+    "a bare string",
+]
+
+
+@pytest.mark.parametrize("size", [512, 1])
+def test_row_encoder_writes_what_json_dumps_writes(size: int) -> None:
+    encoder = RowEncoder(size=size)
+    for _ in range(2):  # the second round reads every message back from the cache
+        for row in ROWS:
+            assert encoder.encode(row) == json.dumps(row, ensure_ascii=False)
+
+
+def test_row_encoder_cache_stays_within_its_size() -> None:
+    encoder = RowEncoder(size=8)
+    for i in range(100):
+        encoder.encode({"messages": [{"role": "user", "content": f"text {i}"}], f"k{i}": 1})
+    assert len(encoder._messages) <= 8 and len(encoder._keys) <= 8
