@@ -325,11 +325,14 @@ class Drafter:
         attempts = self.settings.max_retries + 1
         for attempt in range(attempts):
             with pace.hold():
-                started = time.monotonic()
+                started, timeout = time.monotonic(), pace.timeout()
                 try:
-                    done = self._complete(client, active, messages, pace.timeout())
+                    done = self._complete(client, active, messages, timeout)
                 except (openai.RateLimitError, openai.APITimeoutError) as exc:
-                    pace.overloaded(started)
+                    if isinstance(exc, openai.APITimeoutError):
+                        pace.timed_out(started, timeout)
+                    else:
+                        pace.overloaded(started)
                     if attempt + 1 == attempts:
                         raise
                     wait = _backoff(attempt, exc)

@@ -9,7 +9,8 @@ grows by one per round again — slowly near the limit that failed, so a steady 
 probed past it rarely rather than every few rounds. A server that says how many requests it
 runs at once (the `X-Redraft-Parallel` header of `redraft local serve`) caps the limit there,
 because more would only queue. The timeout follows the endpoint's recent latencies, unless the
-user fixed one.
+user fixed one; a call that timed out gives the next one twice as long, so an endpoint slower
+than the first guess (a large model on a CPU) is waited for rather than given up on forever.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ START_LIMIT = 2
 # recent answer, within these bounds.
 FIRST_TIMEOUT = 120.0
 MIN_TIMEOUT = 30.0
-MAX_TIMEOUT = 300.0
+MAX_TIMEOUT = 600.0
 TIMEOUT_FACTOR = 4.0
 LATENCY_WINDOW = 20
 # Rounds of success needed before trying again the limit that last overloaded the endpoint.
@@ -74,6 +75,7 @@ class Pace:
         self._last_cut = float("-inf")
         self._failed_at: int | None = None  # the limit that last overloaded the endpoint
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._timed_out_at = 0.0  # the longest timeout a call has run out of
 
     @property
     def limit(self) -> int:
@@ -91,14 +93,20 @@ class Pace:
         if self.fixed_timeout is not None:
             return self.fixed_timeout
         with self._lock:
-            if not self._latencies:
-                return FIRST_TIMEOUT
-            learned = TIMEOUT_FACTOR * max(self._latencies)
-        return min(MAX_TIMEOUT, max(MIN_TIMEOUT, learned))
+            learned = TIMEOUT_FACTOR * max(self._latencies) if self._latencies else FIRST_TIMEOUT
+            return min(MAX_TIMEOUT, max(MIN_TIMEOUT, learned, 2 * self._timed_out_at))
+
+    def timed_out(self, started: float, timeout: float) -> None:
+        """A call that began at `started` ran out of `timeout` seconds: the next ones get twice
+        as long, and the limit halves as for any overload."""
+        with self._lock:
+            self._timed_out_at = max(self._timed_out_at, timeout)
+        self.overloaded(started)
 
     def succeeded(self, latency: float, parallel: int | None = None) -> None:
         """A call answered in `latency` seconds; `parallel` is what the server advertised."""
         with self._lock:
+            self._timed_out_at = 0.0  # answers again: the latencies say how long to wait
             self._latencies.append(latency)
             if not self.adaptive:
                 return

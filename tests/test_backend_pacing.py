@@ -10,7 +10,7 @@ import time
 import pytest
 
 from redraft.backend.drafting import Drafter, DraftOutcome
-from redraft.backend.pacing import FIRST_TIMEOUT, MIN_TIMEOUT, Pace
+from redraft.backend.pacing import FIRST_TIMEOUT, MAX_TIMEOUT, MIN_TIMEOUT, Pace
 from redraft.backend.slots import Slots
 from redraft.backend.versions import SettingsModelSource
 from redraft.settings import Settings
@@ -75,6 +75,21 @@ def test_the_timeout_is_generous_until_the_endpoint_answered_then_follows_its_la
     pace.succeeded(20.0)
     assert pace.timeout() == 80.0
     assert Pace(ceiling=4, fixed_timeout=7.5).timeout() == 7.5  # REDRAFT_REQUEST_TIMEOUT wins
+
+
+def test_a_call_that_timed_out_gives_the_next_twice_as_long_until_one_answers() -> None:
+    """A large model on a CPU takes longer than the first guess: wait for it, do not give up
+    at the same timeout forever."""
+    pace = Pace(ceiling=4)
+    pace.timed_out(time.monotonic(), pace.timeout())
+    assert pace.timeout() == 2 * FIRST_TIMEOUT
+    pace.timed_out(time.monotonic(), pace.timeout())
+    pace.timed_out(time.monotonic(), pace.timeout())
+    assert pace.timeout() == MAX_TIMEOUT
+    pace.succeeded(200.0)
+    assert pace.timeout() == MAX_TIMEOUT  # 4 x 200 s, within the bound
+    pace.succeeded(10.0)
+    assert pace.timeout() == MAX_TIMEOUT  # the slowest recent answer still counts
 
 
 def test_a_fixed_pace_never_moves() -> None:
