@@ -13,7 +13,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -41,6 +41,7 @@ APPROXIMATE_NOTE = "token counts approximate: tiktoken encoding unavailable offl
 # OpenAI's published accounting for chat examples: tokens per message and reply priming.
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_REPLY = 3
+MESSAGE_CACHE = 512  # messages whose count is kept (only a task's own messages recur)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class TokenCounter:
     count_text: Callable[[str], int]
     encoding: str
     exact: bool
+    # Tokens per chat message, by content: a record's prompt recurs in every row it yields.
+    _messages: dict[tuple[tuple[str, str], ...], int] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def note(self) -> str:
@@ -59,13 +64,30 @@ class TokenCounter:
     def count_messages(self, messages: Iterable[Mapping[str, Any]]) -> int:
         """Tokens of a chat example, counted as OpenAI's cookbook does (3 per message + 3)."""
         total = TOKENS_PER_REPLY
+        cache = self._messages
         for message in messages:
-            total += TOKENS_PER_MESSAGE
-            for key, value in message.items():
-                if isinstance(value, str):
-                    total += self.count_text(value)
-                if key == "name":
-                    total += 1
+            key = tuple(message.items())
+            try:
+                tokens = cache.get(key)
+            except TypeError:  # a value that cannot be a key (a list of tool calls)
+                tokens = None
+            if tokens is None:
+                tokens = self._message_tokens(message)
+                # Only text is cached: 1 == True would share a key, yet not a count.
+                if all(type(name) is str and type(part) is str for name, part in key):
+                    if len(cache) >= MESSAGE_CACHE:
+                        cache.clear()
+                    cache[key] = tokens
+            total += tokens
+        return total
+
+    def _message_tokens(self, message: Mapping[str, Any]) -> int:
+        total = TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if isinstance(value, str):
+                total += self.count_text(value)
+            if key == "name":
+                total += 1
         return total
 
 

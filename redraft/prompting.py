@@ -182,19 +182,38 @@ def build_messages(data: Mapping[str, Any], template: PromptTemplate) -> list[Me
 def _render(text: str, fields: Mapping[str, str]) -> str:
     """Fill placeholders; drop a line whose placeholders are all empty; squeeze blank runs."""
     lines = []
+    values = _Blank(fields)
     for line, names in _template_lines(text):
         if not names:
             lines.append(line)
         elif any(fields.get(name) for name in names):
-            lines.append(_PLACEHOLDER.sub(lambda m: fields.get(m.group(1), ""), line))
+            lines.append(line.format_map(values))
     rendered = "\n".join(lines)
     return _BLANK_RUNS.sub("\n\n", rendered).strip()
 
 
+class _Blank(dict[str, str]):
+    """Task fields for `str.format_map`: a placeholder with no field becomes empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 @lru_cache(maxsize=256)
 def _template_lines(text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """A template text's lines, each with the placeholders it names (parsed once per text)."""
-    return tuple((line, tuple(_PLACEHOLDER.findall(line))) for line in text.splitlines())
+    """A template text's lines, parsed once per text: each line with the placeholders it names;
+    a line that names any is kept as a format string (its other braces doubled)."""
+    lines = []
+    for line in text.splitlines():
+        parts = _PLACEHOLDER.split(line)  # text, name, text, name, ..., text
+        names = tuple(parts[1::2])
+        if names:
+            literal = [part.replace("{", "{{").replace("}", "}}") for part in parts[::2]]
+            line = literal[0] + "".join(
+                f"{{{name}}}{text}" for name, text in zip(names, literal[1:], strict=True)
+            )
+        lines.append((line, names))
+    return tuple(lines)
 
 
 MAX_FIELD_DEPTH = 8  # lists inside lists: deeper than any brief's data needs

@@ -70,6 +70,18 @@ def test_non_string_values_are_rendered() -> None:
     assert messages[1] == {"role": "user", "content": "b / a, b / 3"}
 
 
+def test_braces_that_are_no_placeholder_stay_as_written() -> None:
+    template = parse_template(
+        'system = "Reply as JSON: {\\"a\\": 1} {0} {x.y} {}"\n'
+        'user = "{{brief}} {brief:>9} {missing} {brief}!r}"'
+    )
+    messages = build_messages({"brief": "b", "note": "{client}"}, template)
+    assert messages == [
+        {"role": "system", "content": 'Reply as JSON: {"a": 1} {0} {x.y} {}'},
+        {"role": "user", "content": "{b} {brief:>9}  b!r}"},
+    ]
+
+
 @pytest.mark.parametrize("data", [{}, {"brief": ""}, {"brief": "   "}, {"brief": None}])
 def test_task_without_brief_is_refused(data: dict) -> None:
     with pytest.raises(TaskDataError, match="no `brief` text"):
