@@ -159,7 +159,8 @@ def _write_export(
     holdout: EvalHoldout,
 ) -> ExportManifest:
     started = now()
-    sinks = open_dataset_sinks(out_dir, counter, options)
+    encoder = RowEncoder()  # shared: a record's messages recur in its records row and rows
+    sinks = open_dataset_sinks(out_dir, counter, options, encoder)
     rejects = JsonlSink(out_dir / "rejects.jsonl").open()
     records_name = "records.csv" if options.records_format == "csv" else "records.parquet"
     records_sink = RecordsSink(out_dir / records_name, options.records_format)
@@ -172,8 +173,9 @@ def _write_export(
                 counts.tasks_read += 1
                 shaped += isinstance(task.get("data"), Mapping)
                 _one_task(
-                    task, template, options, plan, golden, sinks, rejects, records_sink, counts
-                )
+                    task, template, options, plan, golden, sinks, rejects, records_sink, counts,
+                    encoder.encode,
+                )  # fmt: skip
                 if len(golden.review) >= REVIEW_BATCH:
                     golden.flush(counts)
     finally:
@@ -239,13 +241,16 @@ def remove_stale_partials(parent: Path) -> None:
 
 
 def open_dataset_sinks(
-    out_dir: Path, counter: TokenCounter, options: ExportOptions
+    out_dir: Path,
+    counter: TokenCounter,
+    options: ExportOptions,
+    encoder: RowEncoder | None = None,
 ) -> dict[tuple[str, str], JsonlSink]:
     """One open, validating JSONL sink per dataset format and split, keyed (format, split).
 
     They share one `RowEncoder`: a record's messages recur across the formats.
     """
-    encode = RowEncoder().encode
+    encode = (encoder or RowEncoder()).encode
     return {
         (name, split): JsonlSink(
             out_dir / dataset_file(name, split),
@@ -290,6 +295,7 @@ def _one_task(
     rejects: JsonlSink,
     records_sink: RecordsSink,
     counts: RunCounts,
+    encode: Callable[[Any], str],
 ) -> None:
     outcome = task_records(task, template, options.model_version, options.project_id)
     kept, unselected = select_annotations(outcome.records, options.annotators)
@@ -315,7 +321,7 @@ def _one_task(
         counts.cases[case] += 1
         for name, why in built.left_out:
             counts.left_out.setdefault(name, Counter())[why] += 1
-        records_sink.write(record_row(record, split, case))
+        records_sink.write(record_row(record, split, case, encode))
         if not any(rows.values()):
             task_rejects.append(Reject(record.task_id, reason, record.annotation_id))
             continue

@@ -72,7 +72,9 @@ class RowEncoder:
         self._keys: dict[str, str] = {}
 
     def encode(self, value: Any) -> str:
-        """The JSON text of a row (or of any value)."""
+        """The JSON text of a row, of a list of messages, or of any value."""
+        if type(value) is list and value:
+            return self._messages_text(value)
         if type(value) is not dict:
             return dumps(value)
         parts = []
@@ -153,11 +155,19 @@ class JsonlSink:
             self._handle = None
 
 
-def record_row(record: FeedbackRecord, split: str, case: str) -> dict[str, Any]:
-    """A flat row for records.parquet / records.csv (lists and dicts as JSON text)."""
-    values = {f.name: getattr(record, f.name) for f in fields(record)}
+_RECORD_FIELDS = tuple(f.name for f in fields(FeedbackRecord))
+
+
+def record_row(
+    record: FeedbackRecord, split: str, case: str, encode: Callable[[Any], str] = dumps
+) -> dict[str, Any]:
+    """A flat row for records.parquet / records.csv (lists and dicts as JSON text).
+
+    `encode` writes the messages as JSON (the export passes its shared `RowEncoder`).
+    """
+    values = {name: getattr(record, name) for name in _RECORD_FIELDS}
     values["issues"] = list(record.issues)
-    values["messages"] = json.dumps(record.messages, ensure_ascii=False)
+    values["messages"] = encode(record.messages)
     values["data"] = json.dumps(record.data, ensure_ascii=False, default=str)
     if record.draft_signals is not None:
         values["draft_signals"] = json.dumps(record.draft_signals, ensure_ascii=False)

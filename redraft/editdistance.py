@@ -11,13 +11,17 @@ from __future__ import annotations
 from rapidfuzz.distance import Levenshtein
 
 
-def levenshtein(a: str, b: str) -> int:
+def levenshtein(a: str, b: str, at_most: int | None = None) -> int:
     """Edit distance between two strings (insert, delete, substitute: cost 1 each).
+
+    With `at_most`, counting stops past it (much faster): a larger distance is `at_most + 1`.
 
     >>> levenshtein("kitten", "sitting"), levenshtein("", "abc"), levenshtein("same", "same")
     (3, 3, 0)
+    >>> levenshtein("kitten", "sitting", at_most=1), levenshtein("kitten", "sitting", at_most=5)
+    (2, 3)
     """
-    return int(Levenshtein.distance(a, b))
+    return int(Levenshtein.distance(a, b, score_cutoff=at_most))
 
 
 def normalise_whitespace(text: str) -> str:

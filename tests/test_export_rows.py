@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from redraft.exporters.rows import (
     NO_RATING,
     RecordRows,
     RowPolicy,
+    _big_enough,
     classify,
     edit_size,
     record_rows,
@@ -266,3 +268,25 @@ def test_rows_left_out_name_the_format_and_why(
     record: FeedbackRecord, expected: RecordRows
 ) -> None:
     assert rows_of_record(record, RowPolicy()) == expected
+
+
+def test_a_pair_is_decided_as_the_whole_edit_size_decides_it() -> None:
+    # The export measures an edit only as far as the minimums need; the verdict must be the
+    # one the full measure gives, at every threshold, including right at the boundaries.
+    rng = random.Random(5)
+    words = ["demo", "Ada", "Thursday", "call", "a", "the", "short", " ", "\n"]
+    pairs = [("", ""), ("", "Hi"), ("Hi", "Hi"), (DRAFT, FINAL)]
+    for _ in range(150):
+        draft = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+        final = " ".join(rng.choice(words) for _ in range(rng.randint(0, 12)))
+        pairs.append((draft, final))
+    policies = [
+        RowPolicy(min_edit_chars=chars, min_edit_ratio=ratio)
+        for chars in (0, 1, 3, 10, 40)
+        for ratio in (0.0, 0.01, 0.1, 0.25, 0.33, 0.5, 0.9, 1.0)
+    ]
+    for draft, final in pairs:
+        chars, ratio = edit_size(draft, final)
+        for policy in policies:
+            whole = chars >= policy.min_edit_chars and ratio >= policy.min_edit_ratio
+            assert _big_enough(draft, final, policy) is whole, (draft, final, policy)

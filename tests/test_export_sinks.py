@@ -38,6 +38,8 @@ ROWS: list[Any] = [
     {1: "int key", "x": [SYSTEM]},
     {True: "bool key"},
     [SYSTEM, USER],
+    [SYSTEM, 1, "x"],
+    [],
     "a bare string",
 ]
 
