@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS drafts (
     text TEXT NOT NULL,
     created_at REAL NOT NULL
 );
--- What a draft's confidence score needs that its text does not hold (redraft.confidence).
+-- What a draft's confidence score needs that its text does not hold (redraft.scoring.confidence).
 CREATE TABLE IF NOT EXISTS draft_signals (
     key TEXT PRIMARY KEY,
     token_confidence REAL,

@@ -25,10 +25,10 @@ from redraft.backend.cache import DraftCache, cache_key
 from redraft.backend.fairpool import FairPool
 from redraft.backend.pacing import PARALLEL_HEADER, Pace
 from redraft.backend.versions import ActiveModel
-from redraft.confidence import Signals, draft_signals, token_confidence
 from redraft.errors import TaskDataError, TemplateError
 from redraft.openai_client import openai_client
 from redraft.prompting import LearnedNote, Message, PromptTemplate, build_messages, load_template
+from redraft.scoring.confidence import Signals, draft_signals, token_confidence
 from redraft.settings import Settings
 from redraft.wording import counted
 

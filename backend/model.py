@@ -19,8 +19,8 @@ from typing import Any
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.results import Prediction, build_results
 from redraft.backend.versions import ModelSource, project_id_of
-from redraft.calibration import load_calibration
 from redraft.errors import TemplateError
+from redraft.scoring.calibration import load_calibration
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from redraft.confidence import Calibration, Signals, confidence
 from redraft.label_config.results import draft_prediction
+from redraft.scoring.confidence import Calibration, Signals, confidence
 
 Prediction = dict[str, Any]
 

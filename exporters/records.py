@@ -55,7 +55,7 @@ class FeedbackRecord:
     ground_truth: bool = False
     # The person's final text when `final` was replaced by a machine-written golden sample.
     human_final: str | None = None
-    # The draft's confidence score (0-1) and the signals it was made of (redraft.confidence).
+    # The draft's confidence score (0-1) and its signals (redraft.scoring.confidence).
     draft_score: float | None = None
     draft_signals: dict[str, Any] | None = None
 

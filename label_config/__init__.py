@@ -8,7 +8,7 @@ RATING = "rating"
 ISSUES = "issues"
 FEEDBACK = "feedback"
 FINAL = "final"
-CONFIDENCE = "confidence"  # read-only: the draft's score and its reason (redraft.confidence)
+CONFIDENCE = "confidence"  # read-only: the draft's score and why (redraft.scoring.confidence)
 
 ISSUE_TAGS = (
     "tone",

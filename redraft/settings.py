@@ -111,7 +111,7 @@ class Settings:
     log_level: str = "INFO"
     # `redraft standin`: the bearer token it requires (None: any non-empty one).
     standin_api_key: str | None = field(default=None, repr=False)
-    # Auto mode (redraft.training.auto): train once enough new annotations arrived.
+    # Auto mode (redraft.loop.auto): train once enough new annotations arrived.
     auto_train: bool = False
     auto_train_threshold: int = 50
     auto_train_trainer: str = "openai"

@@ -150,8 +150,7 @@ def test_failed_task_gets_an_empty_slot_and_is_counted(
     with caplog.at_level(logging.WARNING):
         response = client.post("/predict", json={"tasks": tasks})
     expected: list[Any] = [
-        scored(stand_in_draft(app_settings, t["data"]), t["data"], "gpt-4o-mini")
-        for t in tasks
+        scored(stand_in_draft(app_settings, t["data"]), t["data"], "gpt-4o-mini") for t in tasks
     ]
     expected[5] = []
     assert response.get_json() == {"results": expected, "model_version": "gpt-4o-mini"}

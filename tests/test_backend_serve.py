@@ -57,7 +57,8 @@ def test_serve_answers_label_studio_and_stops_on_ctrl_c(
     assert (proc.returncode, stdout) == (0, "")
     assert (
         f"redraft backend on http://127.0.0.1:{port} — model version 'writer-v9', "
-        "3 concurrent drafts, deadline 30s, cache on, auto-train off"
+        "up to 3 concurrent drafts (sized to the endpoint), deadline 30s, cache on, "
+        "auto-train off"
     ) in stderr
     assert (redraft_home / "cache.sqlite3").exists()
 

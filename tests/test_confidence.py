@@ -16,8 +16,11 @@ import pytest
 
 from redraft.backend.drafting import Drafter
 from redraft.backend.versions import ActiveModel
-from redraft.calibration import calibration_path, fit_rows, load_calibration, refit
-from redraft.confidence import (
+from redraft.editdistance import normalised_edit_distance
+from redraft.exporters.records import FeedbackRecord
+from redraft.prompting import ClientStyle, LearnedNote, load_template
+from redraft.scoring.calibration import calibration_path, fit_rows, load_calibration, refit
+from redraft.scoring.confidence import (
     Calibration,
     Signals,
     confidence,
@@ -25,9 +28,6 @@ from redraft.confidence import (
     fit_calibration,
     prior_score,
 )
-from redraft.editdistance import normalised_edit_distance
-from redraft.exporters.records import FeedbackRecord
-from redraft.prompting import ClientStyle, LearnedNote, load_template
 from redraft.settings import Settings
 
 DRAFT = (

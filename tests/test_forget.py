@@ -19,10 +19,10 @@ from label_studio_sdk import LabelStudio
 from redraft.backend.cache import DraftCache
 from redraft.exporters.manifest import ExportManifest
 from redraft.exporters.sinks import file_sha256
-from redraft.forget import ForgetError, Needle, annotation_recency
-from redraft.forgetfiles import mask_file
 from redraft.label_config import FINAL, read_label_config
 from redraft.label_config.results import annotation_result, draft_prediction, text_of
+from redraft.loop.forget import ForgetError, Needle, annotation_recency
+from redraft.loop.forgetfiles import mask_file
 from redraft.report.judge import JudgeScore, judged_meta
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from redraft.labelstudio.client import session
-from redraft.labelstudio.demo import DEMO_TITLE, ENV_FILE, reset_demo, run_demo, sample_path
 from redraft.labelstudio.login import LOGIN_FILE, load_login
 from redraft.labelstudio.project import resolve_project
 from redraft.labelstudio.server import (
@@ -18,6 +17,7 @@ from redraft.labelstudio.server import (
     port_in_use,
     prepare_data_dir,
 )
+from redraft.loop.demo import DEMO_TITLE, ENV_FILE, reset_demo, run_demo, sample_path
 from redraft.settings import Settings
 from redraft.training.registry import ModelVersion, Registry
 from tests.fixtures.labelstudio import CACHE, LabelStudioInstance, ls_binary

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from redraft.backend.app import backend_state, create_app
+from redraft.loop.auto import COUNTER, AutoTrainer, build_auto_trainer
 from redraft.settings import Settings
 from redraft.standin import FaultRule, StandinServer
-from redraft.training.auto import COUNTER, AutoTrainer, build_auto_trainer
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.source import RegistryModelSource
 from tests.fixtures.evaluation import pinned_export
@@ -191,14 +191,14 @@ def test_auto_promote_refuses_a_candidate_that_writes_nothing(
     hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
     assert isinstance(hook, AutoTrainer)
     counts.new[1] = 3
-    with caplog.at_level(logging.WARNING, logger="redraft.training.auto"):
+    with caplog.at_level(logging.WARNING, logger="redraft.loop.auto"):
         hook("ANNOTATION_CREATED", _event(3))
         hook.wait(60)
     assert hook.last_error is None
     registry = Registry(auto_settings.registry_path)
     assert [(v.name, v.status) for v in registry.list()] == [("v1", "candidate")]
     assert registry.active(1) is None
-    assert [r.getMessage() for r in caplog.records if r.name == "redraft.training.auto"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "redraft.loop.auto"] == [
         "auto mode: v1 stays a candidate — not promoted: 14 of its drafts are faulty (14 empty; "
         "first: task 1, empty) where gpt-4o-mini's are not, so v1 fails the gate outright — "
         "check what its endpoint answers (`redraft eval` shows the faulty drafts), or `redraft "
@@ -331,7 +331,7 @@ def test_auto_mode_exports_keep_and_grow_the_evaluation_set(
     from redraft.evaluation.evalset import EvalSet, load_evalset, save_evalset
     from redraft.label_config import read_label_config
     from redraft.label_config.results import annotation_result
-    from redraft.training.auto import export_with_exporters
+    from redraft.loop.auto import export_with_exporters
 
     env = {
         "LABEL_STUDIO_URL": ls_settings.label_studio_url,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from redraft.labelstudio.demo import ENV_FILE, run_demo
 from redraft.labelstudio.server import BIN_ENV, ensure_template, free_port, prepare_data_dir
+from redraft.loop.demo import ENV_FILE, run_demo
 from redraft.settings import Settings
 from tests.fixtures.labelstudio import CACHE, LabelStudioInstance, ls_binary
 

@@ -15,7 +15,7 @@ import click
 from redraft.cli.export_options import build_options, export_options
 from redraft.cli.knobs import knob_options
 from redraft.evaluation.evalset import holdout_for_export, update_after_export
-from redraft.exporters.golden import GoldenWriter, import_review_tasks, reviewed_annotations
+from redraft.exporters.golden import GoldenWriter
 from redraft.exporters.manifest import ExportManifest
 from redraft.exporters.pipeline import ExportOptions, run_export
 from redraft.exporters.reading import read_file_tasks, read_project_tasks
@@ -89,6 +89,9 @@ def export(
         options = build_options(opts, golden_mode, golden_model, project_id)
         review_sink, reviewed = None, set()
         if golden_mode == "review":
+            # Imported here: the SDK takes a second to import, and a file export never needs it.
+            from redraft.labelstudio.golden_review import import_review_tasks, reviewed_annotations
+
             review_project = _resolve(ls_client, opts["review_ref"]) or project_id
             assert review_project is not None
             reviewed = reviewed_annotations(ls_client, review_project)
@@ -144,9 +147,9 @@ def export(
 
 def _refit_confidence(settings: Settings, project_id: int, out_dir: Path, template: Any) -> str:
     """Refit the project's draft confidence score on this export's records (all of them)."""
-    from redraft.calibration import refit
     from redraft.report.errors import ReportInputError
     from redraft.report.sources import from_export_dir
+    from redraft.scoring.calibration import refit
 
     try:
         records = from_export_dir(out_dir).records

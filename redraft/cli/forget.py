@@ -66,7 +66,7 @@ def forget(
       redraft forget ada@example.com --dry-run
       redraft forget "Ada Lovelace" --label-studio-data ~/.local/share/label-studio
     """
-    from redraft.forget import ForgetSummary, Needle, forget_in_home, trained_on
+    from redraft.loop.forget import ForgetSummary, Needle, forget_in_home, trained_on
     from redraft.training.registry import open_registry, registry_exists
 
     needle = Needle.parse(person)
@@ -110,10 +110,10 @@ def _forget_in_label_studio(
     project_refs: tuple[str, ...],
     dry_run: bool,
 ) -> None:
-    from redraft.forget import forget_in_tasks
     from redraft.labelstudio.client import project_tasks, session_from_settings
-    from redraft.labelstudio.forgetting import SdkTaskStore
     from redraft.labelstudio.project import resolve_project
+    from redraft.loop.forget import forget_in_tasks
+    from redraft.loop.forgetting import SdkTaskStore
 
     with session_from_settings(settings) as client:
         if project_refs:
@@ -128,9 +128,9 @@ def _forget_in_label_studio(
 def _forget_in_ls_data(data_dir: Path, needle: Any, summary: Any, *, dry_run: bool) -> None:
     """Label Studio's export files, and its SQLite database: rows the API cannot reach, and
     the free pages where edited rows' old text stays until the file is rebuilt."""
-    from redraft.forget import forget_in_label_studio_files
-    from redraft.forgetfiles import contains_bytes, mask_sqlite
-    from redraft.labelstudio.forgetting import data_dir_note
+    from redraft.loop.forget import forget_in_label_studio_files
+    from redraft.loop.forgetfiles import contains_bytes, mask_sqlite
+    from redraft.loop.forgetting import data_dir_note
 
     problem = data_dir_note(data_dir)
     if problem is not None:
@@ -151,7 +151,7 @@ def _forget_in_ls_data(data_dir: Path, needle: Any, summary: Any, *, dry_run: bo
 
 def _note_unreachable(settings: Settings, summary: Any) -> None:
     from redraft.exporters.manifest import export_folders
-    from redraft.labelstudio.forgetting import export_files_note
+    from redraft.loop.forgetting import export_files_note
     from redraft.urls import shown_url
 
     exported = sorted(

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from redraft.backend.compose import model_source_for
 from redraft.labelstudio.tasks import IMPORTED_MODEL_VERSION
+from redraft.loop.backend import model_source_for
 from redraft.settings import Settings
 from redraft.urls import shown_url
 
@@ -410,7 +410,7 @@ def demo(
       ./dev demo --annotate 12         # simulated writers annotate 12 drafts
       ./dev demo --reset               # start over
     """
-    from redraft.labelstudio.demo import run_demo
+    from redraft.loop.demo import run_demo
 
     run_demo(
         ctx.obj,

@@ -39,10 +39,10 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
       OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=local \\
         REDRAFT_MODEL=smollm2-135m-instruct redraft serve
     """
-    from redraft.labelstudio.demo import wait_for_interrupt
     from redraft.local.address import remove_record, write_record
     from redraft.local.catalog import served_models
     from redraft.local.server import LocalServer
+    from redraft.loop.demo import wait_for_interrupt
 
     settings = settings.with_overrides(local_port=port)
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -73,8 +73,8 @@ def serve(
       # then in Label Studio: Project → Settings → Model → Connect Model → http://HOST:9090
     """
     from redraft.backend.app import backend_state
-    from redraft.backend.compose import compose_backend
     from redraft.backend.server import serve_forever
+    from redraft.loop.backend import compose_backend
     from redraft.webhook import with_webhook_secret
 
     settings = settings.with_overrides(

@@ -175,8 +175,8 @@ def apply(
       redraft styles apply styles.toml --dry-run
       redraft styles apply styles.toml && redraft models promote v7
     """
+    from redraft.loop.styles_versions import register_notes_version, template_mismatch
     from redraft.styles.notes import apply_notes, checked, read_fragment, template_diff
-    from redraft.styles.versions import register_notes_version, template_mismatch
     from redraft.training.registry import open_registry
 
     registry = open_registry(settings)

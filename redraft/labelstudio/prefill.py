@@ -28,10 +28,10 @@ from label_studio_sdk.core.api_error import ApiError
 from redraft.backend.drafting import Drafter, DraftOutcome
 from redraft.backend.results import scored_prediction
 from redraft.backend.versions import ActiveModel
-from redraft.calibration import load_calibration
-from redraft.confidence import Calibration, Signals
 from redraft.errors import LabelStudioError
 from redraft.labelstudio.client import project_tasks
+from redraft.scoring.calibration import load_calibration
+from redraft.scoring.confidence import Calibration, Signals
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The order writers get their tasks in: by import, least certain draft first, or most certain
-first (`redraft init --queue`), on the draft confidence score (`redraft.confidence`).
+first (`redraft init --queue`), on the draft confidence score (`redraft.scoring.confidence`).
 
 What Label Studio 1.23 (open source) does, read in its source and checked end to end:
 

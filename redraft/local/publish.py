@@ -21,6 +21,18 @@ class LocalTarget:
     sdist: Path | None
     serve_url: str
 
+    @property
+    def base_model_id(self) -> str:
+        return self.base.model_id
+
+    def publish(self, adapter: Path, report: Callable[[str], None]) -> dict[str, str]:
+        """Convert `adapter` for llama.cpp (see `publish_adapter`)."""
+        return publish_adapter(self, adapter, report)
+
+    def announce(self, model_id: str, report: Callable[[str], None]) -> bool:
+        """Ask the running local server to serve `model_id` now (see `announce`)."""
+        return announce(self, model_id, report)
+
 
 def local_target(settings: Settings) -> LocalTarget:
     """The local base, dequantised for training on first use (a minute, once)."""

@@ -13,10 +13,9 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from redraft.errors import RedraftError
-from redraft.local.publish import LocalTarget, announce, publish_adapter
 from redraft.prompting import load_template
 from redraft.training.exportdir import ExportFolder
 from redraft.training.registry import ModelVersion, Registry, process_alive
@@ -72,8 +71,27 @@ def trained_template(export: ExportFolder) -> dict[str, str]:
     return {"template": str(path)} if same else {}
 
 
+class LocalServing(Protocol):
+    """Training on the local base and serving the result there (`redraft.local.publish`'s
+    LocalTarget): the stage above wires it in, so training never imports the server."""
+
+    @property
+    def serve_url(self) -> str: ...
+
+    @property
+    def base_model_id(self) -> str: ...
+
+    def publish(self, adapter: Path, report: Report) -> dict[str, str]:
+        """Make `adapter` servable; the metrics a version keeps so the server finds it."""
+        ...
+
+    def announce(self, model_id: str, report: Report) -> bool:
+        """Ask the running server to serve `model_id` now."""
+        ...
+
+
 def continuable(
-    registry: Registry, local: LocalTarget, project_id: int | None = None
+    registry: Registry, local: LocalServing, project_id: int | None = None
 ) -> ModelVersion | None:
     """The version `project_id` drafts with, when the next local run should continue its
     adapter: a TRL version on the same local base whose adapter and export are still on disk.
@@ -85,7 +103,7 @@ def continuable(
     active = registry.active(project_id)
     if active is None or active.trainer != "trl":
         return None
-    if active.metrics.get("local_base") != local.base.model_id:
+    if active.metrics.get("local_base") != local.base_model_id:
         return None
     adapter, export = active.metrics.get("adapter"), active.export_dir
     if not adapter or not Path(adapter).is_dir() or not export or not Path(export).is_dir():
@@ -102,7 +120,7 @@ def train_trl(
     name: str | None = None,
     serve_url: str | None = None,
     runner: Callable[[ExportFolder, TrlParams, Report], tuple[Path, dict[str, Any]]] = run_lora,
-    local: LocalTarget | None = None,
+    local: LocalServing | None = None,
     parent: str | None = None,
 ) -> ModelVersion:
     """Reserve the training slot, train the adapter, register it as a candidate.
@@ -138,7 +156,7 @@ def train_trl(
         with contextlib.redirect_stdout(sys.stderr):
             adapter, metrics = runner(export, params, report)
             if local is not None:
-                metrics |= publish_adapter(local, adapter, report)
+                metrics |= local.publish(adapter, report)
     except BaseException as exc:
         registry.update(row.name, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
@@ -162,7 +180,7 @@ def train_trl(
     )
     report(f"registered {version.name} (adapter {adapter}) as a candidate")
     if local is not None:
-        announce(local, version.model_id, report)
+        local.announce(version.model_id, report)
         report(f"next: redraft eval {version.name}, then redraft models promote {version.name}")
     else:
         for line in serve_instructions(version.name, params, adapter, serve_url):

@@ -175,7 +175,7 @@ def _model_source(settings: Settings) -> ModelSource:
     """The registry's versions, unless the active one's stored endpoint does not answer (a
     stand-in port of an earlier run, a stopped vLLM): then this run drafts with the base model,
     and says which command fixes it for good."""
-    from redraft.backend.compose import model_source_for
+    from redraft.loop.backend import model_source_for
     from redraft.training.registry import open_registry
 
     source = model_source_for(settings)
@@ -273,8 +273,8 @@ def endpoint_answers(base_url: str, timeout: float = 3.0) -> bool:
 
 
 def _start_backend(settings: Settings, port: int, stack: ExitStack, source: ModelSource) -> str:
-    from redraft.backend.compose import compose_backend
     from redraft.backend.server import BackgroundServer
+    from redraft.loop.backend import compose_backend
     from redraft.webhook import with_webhook_secret
 
     app = compose_backend(with_webhook_secret(settings), source)

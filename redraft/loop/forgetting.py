@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 class SdkTaskStore:
-    """Writes masked task parts back through Label Studio's API (`redraft.forget.TaskStore`).
+    """Writes masked task parts back through Label Studio's API (`redraft.loop.forget.TaskStore`).
 
     Autosaved annotation drafts live in their own table: they are read per task
     (`/api/tasks/<id>/drafts`, every user's) and masked with `PATCH /api/drafts/<id>/`."""

@@ -5,7 +5,7 @@ REDRAFT_HOME (export folders, re-sealed; the draft cache; reports, templates, st
 A/B folders) — then name the trained versions whose data included them and what forget could
 not reach.
 
-Matching is pure (`redraft.needle`); the files are walked by `redraft.forgetfiles`, which
+Matching is pure (`redraft.loop.needle`); the files are walked by `redraft.loop.forgetfiles`, which
 never follows a symlink nor writes outside the folder it cleans. Masking, not deleting: the
 writers' feedback on the email stays useful for training, without the person in it. Model
 weights cannot be masked; the versions trained on the person's data are listed so they can
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from redraft.exporters.manifest import MANIFEST, ExportManifest, ManifestError
 from redraft.exporters.sinks import file_sha256
-from redraft.forgetfiles import (
+from redraft.loop.forgetfiles import (
     SQLITE_SUFFIXES,
     PathRefusals,
     contains_bytes,
@@ -32,7 +32,7 @@ from redraft.forgetfiles import (
     safe_path,
     walk_files,
 )
-from redraft.needle import MASK, ForgetError, Needle, mask, mask_value
+from redraft.loop.needle import MASK, ForgetError, Needle, mask, mask_value
 from redraft.wording import counted
 
 __all__ = ["MASK", "ForgetError", "ForgetSummary", "Needle", "mask", "mask_value"]

@@ -1,8 +1,8 @@
 """A project's confidence fit in REDRAFT_HOME: refitted by `redraft export`, read wherever
 drafts are scored (the backend's /predict, `redraft prefill`).
 
-`REDRAFT_HOME/confidence/project-<id>.json` holds a `redraft.confidence.Calibration`; no file
-(no export yet, or fewer than MIN_FIT annotated drafts) means the no-history score.
+`REDRAFT_HOME/confidence/project-<id>.json` holds a `redraft.scoring.confidence.Calibration`;
+no file (no export yet, or fewer than MIN_FIT annotated drafts) means the no-history score.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from redraft.confidence import MIN_FIT, Calibration, Signals, draft_signals, fit_calibration
 from redraft.editdistance import normalised_edit_distance
 from redraft.exporters.records import FeedbackRecord
 from redraft.prompting import PromptTemplate
+from redraft.scoring.confidence import MIN_FIT, Calibration, Signals, draft_signals, fit_calibration
 from redraft.wording import counted
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redraft.needle import Needle, mask_value
+from redraft.loop.needle import Needle, mask_value
 
 # Files masked as text, by suffix; a whole small text file is one unit.
 LINE_SUFFIXES = (".jsonl", ".html", ".log")

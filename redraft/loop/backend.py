@@ -22,7 +22,7 @@ def model_source_for(settings: Settings) -> ModelSource:
 def compose_backend(settings: Settings, model_source: ModelSource | None = None) -> Flask:
     """The backend app: registry model source (or the one given), plus the auto-train hook
     when it is on."""
-    from redraft.training.auto import build_auto_trainer
+    from redraft.loop.auto import build_auto_trainer
 
     return create_app(
         settings,
