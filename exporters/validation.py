@@ -140,7 +140,7 @@ class RowValidator:
         own rows): duplicates are then found from it without serialising the row again.
         """
         self.report.rows += 1
-        if not isinstance(row, Mapping):
+        if type(row) is not dict and not isinstance(row, Mapping):
             self._add("error", f"expected a JSON object, got {type(row).__name__}", line)
             return
         if text is None:
