@@ -14,7 +14,7 @@ import click
 from tqdm import tqdm
 
 from redraft.backend.drafting import Drafter
-from redraft.cli.labelstudio import project_option
+from redraft.cli.options import project_option
 from redraft.prompting import load_template
 from redraft.report.ab import build_ab_tasks
 from redraft.report.ab_run import (

@@ -6,26 +6,14 @@ from pathlib import Path
 
 import click
 
+from redraft.cli.options import project_id_for, project_option
 from redraft.settings import Settings
-
-
-def project_id_for(settings: Settings, ref: str | None) -> int | None:
-    """A project id from `--project` (an id, or a title looked up in Label Studio)."""
-    if ref is None:
-        return None
-    if ref.isdigit():
-        return int(ref)
-    from redraft.labelstudio.client import session_from_settings
-    from redraft.labelstudio.project import resolve_project
-
-    with session_from_settings(settings) as client:
-        return resolve_project(client, ref)
 
 
 @click.command("eval")
 @click.argument("candidate")
 @click.option("--against", default=None, help="Version to compare with (default: the active one).")
-@click.option("--project", "project_ref", default=None, help="Project id or title.")
+@project_option(help="Label Studio project whose evaluation set judges (id or title).")
 @click.option(
     "--export",
     "export_dir",
@@ -99,7 +87,7 @@ def evaluate(
 
 
 @click.command("evalset")
-@click.option("--project", "project_ref", required=True, help="Project id or title.")
+@project_option(required=True, help="Label Studio project (id or title).")
 @click.option(
     "--grow",
     type=click.IntRange(1),

@@ -9,20 +9,15 @@ from typing import Any, TypeVar
 import click
 
 from redraft.cli.knobs import knob_options, knob_values
+from redraft.cli.options import from_file_option, project_option
 from redraft.exporters.pipeline import ExportOptions
 from redraft.exporters.rows import RowPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _OPTIONS = [
-    click.option(
-        "--project", "project_ref", help="Label Studio project to export: id or exact title."
-    ),
-    click.option(
-        "--from-file",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="A Label Studio JSON export (or JSONL of tasks) instead of a live project.",
-    ),
+    project_option(help="Label Studio project to export: id or exact title."),
+    from_file_option("A Label Studio JSON export (or JSONL of tasks) instead of a live project."),
     click.option(
         "-o",
         "--output",

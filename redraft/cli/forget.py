@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from redraft.cli.options import project_option
 from redraft.settings import Settings
 
 # Label Studio reads its data directory from this variable; forget reads the same one.
@@ -19,9 +20,7 @@ LS_KEEP_TABLES = ("htx_user", "auth", "authtoken", "jwt", "django_", "organizati
 
 @click.command("forget")
 @click.argument("person")
-@click.option(
-    "--project",
-    "project_refs",
+@project_option(
     multiple=True,
     help="Only this Label Studio project (id or title; repeatable). Default: every project.",
 )
@@ -44,7 +43,7 @@ LS_KEEP_TABLES = ("htx_user", "auth", "authtoken", "jwt", "django_", "organizati
 def forget(
     settings: Settings,
     person: str,
-    project_refs: tuple[str, ...],
+    project_ref: tuple[str, ...],
     skip_label_studio: bool,
     ls_data: Path | None,
     dry_run: bool,
@@ -74,7 +73,7 @@ def forget(
     data_dir = ls_data or _data_dir_in_home(settings.home)
     if not skip_label_studio:
         settings.require_label_studio_key()
-        _forget_in_label_studio(settings, needle, summary, project_refs, dry_run)
+        _forget_in_label_studio(settings, needle, summary, project_ref, dry_run)
         if data_dir is None and not dry_run:
             _note_unreachable(settings, summary)
     if data_dir is not None:
@@ -107,7 +106,7 @@ def _forget_in_label_studio(
     settings: Settings,
     needle: Any,
     summary: Any,
-    project_refs: tuple[str, ...],
+    project_ref: tuple[str, ...],
     dry_run: bool,
 ) -> None:
     from redraft.labelstudio.client import project_tasks, session_from_settings
@@ -116,8 +115,8 @@ def _forget_in_label_studio(
     from redraft.loop.forgetting import SdkTaskStore
 
     with session_from_settings(settings) as client:
-        if project_refs:
-            projects = [resolve_project(client, ref) for ref in project_refs]
+        if project_ref:
+            projects = [resolve_project(client, ref) for ref in project_ref]
         else:
             projects = [int(p.id) for p in client.projects.list()]
         store = SdkTaskStore(client, dry_run=dry_run)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from redraft.cli.labelstudio import project_option
+from redraft.cli.options import project_option
 from redraft.settings import Settings
 from redraft.wording import counted
 

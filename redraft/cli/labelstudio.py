@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import click
 
+from redraft.cli.options import ls_options, ls_session, ls_settings, project_option
 from redraft.labelstudio.tasks import IMPORTED_MODEL_VERSION
 from redraft.loop.backend import model_source_for
 from redraft.settings import Settings
@@ -20,44 +20,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TITLE = "redraft outreach"
 
 
-def project_option(command: Any) -> Any:
-    """`--project ID|TITLE`, the same in every command that acts on one project: required,
-    unless Label Studio has exactly one project (see `resolve_project`)."""
-    return click.option(
-        "--project",
-        "project_ref",
-        default=None,
-        help="Label Studio project: id or exact title (may be left out when there is only one).",
-    )(command)
-
-
-def _ls_options(command: Any) -> Any:
-    """--url and --api-key, shared by the commands that talk to Label Studio."""
-    command = click.option(
-        "--api-key",
-        default=None,
-        help="Label Studio personal access token or legacy token (env LABEL_STUDIO_API_KEY).",
-    )(command)
-    return click.option(
-        "--url",
-        default=None,
-        help="Label Studio URL (env LABEL_STUDIO_URL, default http://127.0.0.1:8080).",
-    )(command)
-
-
-def _settings(ctx: click.Context, url: str | None, api_key: str | None) -> Settings:
-    settings: Settings = ctx.obj
-    return settings.with_overrides(label_studio_url=url, label_studio_api_key=api_key)
-
-
-def _client(settings: Settings) -> AbstractContextManager[Any]:
-    from redraft.labelstudio.client import session_from_settings
-
-    return session_from_settings(settings)
-
-
 @click.command("init")
-@_ls_options
+@ls_options
 @click.option("--title", default=DEFAULT_TITLE, show_default=True, help="Project title.")
 @click.option(
     "--backend-url",
@@ -123,7 +87,7 @@ def init(
     from redraft.labelstudio.taskorder import sync_queue_tab
     from redraft.labelstudio.webhooks import sync_webhook, webhook_spec
 
-    settings = _settings(ctx, url, api_key)
+    settings = ls_settings(ctx, url, api_key)
     if overlap_share is not None and overlap is None:
         raise click.UsageError(
             "--overlap-share needs --overlap N: how many writers that share of tasks gets"
@@ -140,7 +104,7 @@ def init(
         overlap=None if overlap is None else Overlap(overlap, overlap_share or 100),
         queue=queue,
     )
-    with _client(settings) as client:
+    with ls_session(settings) as client:
         plan = init_project(client, spec, dry_run=dry_run)
         lines = plan.describe(spec)
         lines += sync_queue_tab(client, plan.project_id, queue, dry_run=dry_run)
@@ -159,7 +123,7 @@ def init(
 
 
 @click.command("import")
-@_ls_options
+@ls_options
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @project_option
 @click.option("--map", "mapping", multiple=True, metavar="COLUMN=FIELD", help="Rename a column.")
@@ -216,10 +180,10 @@ def import_briefs(
     from redraft.labelstudio.project import resolve_project
     from redraft.training.registry import shared_documents
 
-    settings = _settings(ctx, url, api_key)
+    settings = ls_settings(ctx, url, api_key)
     columns = parse_mapping(mapping)
     records = read_file(file)  # a missing or unreadable file fails before Label Studio is asked
-    with _client(settings) as client:
+    with ls_session(settings) as client:
         project_id = resolve_project(client, project_ref)
         parsed = check_file(
             client, project_id, file, columns, with_feedback=with_feedback, records=records
@@ -283,7 +247,7 @@ def _import(
 
 
 @click.command("prefill")
-@_ls_options
+@ls_options
 @project_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Draft at most this many tasks."
@@ -314,8 +278,8 @@ def prefill(
     Example:
       redraft prefill --project "Acme outreach" --concurrency 32
     """
-    settings = _settings(ctx, url, api_key).with_overrides(max_concurrency=concurrency)
-    with _client(settings) as client:
+    settings = ls_settings(ctx, url, api_key).with_overrides(max_concurrency=concurrency)
+    with ls_session(settings) as client:
         _prefill(client, settings, project_ref, limit, dry_run)
 
 

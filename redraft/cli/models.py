@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from redraft.cli.options import project_option
 from redraft.prompting import load_template
 from redraft.settings import Settings
 from redraft.training.errors import RegistryError
@@ -99,12 +100,7 @@ def models() -> None:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per version.")
-@click.option(
-    "--project",
-    "project_ref",
-    default=None,
-    help="Also say which version this project (id or title) drafts with.",
-)
+@project_option(help="Also say which version this project (id or title) drafts with.")
 @click.pass_obj
 def list_versions(settings: Settings, as_json: bool, project_ref: str | None) -> None:
     """List every version, oldest first; `*` marks the default active one (projects without
@@ -128,7 +124,7 @@ def list_versions(settings: Settings, as_json: bool, project_ref: str | None) ->
     own = "".join(f"; project {p}: {n}" for p, n in sorted(registry.project_actives().items()))
     click.echo(f"{counted(len(versions), 'version')}; default active: {active}{own}", err=True)
     if project_ref is not None:
-        from redraft.cli.evaluate import project_id_for
+        from redraft.cli.options import project_id_for
 
         project_id = project_id_for(settings, project_ref)
         drafting = registry.active(project_id)
@@ -182,12 +178,9 @@ def add(
     default=None,
     help="Store the OpenAI-compatible endpoint that serves NAME (e.g. a vLLM server) first.",
 )
-@click.option(
-    "--project",
-    "project_ref",
-    default=None,
+@project_option(
     help="Make NAME the active version of this project (id or title); its evaluation set "
-    "gates. Default: the project NAME was trained for, else every project without its own.",
+    "gates. Default: the project NAME was trained for, else every project without its own."
 )
 @click.option(
     "--force",
@@ -217,7 +210,7 @@ def promote(
       redraft models promote v3 --project "Acme outreach"
       redraft models promote v4 --base-url http://gpu:8000/v1
     """
-    from redraft.cli.evaluate import project_id_for
+    from redraft.cli.options import project_id_for
     from redraft.evaluation.run import GateRequest, promotion_gate
 
     registry = _registry(settings)
@@ -260,11 +253,8 @@ def promote(
 
 
 @models.command("rollback")
-@click.option(
-    "--project",
-    "project_ref",
-    default=None,
-    help="Roll back this project's own version (id or title); default: the default version.",
+@project_option(
+    help="Roll back this project's own version (id or title); default: the default version."
 )
 @click.pass_obj
 def rollback(settings: Settings, project_ref: str | None) -> None:
@@ -281,7 +271,7 @@ def rollback(settings: Settings, project_ref: str | None) -> None:
       redraft models rollback
       redraft models rollback --project 3
     """
-    from redraft.cli.evaluate import project_id_for
+    from redraft.cli.options import project_id_for
 
     project_id = project_id_for(settings, project_ref)
     registry = _registry(settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from redraft.cli.options import from_file_option, project_option
 from redraft.errors import TemplateError
 from redraft.prompting import PromptTemplate, load_template
 from redraft.report.build import build_report, terminal_table, write_report
@@ -66,18 +67,14 @@ def _learned_rules_template(
 
 
 @click.command("report")
-@click.option("--project", help="Label Studio project to read (id or title).")
+@project_option(help="Label Studio project to read (id or title).")
 @click.option(
     "--export",
     "export",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     help="A `redraft export` folder (records.parquet or records.csv).",
 )
-@click.option(
-    "--from-file",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    help="A Label Studio JSON export file.",
-)
+@from_file_option("A Label Studio JSON export file.")
 @click.option(
     "-o",
     "--output",
@@ -94,7 +91,7 @@ def _learned_rules_template(
 @click.pass_obj
 def report(
     settings: Settings,
-    project: str | None,
+    project_ref: str | None,
     export: Path | None,
     from_file: Path | None,
     output: Path | None,
@@ -112,7 +109,7 @@ def report(
       redraft report --project "Acme outreach"
       redraft report --from-file export.json
     """
-    data = load_input(settings, project, export, from_file)
+    data = load_input(settings, project_ref, export, from_file)
     now = datetime.now(UTC)
     projects = {r.project_id for r in data.records if r.project_id is not None}
     learned = _learned_rules_template(settings, projects.pop() if len(projects) == 1 else None)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from redraft.cli.labelstudio import _client, _ls_options, _settings, project_option
+from redraft.cli.options import ls_options, ls_session, ls_settings, project_option
 
 logger = logging.getLogger(__name__)
 
 
 @click.command("simulate")
-@_ls_options
+@ls_options
 @project_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="Annotate at most this many tasks."
@@ -56,8 +56,8 @@ def simulate(
     from redraft.simulate.rules import load_rules
 
     rules = load_rules(rules_file)
-    settings = _settings(ctx, url, api_key)
-    with _client(settings) as client:
+    settings = ls_settings(ctx, url, api_key)
+    with ls_session(settings) as client:
         project_id = resolve_project(client, project_ref)
         bar = tqdm(
             total=0, unit="task", file=sys.stderr, desc="annotating", disable=dry_run or None

@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
+from redraft.cli.options import project_option
 from redraft.errors import ProjectNotFoundError, RedraftError
 from redraft.labelstudio.client import project_tasks
+from redraft.labelstudio.project import parse_project_ref
 from redraft.settings import Settings
 from redraft.training.facts import gather_facts
 from redraft.training.registry import Registry, open_registry
@@ -45,14 +47,10 @@ def _project_tasks(
 
 
 @click.command("status")
-@click.option(
-    "--project",
-    default=None,
-    help="Label Studio project: id or exact title (may be left out when there is only one).",
-)
+@project_option
 @click.option("--json", "as_json", is_flag=True, help="Print the facts and stage as JSON.")
 @click.pass_obj
-def status(settings: Settings, project: str | None, as_json: bool) -> None:
+def status(settings: Settings, project_ref: str | None, as_json: bool) -> None:
     """Show the loop's stages with a marker on the current one, and the next command.
 
     Exits 1 when Label Studio cannot be reached or refuses (the stages are then shown from
@@ -64,7 +62,7 @@ def status(settings: Settings, project: str | None, as_json: bool) -> None:
       redraft status --project 1
       redraft status --project "Acme outreach"
     """
-    ref: int | str | None = int(project) if project and project.isdigit() else project
+    ref = parse_project_ref(project_ref)
     tasks, ref, missing, unreachable = _project_tasks(settings, ref)
     registry = open_registry(settings)
     facts = gather_facts(

@@ -9,9 +9,17 @@ from typing import Any
 
 import click
 
-from redraft.cli.labelstudio import _client, _ls_options, _settings
+from redraft.cli.knobs import knob_options
+from redraft.cli.options import (
+    from_file_option,
+    ls_options,
+    ls_session,
+    ls_settings,
+    project_option,
+)
 from redraft.errors import TemplateError
 from redraft.settings import Settings
+from redraft.styles.mining import MiningOptions
 from redraft.wording import counted
 
 
@@ -27,14 +35,9 @@ def styles() -> None:
 
 
 @styles.command("learn")
-@_ls_options
-@click.option("--project", "project_ref", default=None, help="Project id or title.")
-@click.option(
-    "--from-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A Label Studio JSON export instead of a live project.",
-)
+@ls_options
+@project_option(help="Label Studio project to learn from (id or title).")
+@from_file_option("A Label Studio JSON export instead of a live project.")
 @click.option(
     "-o",
     "--output",
@@ -42,20 +45,7 @@ def styles() -> None:
     default=None,
     help="Write the TOML fragment here (default: print it).",
 )
-@click.option(
-    "--min-support",
-    type=click.IntRange(min=1),
-    default=3,
-    show_default=True,
-    help="Edits a rule needs behind it.",
-)
-@click.option(
-    "--min-share",
-    type=click.FloatRange(0.0, 1.0, min_open=True),
-    default=0.6,
-    show_default=True,
-    help="Share of a client's edits (or of the drafts that had a phrase) a rule needs.",
-)
+@knob_options(MiningOptions, ["min_support", "min_share"])
 @click.option(
     "--summarise",
     is_flag=True,
@@ -97,13 +87,13 @@ def learn(
     from redraft.exporters.reading import read_file_tasks, read_project_tasks
     from redraft.labelstudio.project import resolve_project
     from redraft.prompting import load_template
-    from redraft.styles.mining import MiningOptions, learn_styles
+    from redraft.styles.mining import learn_styles
     from redraft.styles.notes import render_fragment
     from redraft.styles.source import edit_records
 
     if (project_ref is None) == (from_file is None):
         raise click.UsageError("give exactly one of --project ID|TITLE or --from-file FILE")
-    settings = _settings(ctx, url, api_key)
+    settings = ls_settings(ctx, url, api_key)
     template = load_template(settings.template_path)
     options = MiningOptions(min_support=min_support, min_share=min_share)
     if from_file is not None:
@@ -111,7 +101,7 @@ def learn(
         source = str(from_file)
     else:
         assert project_ref is not None
-        with _client(settings) as client:
+        with ls_session(settings) as client:
             project_id = resolve_project(client, project_ref)
             found = edit_records(read_project_tasks(client, project_id), template)
         source = f"project {project_id}"

@@ -245,6 +245,17 @@ def find_project_by_title(client: LabelStudio, title: str) -> dict[str, Any] | N
     return client.projects.get(oldest.id).model_dump()
 
 
+def parse_project_ref(ref: str | int | None) -> int | str | None:
+    """`--project` as given: a whole number is an id, anything else a title.
+
+    >>> [parse_project_ref(ref) for ref in ("12", 12, "Acme", None)]
+    [12, 12, 'Acme', None]
+    """
+    if ref is None or isinstance(ref, int):
+        return ref
+    return int(ref) if ref.isdigit() else ref
+
+
 def resolve_project(client: LabelStudio, ref: str | int | None) -> int:
     """A project id from an id or an exact title; fail with the fix when there is none.
 
@@ -261,8 +272,9 @@ def resolve_project(client: LabelStudio, ref: str | int | None) -> int:
             f"Label Studio has {len(projects)} projects ({_named(projects)}) — pass --project "
             "ID or TITLE"
         )
-    if isinstance(ref, int) or str(ref).isdigit():
-        project_id = int(ref)
+    ref = parse_project_ref(ref)
+    if isinstance(ref, int):
+        project_id = ref
         try:
             client.projects.get(project_id)
         except ApiError as exc:

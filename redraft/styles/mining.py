@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from redraft.emailparts import Email, names_from_recipient, parse_email
 from redraft.exporters.pii import EMAIL_MASK, PHONE_MASK, mask_text
+from redraft.knobs import knob
 
 # Words that never make a rule alone (a deleted "the" says nothing about style).
 STOPWORDS = frozenset(
@@ -83,9 +84,13 @@ class EditRecord:
 class MiningOptions:
     """Thresholds: a rule needs `min_support` edits and `min_share` of a client's edits."""
 
-    min_support: int = 3
-    min_share: float = 0.6
-    max_phrase_words: int = 8
+    min_support: int = knob(3, "Edits a rule needs behind it.", bounds=(1, None))
+    min_share: float = knob(
+        0.6,
+        "Share of a client's edits (or of the drafts that had a phrase) a rule needs.",
+        bounds=(0, 1),
+    )
+    max_phrase_words: int = knob(8, "Longest phrase a rule names, in words.", cli=False)
 
 
 @dataclass(frozen=True)
