@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,10 @@ from redraft.training.trl_lora import TrlParams
 
 def _report(line: str) -> None:
     click.echo(line, err=True)
+
+
+def _quiet(line: str) -> None:
+    """The report of a training process that is not the main one: the main one speaks."""
 
 
 @click.group("train")
@@ -186,13 +191,19 @@ def train_trl_command(
     on the annotations that are new since its export (measured better than a fresh adapter
     on everything; --fresh does that). Needs the extra: pip install 'redraft[train]'.
 
+    Under `accelerate launch` (several processes or GPUs) it runs unchanged: each process
+    trains on its share of every step (--batch-size stays the examples per step), and only
+    the main process saves the adapter, registers the version and prints its name.
+
     \b
     Example:
       redraft train trl ~/.redraft/exports/20261122T101500Z
       redraft train trl EXPORT --extra-sft old_openai_training.jsonl   # migrate off OpenAI
       redraft train trl EXPORT --base-model /models/Qwen2.5-1.5B-Instruct --serve-url http://gpu:8000/v1
+      accelerate launch --multi_gpu --num_processes 2 $(command -v redraft) train trl EXPORT ...
     """
     from redraft.local.publish import local_target
+    from redraft.training.trl_lora import distributed_state, is_main_process, run_lora
     from redraft.training.trl_trainer import (
         continuable,
         require_train_extra,
@@ -200,21 +211,25 @@ def train_trl_command(
     )
 
     require_train_extra()
+    main = is_main_process()
+    report = _report if main else _quiet
     export = load_export(export_dir)
     registry = open_registry(settings)
+    state = distributed_state()  # None for one process
     name = name or registry.next_name()
     local = None
     parent = None
     if base_model is None:
-        _report("preparing the local base model (dequantised once, then reused)")
-        local = local_target(settings)
+        report("preparing the local base model (dequantised once, then reused)")
+        with state.main_process_first() if state else contextlib.nullcontext():
+            local = local_target(settings)
         if not fresh and knobs.get("start_adapter") is None:
             parent = continuable(registry, local, export.manifest.project_id)
     since = None
     if parent is not None:
         knobs["start_adapter"] = Path(parent.metrics["adapter"])
         since = Path(parent.export_dir or "")
-        _report(
+        report(
             f"continuing {parent.name}'s adapter on the annotations new since its export "
             "(--fresh: a new adapter on everything)"
         )
@@ -224,6 +239,11 @@ def train_trl_command(
         since_export=since,
         **knobs,
     )
+    if state is not None:
+        state.wait_for_everyone()  # every process has its name and base before one registers
+    if not main:
+        run_lora(export, params, report)  # its share of each step; the main process keeps it
+        return
     version = train_trl(
         registry,
         export,

@@ -7,6 +7,9 @@ module imports without the [train] extra.
   final), so TRL takes the loss on the completion only: the system prompt and the brief are
   context, not something to learn. This works with any chat template; `assistant_only_loss`
   would need `{% generation %}` markers that most templates lack.
+- Several processes (`accelerate launch`, torch.distributed): each trains on its share of
+  every batch, so `batch_size` stays the examples per optimizer step across all of them; only
+  the main process saves the adapter (and only it registers the version: `redraft.cli.train`).
 - DPO continues the SFT adapter. TRL (>= 1.x with peft >= 0.20) copies a PeftModel's
   "default" adapter into a frozen "ref" adapter and computes the reference log-probs with it,
   so the reference is the SFT policy, not the base model. `run_lora` checks that the copy
@@ -18,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import statistics
 import time
 import warnings
@@ -140,6 +144,53 @@ def sft_example(row: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
+def process_rank() -> int:
+    """This process's rank among those `accelerate launch` / torchrun started (0 alone)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    """How many processes train together (`WORLD_SIZE`, which the launchers set; 1 alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True in the process that saves the adapter and registers the version."""
+    return process_rank() == 0
+
+
+def distributed_state() -> Any:
+    """accelerate's state of this process group (set up now), or None for a single process.
+
+    Its `main_process_first()` and `wait_for_everyone()` order the work around training; the
+    trainers then join the same group (on CPU with gloo).
+    """
+    if world_size() == 1:
+        return None
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def per_process_batch(batch_size: int, processes: int) -> int:
+    """Each process's share of a `batch_size` step (the step stays `batch_size` examples).
+
+    >>> per_process_batch(4, 1), per_process_batch(4, 2)
+    (4, 2)
+    >>> per_process_batch(3, 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    redraft.training.errors.TrainingFailedError: --batch-size 3 does not split over 2 ...
+    """
+    if batch_size % processes:
+        raise TrainingFailedError(
+            f"--batch-size {batch_size} does not split over {processes} training processes — "
+            f"use a multiple of {processes} (each process takes an equal share of a step)"
+        )
+    return batch_size // processes
+
+
 def _config_kwargs(config_cls: type, **kwargs: Any) -> dict[str, Any]:
     """Keep only the fields this TRL/transformers version knows; turn checkpointing off."""
     known = {f.name for f in dataclasses.fields(config_cls)}
@@ -181,7 +232,7 @@ def _common_args(
         "output_dir": str(params.output_dir / stage),
         "num_train_epochs": params.sft_epochs if stage == "sft" else params.dpo_epochs,
         "max_steps": params.stage_steps(stage, rows),
-        "per_device_train_batch_size": params.batch_size,
+        "per_device_train_batch_size": per_process_batch(params.batch_size, world_size()),
         "learning_rate": params.sft_learning_rate if stage == "sft" else params.dpo_learning_rate,
         "logging_steps": 1,
         "save_strategy": "no",
@@ -365,6 +416,7 @@ def _run_lora(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     metrics: dict[str, Any] = {
         "device": device,
+        "processes": world_size(),
         "precision": resolve_precision(params.precision, device == "cuda"),
         "lora_r": params.lora_r,
         "params": {
@@ -420,7 +472,8 @@ def _run_lora(
         report("DPO skipped" + (" (--skip-dpo)" if params.skip_dpo else " (no pairs)"))
 
     adapter = params.output_dir / "adapter"
-    # Only the trained adapter: DPO's frozen reference copy is not part of the model.
-    policy.save_pretrained(str(adapter), selected_adapters=["default"])
-    tokenizer.save_pretrained(str(adapter))
+    if is_main_process():  # the others trained their shares; one copy of the result
+        # Only the trained adapter: DPO's frozen reference copy is not part of the model.
+        policy.save_pretrained(str(adapter), selected_adapters=["default"])
+        tokenizer.save_pretrained(str(adapter))
     return adapter, metrics
