@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_POLL_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 30.0
+PROBE_SECONDS = 5.0  # asking a new endpoint how many requests it runs at once
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TaskId = int | str | None
@@ -107,6 +108,7 @@ class Drafter:
         # them fairly between requests, so a small request (an annotator opening a task) is
         # drafted within its deadline while a bulk retrieve drains its backlog.
         self._paces: dict[str, Pace] = {}
+        self._paces_lock = threading.Lock()
         # Endpoints that refused `logprobs` (HTTP 400/422): asked without it from then on.
         self._no_logprobs: set[str] = set()
         self._pool = FairPool(settings.max_concurrency, name="redraft-draft")
@@ -136,18 +138,34 @@ class Drafter:
         return active.base_url or self.settings.openai_base_url or DEFAULT_BASE_URL
 
     def pace_for(self, active: ActiveModel) -> Pace:
-        """The pace of the active model's endpoint (one per base URL, shared by all callers)."""
+        """The pace of the active model's endpoint (one per base URL, shared by all callers).
+
+        A new endpoint is asked its model list once first: a server that says how many
+        requests it runs at once (`X-Redraft-Parallel`) then gets no more from the start."""
         base_url = self.base_url_for(active)
-        with self._clients_lock:
+        with self._paces_lock:  # one probe per endpoint; later callers wait for it
             pace = self._paces.get(base_url)
-            if pace is None:
-                pace = Pace(
-                    self.settings.max_concurrency,
-                    fixed_timeout=self.settings.request_timeout,
-                    adaptive=self.adaptive,
-                )
-                self._paces[base_url] = pace
+            if pace is not None:
+                return pace
+            parallel = self._advertised_parallel(active) if self.adaptive else None
+            pace = Pace(
+                self.settings.max_concurrency,
+                fixed_timeout=self.settings.request_timeout,
+                adaptive=self.adaptive,
+            )
+            if parallel is not None:
+                pace.advertise(parallel)
+            self._paces[base_url] = pace
             return pace
+
+    def _advertised_parallel(self, active: ActiveModel) -> int | None:
+        """What the endpoint says it runs at once, from one short `GET /models`; None when it
+        says nothing or does not answer in time (drafting then learns it from its answers)."""
+        try:
+            raw = self.client_for(active).models.with_raw_response.list(timeout=PROBE_SECONDS)
+        except openai.OpenAIError:
+            return None
+        return _parallel(raw.headers.get(PARALLEL_HEADER))
 
     def client_for(self, active: ActiveModel) -> openai.OpenAI:
         """The OpenAI client for the active model's endpoint, built once per (base URL, key)."""
@@ -212,6 +230,7 @@ class Drafter:
 
         if jobs:
             client = self.client_for(active)
+            self.pace_for(active)  # a new endpoint is asked its parallelism here, once
             lane = self._pool.submit_lane(
                 [partial(self._draft_job, client, active, job) for job in jobs]
             )

@@ -103,6 +103,14 @@ class Pace:
             self._timed_out_at = max(self._timed_out_at, timeout)
         self.overloaded(started)
 
+    def advertise(self, parallel: int) -> None:
+        """The server said it runs `parallel` requests at once: never more than that."""
+        with self._lock:
+            if self.adaptive and parallel >= 1:
+                self.advertised = parallel
+                if self.slots.size > self._cap():
+                    self._resize(self._cap())
+
     def succeeded(self, latency: float, parallel: int | None = None) -> None:
         """A call answered in `latency` seconds; `parallel` is what the server advertised."""
         with self._lock:

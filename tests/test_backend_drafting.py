@@ -287,7 +287,8 @@ def test_a_small_request_is_drafted_while_a_big_one_drains_the_pool(
         drafter.close()
     assert [o.error for o in done["small"]] == [None] * 5
     assert sum(o.text is not None for o in done["big"]) == 120
-    briefs = [r["json"]["messages"][-1]["content"] for r in standin.requests]
+    chats = [r for r in standin.requests if r["path"] == "/v1/chat/completions"]
+    briefs = [r["json"]["messages"][-1]["content"] for r in chats]
     at = [i for i, brief in enumerate(briefs) if "Opened task" in brief]
     assert len(briefs) == 125 and len(at) == 5
     # 4 bulk calls were started first; then the workers alternate between the two requests

@@ -92,6 +92,15 @@ def test_a_call_that_timed_out_gives_the_next_twice_as_long_until_one_answers() 
     assert pace.timeout() == MAX_TIMEOUT  # the slowest recent answer still counts
 
 
+def test_a_server_that_says_it_runs_one_at_a_time_gets_one_from_the_start() -> None:
+    pace = Pace(ceiling=16)
+    pace.advertise(1)
+    assert (pace.limit, pace.advertised) == (1, 1)
+    for _ in range(5):
+        pace.succeeded(0.1)
+    assert pace.limit == 1
+
+
 def test_a_fixed_pace_never_moves() -> None:
     pace = Pace(ceiling=4, adaptive=False)
     pace.overloaded(time.monotonic())
