@@ -65,13 +65,15 @@ def row_problems(fmt: str, row: Mapping[str, Any]) -> list[str]:
     ['missing key `completion`']
     """
     required, optional = _TOP_KEYS[fmt]
-    problems = [f"missing key `{key}`" for key in sorted(required - set(row))]
-    unknown = set(row) - required - optional
+    keys = set(row)
+    missing = required - keys
+    problems = [f"missing key `{key}`" for key in sorted(missing)]
+    unknown = keys - required - optional
     if unknown:
         problems.append(
             f"unknown {noun(len(unknown), 'key')} {', '.join(sorted(unknown))} — remove them"
         )
-    if required - set(row):
+    if missing:
         return problems
     if fmt in ("openai-sft", "trl-sft"):
         problems += _messages(row["messages"], "messages")

@@ -156,7 +156,14 @@ class JsonlSink:
             self._handle = None
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(FeedbackRecord))
+# The record's fields that are columns as they are (issues, messages, data and draft_signals
+# are written below; split and case are not fields).
+_PLAIN_COLUMNS = tuple(
+    f.name
+    for f in fields(FeedbackRecord)
+    if f.name in RECORD_COLUMNS and f.name not in ("issues", "messages", "data", "draft_signals")
+)
+_DATA_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
 def record_row(
@@ -166,15 +173,17 @@ def record_row(
 
     `encode` writes the messages as JSON (the export passes its shared `RowEncoder`).
     """
-    values = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    values["issues"] = list(record.issues)
-    values["messages"] = encode(record.messages)
-    values["data"] = json.dumps(record.data, ensure_ascii=False, default=str)
+    row: dict[str, Any] = dict.fromkeys(RECORD_COLUMNS)  # in column order, all None
+    for name in _PLAIN_COLUMNS:
+        row[name] = getattr(record, name)
+    row["issues"] = list(record.issues)
+    row["messages"] = encode(record.messages)
+    row["data"] = _DATA_ENCODER.encode(record.data)
     if record.draft_signals is not None:
-        values["draft_signals"] = json.dumps(record.draft_signals, ensure_ascii=False)
-    values["split"] = split
-    values["case"] = case
-    return {name: values.get(name) for name in RECORD_COLUMNS}
+        row["draft_signals"] = dumps(record.draft_signals)
+    row["split"] = split
+    row["case"] = case
+    return row
 
 
 RECORD_FORMATS = ("parquet", "csv")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import pytest
 
-from redraft.exporters.sinks import RowEncoder
+from redraft.exporters.records import FeedbackRecord
+from redraft.exporters.sinks import RECORD_COLUMNS, RowEncoder, record_row
 
 SYSTEM = {"role": "system", "content": 'Be brief.\nSay "hi" \\ once\t—✓'}
 USER = {"role": "user", "content": "Offer a demo \u2028 to Ada 😀 \x00\x1f"}
@@ -57,3 +60,40 @@ def test_row_encoder_cache_stays_within_its_size() -> None:
     for i in range(100):
         encoder.encode({"messages": [{"role": "user", "content": f"text {i}"}], f"k{i}": 1})
     assert len(encoder._messages) <= 8 and len(encoder._keys) <= 8
+
+
+def test_record_row_is_one_flat_row_in_column_order() -> None:
+    record = FeedbackRecord(
+        task_id=1,
+        annotation_id=2,
+        messages=[SYSTEM, USER],
+        final="Hi Ada",
+        draft="Hello",
+        rating=4,
+        issues=("tone", "length"),
+        data={"brief": "Offer a demo", "when": date(2026, 1, 2), "tags": ["a"]},
+        draft_score=0.8,
+        draft_signals={"structure": 1.0},
+        human_final="Hi Ada!",
+    )
+    row = record_row(record, "validation", "rewritten", RowEncoder().encode)
+    assert list(row) == list(RECORD_COLUMNS)
+    assert row == {
+        **{name: None for name in RECORD_COLUMNS},
+        "task_id": 1,
+        "annotation_id": 2,
+        "final": "Hi Ada",
+        "draft": "Hello",
+        "rating": 4,
+        "issues": ["tone", "length"],
+        "messages": json.dumps([SYSTEM, USER], ensure_ascii=False),
+        "data": '{"brief": "Offer a demo", "when": "2026-01-02", "tags": ["a"]}',
+        "draft_score": 0.8,
+        "draft_signals": '{"structure": 1.0}',
+        "human_final": "Hi Ada!",
+        "machine_written": False,
+        "ground_truth": False,
+        "split": "validation",
+        "case": "rewritten",
+    }
+    assert record_row(replace(record, draft_signals=None), "train", "x")["draft_signals"] is None
