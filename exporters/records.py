@@ -63,7 +63,8 @@ class FeedbackRecord:
     def accepted_as_is(self) -> bool:
         """The annotator sent the draft unchanged (whitespace aside)."""
         return self.draft is not None and (
-            normalise_whitespace(self.draft) == normalise_whitespace(self.final)
+            self.draft == self.final  # the usual case, with nothing to normalise
+            or normalise_whitespace(self.draft) == normalise_whitespace(self.final)
         )
 
 

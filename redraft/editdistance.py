@@ -8,6 +8,8 @@ for a pair of 800-character emails).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rapidfuzz.distance import Levenshtein
 
 
@@ -24,6 +26,7 @@ def levenshtein(a: str, b: str, at_most: int | None = None) -> int:
     return int(Levenshtein.distance(a, b, score_cutoff=at_most))
 
 
+@lru_cache(maxsize=64)  # the exporter asks for a record's draft and final twice
 def normalise_whitespace(text: str) -> str:
     """Collapse runs of whitespace, as `accepted_as_is` does, so line endings cost nothing.
 

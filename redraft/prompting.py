@@ -186,10 +186,12 @@ def _render(text: str, fields: Mapping[str, str]) -> str:
     for line, names in _template_lines(text):
         if not names:
             lines.append(line)
-        elif any(fields.get(name) for name in names):
+        elif any(map(fields.get, names)):
             lines.append(line.format_map(values))
     rendered = "\n".join(lines)
-    return _BLANK_RUNS.sub("\n\n", rendered).strip()
+    if "\n\n\n" in rendered:  # a fast test; the regex scans slowly even when nothing matches
+        rendered = _BLANK_RUNS.sub("\n\n", rendered)
+    return rendered.strip()
 
 
 class _Blank(dict[str, str]):

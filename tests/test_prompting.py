@@ -82,6 +82,12 @@ def test_braces_that_are_no_placeholder_stay_as_written() -> None:
     ]
 
 
+def test_a_dropped_line_leaves_at_most_one_blank_line() -> None:
+    template = parse_template('system = "s"\nuser = "Hi\\n\\n{goal}\\n\\n\\n{brief}\\n\\nBye"')
+    messages = build_messages({"brief": "b"}, template)
+    assert messages[1] == {"role": "user", "content": "Hi\n\nb\n\nBye"}
+
+
 @pytest.mark.parametrize("data", [{}, {"brief": ""}, {"brief": "   "}, {"brief": None}])
 def test_task_without_brief_is_refused(data: dict) -> None:
     with pytest.raises(TaskDataError, match="no `brief` text"):
