@@ -124,6 +124,8 @@ class Settings:
     local_model: str | None = None
     local_port: int = 8089
     llama_cpp_sdist: Path | None = None
+    # llama.cpp's `llama-server` (parallel slots) for `local serve`; None: llama-cpp-python's.
+    llama_server_bin: Path | None = None
     # Local model files (default REDRAFT_HOME/models): shared by the demo's own home.
     models_home: Path | None = None
     # A shared registry in PostgreSQL (`postgresql://user:pass@host/db`); None: SQLite under
@@ -185,6 +187,11 @@ class Settings:
             local_model=env.get("REDRAFT_LOCAL_MODEL") or None,
             local_port=_int(env, "REDRAFT_LOCAL_PORT", cls.local_port),
             llama_cpp_sdist=Path(sdist).expanduser() if sdist else None,
+            llama_server_bin=(
+                Path(env["REDRAFT_LLAMA_SERVER_BIN"]).expanduser()
+                if env.get("REDRAFT_LLAMA_SERVER_BIN")
+                else None
+            ),
             models_home=Path(models).expanduser() if models else None,
             database_url=env.get("REDRAFT_DATABASE_URL") or None,
         ).validated()

@@ -1,7 +1,9 @@
-"""`redraft local serve`'s front over the real llama-cpp-python server and SmolLM2-135M."""
+"""`redraft local serve`'s front over the real model servers (llama-server, built by ./dev, and
+llama-cpp-python's, the fallback) and SmolLM2-135M."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from redraft.local.base import BUNDLED_MODEL_ID, bundled_gguf
 from redraft.local.catalog import ask_reload, ensure_served, listed_models
-from redraft.local.server import LocalServer, ServedModel
+from redraft.local.server import LLAMA_SERVER_ENV, Engine, LocalServer, ServedModel, find_engine
 
 pytestmark = pytest.mark.local
 
@@ -20,10 +22,26 @@ MESSAGES = [
 ]
 
 
-def test_a_reload_serves_the_new_list_without_failing_a_request_in_flight(tmp_path: Path) -> None:
+# Where ./dev builds llama-server (build_llama_server), for when REDRAFT_LLAMA_SERVER_BIN is unset.
+DEV_BUILD = Path(__file__).parents[1] / ".cache" / "llama-server-0.3.36" / "llama-server"
+
+
+@pytest.fixture(params=["llama-cpp-python", "llama-server"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each model server: llama-cpp-python's, and llama-server where ./dev built it."""
+    if request.param == "llama-cpp-python":
+        return Engine()
+    if not os.environ.get(LLAMA_SERVER_ENV) and not DEV_BUILD.is_file():
+        pytest.skip(f"no llama-server: {LLAMA_SERVER_ENV} is not set and ./dev built none")
+    return find_engine(None if os.environ.get(LLAMA_SERVER_ENV) else DEV_BUILD)
+
+
+def test_a_reload_serves_the_new_list_without_failing_a_request_in_flight(
+    tmp_path: Path, engine: Engine
+) -> None:
     gguf = bundled_gguf()
     models = [ServedModel(BUNDLED_MODEL_ID, gguf)]
-    server = LocalServer(lambda: list(models), workdir=tmp_path, poll_seconds=3600)
+    server = LocalServer(lambda: list(models), workdir=tmp_path, poll_seconds=3600, engine=engine)
     with server:
         client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0, timeout=300)
         answers: list[str] = []
@@ -49,7 +67,7 @@ def test_a_reload_serves_the_new_list_without_failing_a_request_in_flight(tmp_pa
         assert listed_models(server.url) == [BUNDLED_MODEL_ID, "second-name"]
         assert ask_reload(server.url) == [BUNDLED_MODEL_ID, "second-name"]  # no change, no restart
 
-        # llama-cpp-python would answer an unknown id with its first model; the front refuses.
+        # Both servers would answer an unknown id with the base model; the front refuses.
         with pytest.raises(openai.NotFoundError) as refused:
             client.chat.completions.create(model="v9", messages=MESSAGES, max_tokens=5)
         assert refused.value.body == {
@@ -86,6 +104,64 @@ def test_another_base_model_from_a_hugging_face_folder_is_converted_and_served(
         assert (response.choices[0].message.content or "").strip()
 
 
+def test_each_version_gets_its_own_lora_and_the_base_none(tmp_path: Path, engine: Engine) -> None:
+    """llama-server loads every LoRA once and the front applies the one the model id names; a
+    base request must not get an adapter (llama-server applies all at scale 1 when asked with
+    none). Log-probabilities come back joined, as drafting's score reads them."""
+    pytest.importorskip("peft")
+    lora = _random_lora(tmp_path)
+    gguf = bundled_gguf()
+    models = [ServedModel(BUNDLED_MODEL_ID, gguf), ServedModel("v1", gguf, lora)]
+
+    def drafts(served: list[ServedModel]) -> dict[str, tuple[str, int]]:
+        with LocalServer(lambda: served, workdir=tmp_path / "run", engine=engine) as server:
+            client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0)
+            answers = {}
+            for model in [m.model_id for m in served]:
+                response = client.chat.completions.create(
+                    model=model, messages=MESSAGES, temperature=0, max_tokens=40, logprobs=True,
+                    top_logprobs=1, timeout=300,
+                )  # fmt: skip
+                choice = response.choices[0]
+                assert response.model == model
+                assert choice.logprobs is not None and choice.logprobs.content
+                answers[model] = (choice.message.content or "", len(choice.logprobs.content))
+            return answers
+
+    both = drafts(models)
+    alone = drafts(models[:1])
+    assert both[BUNDLED_MODEL_ID] == alone[BUNDLED_MODEL_ID]
+    assert both["v1"][0] != both[BUNDLED_MODEL_ID][0]
+    assert both["v1"][1] == both[BUNDLED_MODEL_ID][1] == 40  # one log-probability a token
+
+
+def _random_lora(tmp_path: Path) -> Path:
+    """An untrained PEFT LoRA on SmolLM2 (random B, so it changes the output), as GGUF."""
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from redraft.local.base import resolve_base, trainable_dir
+    from redraft.local.converters import lora_to_gguf, tools_dir
+
+    hf = trainable_dir(resolve_base(None), tmp_path / "models")
+    config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+    with warnings.catch_warnings():  # as in redraft.training.trl_lora (peft 0.21, transformers 5)
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*deprecated", category=FutureWarning
+        )
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(hf), config)
+        torch.manual_seed(0)
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(parameter, std=0.02)
+        model.save_pretrained(tmp_path / "adapter")
+    tools = tools_dir(tmp_path / "home", _sdist())
+    return lora_to_gguf(tools, tmp_path / "adapter", hf, tmp_path / "v1.gguf")
+
+
 def _sdist() -> Path | None:
     import os
 
@@ -93,21 +169,28 @@ def _sdist() -> Path | None:
     return Path(value) if value else None
 
 
-def test_the_front_says_it_runs_one_at_a_time_and_default_drafting_fits_it(
-    tmp_path: Path,
+def test_the_front_says_how_many_it_decodes_at_once_and_default_drafting_fits_it(
+    tmp_path: Path, engine: Engine
 ) -> None:
-    """`redraft local serve` + drafting with no settings: every task drafted, one at a time."""
+    """`redraft local serve` + drafting with no settings: every task drafted, as many at once
+    as the model server decodes (llama-server's slots; one on llama-cpp-python's)."""
     import requests
 
     from redraft.backend.drafting import Drafter
     from redraft.backend.versions import ActiveModel
+    from redraft.local.server import LLAMA_SERVER_SLOTS
     from redraft.settings import Settings
 
+    parallel = 1 if engine.binary is None else LLAMA_SERVER_SLOTS
     models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
-    with LocalServer(lambda: list(models), workdir=tmp_path / "run") as server:
+    with LocalServer(lambda: list(models), workdir=tmp_path / "run", engine=engine) as server:
         health = requests.get(server.url.removesuffix("/v1") + "/health", timeout=10)
-        assert health.json() == {"status": "ok", "models": [BUNDLED_MODEL_ID], "parallel": 1}
-        assert health.headers["X-Redraft-Parallel"] == "1"
+        assert health.json() == {
+            "status": "ok",
+            "models": [BUNDLED_MODEL_ID],
+            "parallel": parallel,
+        }
+        assert health.headers["X-Redraft-Parallel"] == str(parallel)
         defaults = Settings.from_env({"REDRAFT_HOME": str(tmp_path / "home")}).with_overrides(
             max_tokens=48, cache_enabled=False
         )
@@ -120,11 +203,11 @@ def test_the_front_says_it_runs_one_at_a_time_and_default_drafting_fits_it(
         finally:
             drafter.close()
     assert [(o.task_id, o.ok, o.error) for o in outcomes] == [(i, True, None) for i in range(8)]
-    assert (pace.limit, pace.advertised) == (1, 1)
+    assert pace.advertised == parallel and 1 <= pace.limit <= parallel
 
 
 def test_a_client_that_goes_away_stops_its_generation_and_is_logged_as_such(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, engine: Engine
 ) -> None:
     import json
     import logging
@@ -140,19 +223,21 @@ def test_a_client_that_goes_away_stops_its_generation_and_is_logged_as_such(
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     with caplog.at_level(logging.INFO, logger="redraft.local.server"):
-        with LocalServer(lambda: list(models), workdir=tmp_path / "run") as server:
+        with LocalServer(lambda: list(models), workdir=tmp_path / "run", engine=engine) as server:
             port = int(server.url.rsplit(":", 1)[1].split("/")[0])
-            first, queued = socket.create_connection(("127.0.0.1", port)), None
-            first.sendall(request)
-            time.sleep(1.0)  # the first is generating; a second waits for its turn
+            firsts = [socket.create_connection(("127.0.0.1", port)) for _ in range(server.parallel)]
+            for first in firsts:
+                first.sendall(request)
+            time.sleep(1.0)  # the firsts are generating; one more waits for its turn
             queued = socket.create_connection(("127.0.0.1", port))
             queued.sendall(request)
             time.sleep(0.5)
             queued.close()
-            first.close()
+            for first in firsts:
+                first.close()
             client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0)
             # The model is free again at once: a short request answers well within its timeout
-            # (the abandoned one asked for 2,000 tokens, a minute of generation here).
+            # (each abandoned one asked for 2,000 tokens, minutes of generation here).
             answer = client.chat.completions.create(
                 model=BUNDLED_MODEL_ID, messages=MESSAGES, max_tokens=8, timeout=30
             )

@@ -41,7 +41,7 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
     """
     from redraft.local.address import remove_record, write_record
     from redraft.local.catalog import served_models
-    from redraft.local.server import LocalServer
+    from redraft.local.server import LocalServer, find_engine
     from redraft.loop.demo import wait_for_interrupt
 
     settings = settings.with_overrides(local_port=port)
@@ -53,8 +53,11 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
         host=host,
         port=settings.local_port,
         poll_seconds=poll,
+        engine=find_engine(settings.llama_server_bin),
     )
-    click.echo(f"starting llama-cpp-python's server on {server.url} …", err=True)
+    click.echo(
+        f"starting {server.engine.name} ({server.parallel} at once) on {server.url} …", err=True
+    )
     with server:
         # Versions trained from now on are registered at this address (redraft.local.address).
         write_record(settings.home, server.url)

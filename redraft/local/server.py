@@ -1,19 +1,26 @@
 """`redraft local serve`: one OpenAI-compatible endpoint for the base model and its versions.
 
-llama-cpp-python's own server does the inference (a child process, configured with one model
-entry per version: the base GGUF file, plus that version's GGUF LoRA). Its model list is fixed
-at start, so this front keeps the public port and, when the registry gains a servable version,
-starts a second child with the new list, switches new requests to it once it answers, and stops
-the old child when its requests in flight are done. No request fails because of a reload.
+A child process does the inference: llama.cpp's own `llama-server` when one is built
+(`REDRAFT_LLAMA_SERVER_BIN`; `./dev setup` compiles it from the llama-cpp-python sdist's
+vendored llama.cpp), else llama-cpp-python's server. llama-server decodes `LLAMA_SERVER_SLOTS`
+requests together (parallel slots, continuous batching): the base GGUF file, each version's
+GGUF LoRA loaded once with scale 0, and per request the front applies the LoRA of the model id
+asked for (the request's `lora` field). llama-cpp-python's server gets one model entry per
+version and decodes one request at a time.
 
-The front also refuses a model id it does not serve with HTTP 404: llama-cpp-python's server
-would silently answer with its first model instead, and a draft would carry the wrong version.
+Either child's model list is fixed at start, so this front keeps the public port and, when the
+registry gains a servable version, starts a second child with the new list, switches new
+requests to it once it answers, and stops the old child when its requests in flight are done.
+No request fails because of a reload.
 
-llama-cpp-python's server decodes one request at a time. The front says so on every answer
-(the `X-Redraft-Parallel` header, which redraft's drafting sizes its concurrency to), queues
-the rest in arrival order, and asks the model for a stream even when the client did not, so
-that a client that has gone away (it timed out, or was stopped) stops the generation at the
-next token instead of holding the model for a draft nobody will read.
+The front also refuses a model id it does not serve with HTTP 404: both servers would silently
+answer with the base model instead, and a draft would carry the wrong version.
+
+The front says how many requests the child decodes at once on every answer (the
+`X-Redraft-Parallel` header, which redraft's drafting sizes its concurrency to), queues the
+rest in arrival order, and asks the model for a stream even when the client did not, so that a
+client that has gone away (it timed out, or was stopped) stops the generation at the next token
+instead of holding a slot for a draft nobody will read.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ READY_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 600.0
 # llama-cpp-python's server holds one lock around its model: one request decodes at a time.
 LLAMA_PARALLEL = 1
+# llama-server's slots, decoded together in one batch per step (bench/local_server.py).
+LLAMA_SERVER_SLOTS = 4
+LLAMA_SERVER_ENV = "REDRAFT_LLAMA_SERVER_BIN"
 QUEUE_POLL_SECONDS = 0.5
 
 
@@ -81,6 +91,91 @@ def llama_config(models: list[ServedModel], port: int, threads: int, n_ctx: int)
     return {"host": "127.0.0.1", "port": port, "models": entries}
 
 
+@dataclass(frozen=True)
+class Engine:
+    """What runs the model: llama.cpp's `llama-server` at `binary` with `parallel` slots, or
+    (no binary) llama-cpp-python's server, one request at a time."""
+
+    binary: Path | None = None
+    parallel: int = LLAMA_PARALLEL
+
+    @property
+    def name(self) -> str:
+        return "llama-server" if self.binary else "llama-cpp-python's server"
+
+
+def find_engine(binary: Path | None = None, parallel: int = LLAMA_SERVER_SLOTS) -> Engine:
+    """llama-server at `binary` (else $REDRAFT_LLAMA_SERVER_BIN) with `parallel` slots, or
+    llama-cpp-python's server when neither names one; a named program that is missing fails."""
+    if binary is None:
+        value = os.environ.get(LLAMA_SERVER_ENV)
+        binary = Path(value).expanduser() if value else None
+    if binary is None:
+        return Engine()
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise LocalModelError(
+            f"{LLAMA_SERVER_ENV}={binary}: no such program — build it with `./dev setup`, or "
+            f"unset {LLAMA_SERVER_ENV} to serve with llama-cpp-python's server"
+        )
+    return Engine(binary, parallel)
+
+
+def adapters(models: list[ServedModel]) -> list[Path]:
+    """The distinct LoRA files of `models`, in order: llama-server's adapter ids are the indexes.
+
+    >>> adapters([ServedModel("b", Path("/m")), ServedModel("v1", Path("/m"), Path("/v1"))])
+    [PosixPath('/v1')]
+    """
+    return list(dict.fromkeys(m.lora for m in models if m.lora is not None))
+
+
+def lora_request(models: list[ServedModel], model_id: str) -> list[dict[str, Any]]:
+    """llama-server's per-request `lora` field for `model_id`: its adapter at scale 1, every
+    other at 0. Every adapter is named: an empty list would apply them all at the scale they
+    were loaded with (1, even with --lora-init-without-apply).
+
+    >>> models = [ServedModel("b", Path("/m")), ServedModel("v1", Path("/m"), Path("/v1"))]
+    >>> lora_request(models, "v1"), lora_request(models, "b")
+    ([{'id': 0, 'scale': 1.0}], [{'id': 0, 'scale': 0.0}])
+    """
+    lora = next((m.lora for m in models if m.model_id == model_id), None)
+    return [{"id": i, "scale": float(f == lora)} for i, f in enumerate(adapters(models))]
+
+
+def llama_server_args(
+    models: list[ServedModel], port: int, threads: int, n_ctx: int, parallel: int
+) -> list[str]:
+    """llama-server's arguments for `models`: one base, each LoRA loaded once and applied per
+    request; every slot gets `n_ctx` tokens of context. Flash attention is off, as in
+    llama-cpp-python's server: on, the same prompt's log-probabilities move by ~0.05 and greedy
+    drafts part ways.
+
+    >>> llama_server_args(
+    ...     [ServedModel("b", Path("/m.gguf")), ServedModel("v1", Path("/m.gguf"), Path("/v1"))],
+    ...     9000, 2, 2048, 4)  # doctest: +NORMALIZE_WHITESPACE
+    ['--model', '/m.gguf', '--alias', 'b', '--host', '127.0.0.1', '--port', '9000',
+     '--threads', '2', '--threads-batch', '2', '--ctx-size', '8192', '--parallel', '4',
+     '--cont-batching', '--flash-attn', 'off', '--no-webui', '--lora', '/v1',
+     '--lora-init-without-apply']
+    """
+    bases = list(dict.fromkeys(str(m.gguf) for m in models))
+    if len(bases) != 1:
+        raise LocalModelError(f"llama-server serves one base model, not {len(bases)}: {bases}")
+    args = ["--model", bases[0], "--alias", models[0].model_id]
+    args += ["--host", "127.0.0.1", "--port", str(port)]
+    args += ["--threads", str(threads), "--threads-batch", str(threads)]
+    args += ["--ctx-size", str(n_ctx * parallel), "--parallel", str(parallel)]
+    args += ["--cont-batching", "--flash-attn", "off", "--no-webui"]
+    files = adapters(models)
+    for path in files:
+        if "," in str(path):  # llama-server splits --lora on commas
+            raise LocalModelError(f"llama-server cannot load a LoRA whose path has a comma: {path}")
+        args += ["--lora", str(path)]
+    if files:
+        args.append("--lora-init-without-apply")
+    return args
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -89,10 +184,18 @@ def free_port() -> int:
 
 
 class LlamaChild:
-    """One llama-cpp-python server process on a private loopback port."""
+    """One model server process (llama-server or llama-cpp-python's) on a loopback port."""
 
-    def __init__(self, models: list[ServedModel], workdir: Path, threads: int, n_ctx: int) -> None:
+    def __init__(
+        self,
+        models: list[ServedModel],
+        workdir: Path,
+        threads: int,
+        n_ctx: int,
+        engine: Engine = Engine(),
+    ) -> None:
         self.models = models
+        self.engine = engine
         self.port = free_port()
         self.workdir = workdir
         self._in_flight = 0
@@ -100,36 +203,52 @@ class LlamaChild:
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / f"llama-{self.port}.json"
         self.log_path = workdir / f"llama-{self.port}.log"
-        config = llama_config(models, self.port, threads, n_ctx)
-        self.config_path.write_text(json.dumps(config, indent=2))
+        if engine.binary is None:
+            config = llama_config(models, self.port, threads, n_ctx)
+            self.config_path.write_text(json.dumps(config, indent=2))
+            self.command = [sys.executable, "-m", "llama_cpp.server"]
+            self.command += ["--config_file", str(self.config_path)]
+            self.ready_path = "/v1/models"
+        else:
+            args = llama_server_args(models, self.port, threads, n_ctx, engine.parallel)
+            self.command = [str(engine.binary), *args]
+            self.ready_path = "/health"  # 503 until the model is loaded
         self.process: subprocess.Popen[bytes] | None = None
+
+    def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The request as this child takes it: llama-server gets the model's LoRA to apply."""
+        if self.engine.binary is None:
+            return request
+        return {**request, "lora": lora_request(self.models, str(request.get("model")))}
 
     def start(self) -> LlamaChild:
         """Start the process and wait until it answers (LocalModelError with its log if not)."""
+        name = self.engine.name
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "llama_cpp.server", "--config_file", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         began = time.monotonic()
         while time.monotonic() - began < READY_TIMEOUT:
             if self.process.poll() is not None:
+                hint = (
+                    "is `redraft[local]` installed? (./dev setup does it)"
+                    if self.engine.binary is None
+                    else f"unset {LLAMA_SERVER_ENV} to serve with llama-cpp-python's server"
+                )
                 raise LocalModelError(
-                    f"llama-cpp-python's server exited ({self.process.returncode}): "
-                    f"{self.log_tail()} — is `redraft[local]` installed? (./dev setup does it)"
+                    f"{name} exited ({self.process.returncode}): {self.log_tail()} — {hint}"
                 )
             if self._answers():
                 return self
             time.sleep(0.2)
         self.stop()
-        raise LocalModelError(f"llama-cpp-python's server did not answer in {READY_TIMEOUT:g}s")
+        raise LocalModelError(f"{name} did not answer in {READY_TIMEOUT:g}s")
 
     def _answers(self) -> bool:
         try:
             conn = HTTPConnection("127.0.0.1", self.port, timeout=2)
-            conn.request("GET", "/v1/models")
+            conn.request("GET", self.ready_path)
             ok = conn.getresponse().status == 200
             conn.close()
             return ok
@@ -183,8 +302,11 @@ class LocalServer:
         threads: int | None = None,
         n_ctx: int = 2048,
         poll_seconds: float = 5.0,
+        engine: Engine | None = None,
     ) -> None:
         self.list_models = list_models
+        # None: llama-server when REDRAFT_LLAMA_SERVER_BIN names one (find_engine).
+        self.engine = engine or find_engine()
         self.workdir = workdir
         self.threads = threads or max(1, os.cpu_count() or 1)
         self.n_ctx = n_ctx
@@ -193,7 +315,7 @@ class LocalServer:
         self._swap = threading.Lock()  # guards _child
         self._reloading = threading.Lock()  # one reload at a time
         self._stopped = threading.Event()
-        self.parallel = LLAMA_PARALLEL
+        self.parallel = self.engine.parallel
         self.turns = Slots(self.parallel)  # requests beyond `parallel` wait here, in order
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
         self._http.daemon_threads = True
@@ -224,7 +346,8 @@ class LocalServer:
     def _new_child(self, models: list[ServedModel]) -> LlamaChild:
         if not models:
             raise LocalModelError("no model to serve")
-        return LlamaChild(models, self.workdir, self.threads, self.n_ctx).start()
+        child = LlamaChild(models, self.workdir, self.threads, self.n_ctx, self.engine)
+        return child.start()
 
     def reload(self) -> bool:
         """Serve the current model list; True when it changed (the switch is complete then)."""
@@ -234,7 +357,7 @@ class LocalServer:
             if current is not None and models == current.models:
                 return False
             if models == self._failed:  # the same list failed before: do not retry it forever
-                raise LocalModelError(f"llama-cpp-python could not load: {self._failed_reason}")
+                raise LocalModelError(f"{self.engine.name} could not load: {self._failed_reason}")
             try:
                 child = self._new_child(models)
             except LocalModelError as exc:
@@ -348,7 +471,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     ),
                 )
                 return
-            self._forward(body)
+            self._forward(body, model)
 
         def _client_gone(self) -> bool:
             """True when the client closed its connection (readable, and nothing to read)."""
@@ -358,18 +481,18 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 return True
 
-        def _forward(self, body: bytes) -> None:
+        def _forward(self, body: bytes, model: str) -> None:
             while not server.turns.acquire(timeout=QUEUE_POLL_SECONDS):
                 if self._client_gone():
                     logger.info("local server: the client went away while its request waited")
                     self.close_connection = True
                     return
             try:
-                self._forward_in_turn(body)
+                self._forward_in_turn(body, model)
             finally:
                 server.turns.release()
 
-        def _forward_in_turn(self, body: bytes) -> None:
+        def _forward_in_turn(self, body: bytes, model: str) -> None:
             child = server.acquire()
             conn = HTTPConnection("127.0.0.1", child.port, timeout=DRAIN_TIMEOUT)
             try:
@@ -378,24 +501,27 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                     "stream"
                 )
                 if collect:  # stream from the model, answer in one piece (see the docstring)
-                    body = json.dumps({**request, "stream": True}).encode()
+                    request = {**request, "stream": True}
+                prepared = child.prepare(request)
+                if collect or prepared is not request:
+                    body = json.dumps(prepared).encode()
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
                 conn.request("POST", self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 if collect and response.status == 200:
-                    self._collect(response)
+                    self._collect(response, model)
                 else:
                     self._relay(response)
             except ClientGone:
                 logger.info("local server: the client went away; generation stopped")
                 self.close_connection = True
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: a stream line that is not JSON
                 logger.warning("local server: the model process failed a request: %s", exc)
                 self._json(
                     502, _error("the model process failed; see the server log", "bad_gateway")
                 )
             finally:
-                conn.close()  # on a gone client this is what stops llama-cpp-python's stream
+                conn.close()  # on a gone client this is what stops the model's stream
                 child.leave()
 
         def _relay(self, response: Any) -> None:
@@ -422,9 +548,10 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 raise ClientGone from None
 
-        def _collect(self, response: Any) -> None:
+        def _collect(self, response: Any, model: str) -> None:
             """Read the model's event stream, stopping if the client leaves; answer the whole
-            completion as one chat.completion object."""
+            completion as one chat.completion object, named for the model id asked for
+            (llama-server names its base model in every chunk)."""
             chunks = []
             for line in iter(response.readline, b""):
                 if self._client_gone():
@@ -433,7 +560,7 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 if not data or data == b"[DONE]" or line.startswith(b":"):
                     continue
                 chunks.append(json.loads(data))
-            self._json(200, completion_from_chunks(chunks))
+            self._json(200, {**completion_from_chunks(chunks), "model": model})
 
     return Handler
 
