@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -243,6 +244,7 @@ def forget_in_home(
         if not safe_path(home, path, summary.refusals):
             continue
         if path == cache_path:
+            _drop_cached_signals(path, needle, dry_run=dry_run)
             summary.cache_entries += mask_sqlite(
                 path, needle, dry_run=dry_run, drop=frozenset({"drafts"})
             )
@@ -363,3 +365,25 @@ def _candidates(path: Path, home: Path, exports_dir: Path) -> Iterator[Path]:
 
 def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
+
+
+def _drop_cached_signals(path: Path, needle: Needle, *, dry_run: bool) -> None:
+    """A cached draft that names the person is dropped; its confidence signals (keyed like it,
+    in their own table) go with it, so no row is left behind for a draft that is gone."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        keys = [
+            (key,)
+            for key, text in db.execute("SELECT key, text FROM drafts")
+            if needle.found_in(text)
+        ]
+        if keys and not dry_run:
+            db.executemany("DELETE FROM draft_signals WHERE key = ?", keys)
+            db.commit()
+    except sqlite3.DatabaseError:  # an older cache without the table, or a damaged file
+        pass
+    finally:
+        db.close()
