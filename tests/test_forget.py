@@ -21,6 +21,7 @@ from redraft.exporters.manifest import ExportManifest
 from redraft.exporters.sinks import file_sha256
 from redraft.label_config import FINAL, read_label_config
 from redraft.label_config.results import annotation_result, draft_prediction, text_of
+from redraft.labelstudio.client import session
 from redraft.loop.forget import ForgetError, Needle, annotation_recency
 from redraft.loop.forgetfiles import mask_file
 from redraft.report.judge import JudgeScore, judged_meta
@@ -394,6 +395,17 @@ def traces_in_database(path: Path) -> list[str]:
     "order", [("Ada Lovelace", "ada@example.com"), ("ada@example.com", "Ada Lovelace")]
 )
 def test_forget_leaves_no_trace_in_label_studio_nor_redraft_home(
+    settings: Settings, own_label_studio: LabelStudioInstance, order: tuple[str, str]
+) -> None:
+    label_studio = own_label_studio  # the whole database is searched: no other test's data
+    ls_settings = settings.with_overrides(
+        label_studio_url=label_studio.url, label_studio_api_key=label_studio.login.token
+    )
+    with session(label_studio.url, label_studio.login.token) as ls_client:
+        _seed_forget_and_search(ls_client, ls_settings, label_studio, order)
+
+
+def _seed_forget_and_search(
     ls_client: LabelStudio,
     ls_settings: Settings,
     label_studio: LabelStudioInstance,

@@ -400,6 +400,7 @@ def test_the_whole_loop(
     )
     assert sorted(p.name for p in report_dir.iterdir()) == [
         "agreement.csv",
+        "calibration.csv",
         "clients.csv",
         "comparison.csv",
         "report.html",
@@ -407,7 +408,7 @@ def test_the_whole_loop(
         "weekly.csv",
     ]
     assert reported.stderr.splitlines()[-1] == (
-        f"reported 23 annotations over 2 versions; wrote 6 files to {report_dir}"
+        f"reported 23 annotations over 2 versions; wrote 7 files to {report_dir}"
     )
 
     # Where the loop stands: v1 drafts, 3 new annotations since its training.
