@@ -107,7 +107,8 @@ def test_another_base_model_from_a_hugging_face_folder_is_converted_and_served(
 def test_each_version_gets_its_own_lora_and_the_base_none(tmp_path: Path, engine: Engine) -> None:
     """llama-server loads every LoRA once and the front applies the one the model id names; a
     base request must not get an adapter (llama-server applies all at scale 1 when asked with
-    none). Log-probabilities come back joined, as drafting's score reads them."""
+    none). Log-probabilities come back joined from llama-server, as drafting's score reads them;
+    llama-cpp-python's server is not asked for them (2.8x slower drafting)."""
     pytest.importorskip("peft")
     lora = _random_lora(tmp_path)
     gguf = bundled_gguf()
@@ -124,15 +125,17 @@ def test_each_version_gets_its_own_lora_and_the_base_none(tmp_path: Path, engine
                 )  # fmt: skip
                 choice = response.choices[0]
                 assert response.model == model
-                assert choice.logprobs is not None and choice.logprobs.content
-                answers[model] = (choice.message.content or "", len(choice.logprobs.content))
+                tokens = len(choice.logprobs.content or []) if choice.logprobs else None
+                answers[model] = (choice.message.content or "", tokens)
             return answers
 
     both = drafts(models)
     alone = drafts(models[:1])
     assert both[BUNDLED_MODEL_ID] == alone[BUNDLED_MODEL_ID]
     assert both["v1"][0] != both[BUNDLED_MODEL_ID][0]
-    assert both["v1"][1] == both[BUNDLED_MODEL_ID][1] == 40  # one log-probability a token
+    # One log-probability a token from llama-server; none from llama-cpp-python's server.
+    expected = 40 if engine.binary is not None else None
+    assert both["v1"][1] == both[BUNDLED_MODEL_ID][1] == expected
 
 
 def _random_lora(tmp_path: Path) -> Path:
