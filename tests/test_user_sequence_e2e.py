@@ -148,7 +148,10 @@ def test_the_readme_sequence_drafts_every_task_trains_on_webhooks_and_gates_prom
         verdict = refused.stderr.strip().splitlines()[-1]  # after the drafting warnings
         assert verdict.startswith("error: not promoted:"), refused.stderr
         assert "empty" in verdict
-        # A sound candidate (the base model under another name: the same drafts) passes it.
+        # A sound candidate (the base model under another name: the same drafts at temperature
+        # 0) passes the gate against the base; roll auto mode's v1 back first if it went in.
+        if promoted_by_auto is not None:
+            redraft("models", "rollback", "--project", project)
         redraft("models", "add", "good", "--model-id", BUNDLED_MODEL_ID, "--base-url", model_url)
         redraft("models", "promote", "good", "--project", project)
         assert registry.active(project_id).name == "good"
