@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from redraft.processes import process_alive
 from redraft.settings import Settings
 
 
@@ -26,7 +27,7 @@ def local_server_url(settings: Settings) -> str:
         url, pid = str(record["url"]), int(record["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return settings.local_url
-    return url if _alive(pid) else settings.local_url
+    return url if process_alive(pid) else settings.local_url
 
 
 def write_record(home: Path, url: str) -> None:
@@ -47,13 +48,3 @@ def remove_record(home: Path) -> None:
             path.unlink()
     except (OSError, ValueError, KeyError, TypeError):
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
