@@ -18,6 +18,7 @@ from typing import Any
 from redraft.install import install_hint
 from redraft.training.errors import RegistryError
 from redraft.training.modelversion import COLUMN_TYPES, OTHER_COLUMNS, SCHEMA, utc_now
+from redraft.training.store import MetaRows
 from redraft.urls import shown_url
 
 # Any constant: the key of the advisory lock every registry write holds.
@@ -103,7 +104,7 @@ def _driver() -> Any:
     return psycopg
 
 
-class PostgresStore:
+class PostgresStore(MetaRows):
     """The registry's tables in the PostgreSQL database at `url`."""
 
     def __init__(self, url: str) -> None:
@@ -181,21 +182,6 @@ class PostgresStore:
         return int(row[0]) if row else None
 
     # -- small counters (auto mode) --------------------------------------------------------
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        """A stored meta value, or default."""
-        with self._connect() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a meta value."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
 
 
 class DatabaseDocuments:

@@ -14,7 +14,27 @@ from redraft.training.modelversion import COLUMN_TYPES, OTHER_COLUMNS, SCHEMA
 BACKUP_SUFFIX = ".bak"
 
 
-class SqliteStore:
+class MetaRows:
+    """The registry's key/value `meta` table, the same SQL on SQLite and PostgreSQL (whose
+    connection takes `?` placeholders too); a store supplies `_connect` and `_write`."""
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """A stored meta value, or default."""
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+class SqliteStore(MetaRows):
     """An SQLite file at `path` with the registry schema; one short connection per operation.
 
     After every write a consistent copy goes to `PATH.bak` (`redraft models restore`). A file
@@ -109,21 +129,6 @@ class SqliteStore:
         self.backup()
 
     # -- small counters (auto mode) --------------------------------------------------------
-
-    def get_meta(self, key: str, default: str | None = None) -> str | None:
-        """A stored meta value, or default."""
-        with self._connect() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Store a meta value."""
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
 
 
 def file_fingerprint(path: Path) -> tuple[int, int, int, bytes] | None:
