@@ -117,8 +117,13 @@ def test_a_turn_with_the_local_model_moves_drafts_toward_the_writers(
         )
 
         verdict = ok(["eval", "v1", "--project", str(project_id)], settings, env).stdout
-        assert "pinned evaluation briefs" in verdict and "verdict: v1" in verdict
-        # One pinned brief is too few for the gate's verdict (`redraft evalset` grows the set).
+        # One pinned brief is too few for the gate's verdict (`redraft evalset` grows the set),
+        # so promoting takes --force.
+        assert verdict.startswith("1 pinned evaluation briefs;")
+        assert verdict.endswith(
+            "verdict: none — the gate needs 10 briefs to judge v1 and has 1; "
+            "promote refuses it (--force overrides)\n"
+        )
         args = ["models", "promote", "v1", "--project", str(project_id), "--force"]
         promoted = ok(args, settings, env)
         assert "promoted v1 (v1)" in promoted.stderr
