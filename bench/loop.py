@@ -47,10 +47,13 @@ from redraft.local.base import resolve_base
 from redraft.local.catalog import served_models
 from redraft.local.publish import announce, local_target
 from redraft.local.server import LocalServer, free_port
-from redraft.prompting import build_messages, load_template
+from redraft.prompting import LearnedNote, build_messages, load_template
+from redraft.report.calibration import spearman_interval
 from redraft.report.stats import mean_interval
+from redraft.scoring.confidence import confidence, draft_signals, fit_calibration
 from redraft.settings import Settings
 from redraft.simulate.annotate import annotation_results
+from redraft.simulate.messy import MESSY, Messiness, messy_edit
 from redraft.simulate.rules import WriterRules, load_rules
 from redraft.simulate.writers import WriterVerdict, rule_checks, simulate_edit
 from redraft.styles.mining import learn_styles
@@ -93,6 +96,7 @@ class Round:
     costs: dict[str, list[float]] = field(default_factory=dict)  # group -> per-brief costs
     accepted: dict[str, list[bool]] = field(default_factory=dict)
     follows: dict[str, dict[str, list[bool]]] = field(default_factory=dict)  # group -> rule
+    scores: list[float] = field(default_factory=list)  # the draft's confidence, per brief
     failed: int = 0
     seconds: float = 0.0
 
@@ -101,7 +105,33 @@ def group_of(rules: WriterRules) -> str:
     return "tuned clients" if rules.tuned else "untuned clients"
 
 
-def learn_notes(tasks: list[dict[str, Any]], out: Path) -> tuple[Path, int]:
+Notes = dict[str, tuple[LearnedNote, ...]]  # client -> its learned style notes
+
+
+@dataclass(frozen=True)
+class Writers:
+    """The simulated writers' edit: clean (rules only) or with a `Messiness`."""
+
+    mess: Messiness | None = None
+
+    def edit(self, rules: WriterRules, data: dict[str, Any], draft: str) -> WriterVerdict:
+        if self.mess is None:
+            return simulate_edit(rules, data, draft)
+        return messy_edit(rules, data, draft, self.mess)
+
+    def describe(self) -> str:
+        if self.mess is None:
+            return "clean (each writer makes only the edits its rules ask for)"
+        m = self.mess
+        return (
+            f"messy ({m.rewrite_share:.0%} of edited sentences rewritten whole, "
+            f"{m.second_writer_share:.0%} of tasks to a disagreeing colleague, "
+            f"{m.accept_weak_share:.0%} of weak drafts accepted as is, "
+            f"{m.churn_share:.0%} of edits with churn)"
+        )
+
+
+def learn_notes(tasks: list[dict[str, Any]], out: Path) -> tuple[Path, Notes]:
     """The shipped template plus the style notes mined from `tasks`, written to `out`."""
     source = edit_records(tasks, load_template(None))
     findings = learn_styles(source.records)
@@ -109,7 +139,27 @@ def learn_notes(tasks: list[dict[str, Any]], out: Path) -> tuple[Path, int]:
     text = resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(apply_notes(text, learned))
-    return out, sum(len(notes) for notes in learned.values())
+    return out, learned
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """The drafts' confidence as the backend computes it after a turn: the learned rules in the
+    prompt, and a fit on the turn's annotated drafts (no token confidence: the local
+    llama-cpp-python server returns no log-probabilities)."""
+
+    notes: Notes
+    annotated: tuple[tuple[dict[str, Any], str, str], ...] = ()  # (brief, draft, final)
+
+    def score(self, data: dict[str, Any], text: str) -> float:
+        rows = [
+            (self._signals(d, draft), normalised_edit_distance(draft, final))
+            for d, draft, final in self.annotated
+        ]
+        return confidence(self._signals(data, text), fit_calibration(rows)).score
+
+    def _signals(self, data: dict[str, Any], text: str) -> Any:
+        return draft_signals(text, data, self.notes.get(data["client"], ()))
 
 
 def draft_all(
@@ -125,6 +175,8 @@ def held_out_round(
     model: ActiveModel,
     held_out: list[dict[str, Any]],
     rules: dict[str, WriterRules],
+    writers: Writers,
+    scorer: Scorer,
 ) -> Round:
     began = time.perf_counter()
     drafts = draft_all(drafter, model, held_out)
@@ -134,8 +186,9 @@ def held_out_round(
         group = group_of(writer)
         text = draft or ""
         result.failed += draft is None
-        final = simulate_edit(writer, data, text).final
+        final = writers.edit(writer, data, text).final
         cost = normalised_edit_distance(text, final) if draft is not None else 1.0
+        result.scores.append(scorer.score(data, text))
         for key in (group, "all clients"):
             result.costs.setdefault(key, []).append(cost)
             result.accepted.setdefault(key, []).append(
@@ -251,6 +304,15 @@ def print_round(result: Round, baseline: Round | None) -> None:
             f"{rule} {pct(sum(v) / len(v)).strip()}" for rule, v in sorted(follows.items())
         )
         print(f"  {'':<16} drafts following each rule: {shares}")
+    kept = [1.0 - cost for cost in result.costs.get("all clients", [])]
+    rho = spearman_interval(result.scores, kept)
+    if rho.value is None:
+        print("  confidence score vs held-out edit cost: n/a (the score did not vary)")
+    else:
+        print(
+            f"  confidence score vs held-out edit cost: rank correlation {rho.value:+.2f} "
+            f"[{rho.low:+.2f}, {rho.high:+.2f}] (higher score, less editing: positive)"
+        )
     if result.failed:
         print(f"  {result.failed} held-out brief(s) got no draft (counted as fully rewritten)")
 
@@ -262,6 +324,12 @@ def main() -> None:
     parser.add_argument("--train-per-client", type=int, default=10, help="annotations per turn")
     parser.add_argument("--held-out-per-client", type=int, default=6)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--writers",
+        choices=("clean", "messy"),
+        default="clean",
+        help="messy: rewrites, a disagreeing colleague, weak drafts accepted, churn",
+    )
     parser.add_argument("--home", type=Path, default=None, help="keep state here (default: temp)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--max-steps", type=int, default=-1, help="cap every stage (smoke runs)")
@@ -306,7 +374,9 @@ def main() -> None:
         openai_base_url=settings.local_url, openai_api_key="local", model=base.model_id
     )
     template = load_template(None)
+    writers = Writers(MESSY if args.writers == "messy" else None)
     print("bench/loop.py — all figures from SIMULATED WRITERS (rule-based, deterministic)")
+    print(f"writers: {writers.describe()}")
     print(
         f"clients: {', '.join(f'{c} ({group_of(rules[c]).split()[0]})' for c in clients)}; "
         f"{len(batches[0])} annotations per turn, {len(held_out)} held-out briefs; "
@@ -322,7 +392,7 @@ def main() -> None:
             print("  " + speed(settings, server.url, base.model_id, prompts, concurrency))
         drafter = Drafter(settings)
         base_model = ActiveModel(base.model_id, base.model_id, server.url, "local")
-        baseline = held_out_round("base", drafter, base_model, held_out, rules)
+        baseline = held_out_round("base", drafter, base_model, held_out, rules, writers, Scorer({}))
         print(f"\nturn 0 (base model, held-out drafting {baseline.seconds:.0f} s)")
         print_round(baseline, None)
         target = local_target(settings)
@@ -333,6 +403,7 @@ def main() -> None:
         figures: dict[str, Any] = {"baseline": baseline.costs}
         for recipe in recipes:
             model, tasks, previous = base_model, [], None
+            annotated: list[tuple[dict[str, Any], str, str]] = []
             for turn, batch in enumerate(batches[:1] if recipe in one_turn else batches, start=1):
                 stages: dict[str, float] = {"draft": first_seconds} if turn == 1 else {}
                 if turn == 1:
@@ -342,22 +413,27 @@ def main() -> None:
                         drafts = draft_all(drafter, model, batch)
                 with stage(stages, "simulate"):
                     verdicts = [
-                        simulate_edit(rules[d["client"]], d, t or "")
+                        writers.edit(rules[d["client"]], d, t or "")
                         for d, t in zip(batch, drafts, strict=True)
                     ]
                 for data, draft, verdict in zip(batch, drafts, verdicts, strict=True):
                     tasks.append(ls_task(len(tasks) + 1, data, draft or "", model.name, verdict))
+                    annotated.append((data, draft or "", verdict.final))
                 name = f"{recipe}-t{turn}"
-                notes_path, notes_line = None, ""
+                notes_path, notes_line, notes = None, "", {}
                 if recipe in NOTES:
                     with stage(stages, "learn notes"):
-                        notes_path, count = learn_notes(tasks, home / "templates" / f"{name}.toml")
+                        notes_path, notes = learn_notes(tasks, home / "templates" / f"{name}.toml")
+                    count = sum(len(n) for n in notes.values())
                     notes_line = f", {count} learned style rules in the prompt"
+                scorer = Scorer(notes, tuple(annotated))
                 if recipe in UNTRAINED:
                     assert notes_path is not None
                     model = replace(base_model, name=name, template_path=str(notes_path))
                     with stage(stages, "redraft held-out"):
-                        result = held_out_round(name, drafter, model, held_out, rules)
+                        result = held_out_round(
+                            name, drafter, model, held_out, rules, writers, scorer
+                        )
                     print(
                         f"\n{recipe}, turn {turn}: {len(tasks)} annotations, no training"
                         + notes_line
@@ -403,7 +479,7 @@ def main() -> None:
                 if notes_path is not None:
                     model = replace(model, template_path=str(notes_path))
                 with stage(stages, "redraft held-out"):
-                    result = held_out_round(name, drafter, model, held_out, rules)
+                    result = held_out_round(name, drafter, model, held_out, rules, writers, scorer)
                 counts = manifest.counts
                 sft, dpo = version.metrics.get("sft", {}), version.metrics.get("dpo", {})
                 print(

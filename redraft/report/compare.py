@@ -38,14 +38,20 @@ class Difference:
     b: str
     n_a: int
     n_b: int
-    value_a: float | None
-    value_b: float | None
-    estimate: float | None
-    low: float | None
-    high: float | None
-    p_value: float | None
     sentence: str
-    warning: str | None = None
+    value_a: float | None = None
+    value_b: float | None = None
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+
+    @property
+    def warning(self) -> str | None:
+        """A caution when either side is too small to call a result."""
+        if min(self.n_a, self.n_b) < SMALL_N:
+            return f"small samples (n={self.n_a} vs {self.n_b}): treat this as a hint, not a result"
+        return None
 
     @property
     def significant(self) -> bool:
@@ -91,29 +97,9 @@ def compare_versions(
     ]
 
 
-def _warning(n_a: int, n_b: int) -> str | None:
-    if min(n_a, n_b) < SMALL_N:
-        return f"small samples (n={n_a} vs {n_b}): treat this as a hint, not a result"
-    return None
-
-
 def _missing(metric: str, a: str, b: str, n_a: int, n_b: int, what: str) -> Difference:
     sentence = f"{what}: not enough data to compare {b} with {a} (n={n_a} vs {n_b})"
-    return Difference(
-        metric=metric,
-        a=a,
-        b=b,
-        n_a=n_a,
-        n_b=n_b,
-        value_a=None,
-        value_b=None,
-        estimate=None,
-        low=None,
-        high=None,
-        p_value=None,
-        sentence=sentence,
-        warning=_warning(n_a, n_b),
-    )
+    return Difference(metric, a, b, n_a, n_b, sentence)
 
 
 def compare_ratings(
@@ -151,19 +137,18 @@ def compare_ratings(
             f"95% CI {_signed(low)} to {_signed(high)}; {tail})"
         )
     return Difference(
-        metric="rating",
-        a=a,
-        b=b,
-        n_a=n_a,
-        n_b=n_b,
+        "rating",
+        a,
+        b,
+        n_a,
+        n_b,
+        sentence,
         value_a=mean_a,
         value_b=mean_b,
         estimate=diff,
         low=low,
         high=high,
         p_value=p,
-        sentence=sentence,
-        warning=_warning(n_a, n_b),
     )
 
 
@@ -211,19 +196,18 @@ def compare_proportions(x_a: float, n_a: int, x_b: float, n_b: int, a: str, b: s
             f"({p_b:.0%} vs {p_a:.0%}; 95% CI {points}; {tail})"
         )
     return Difference(
-        metric="accepted",
-        a=a,
-        b=b,
-        n_a=n_a,
-        n_b=n_b,
+        "accepted",
+        a,
+        b,
+        n_a,
+        n_b,
+        sentence,
         value_a=p_a,
         value_b=p_b,
         estimate=diff,
         low=low,
         high=high,
         p_value=p,
-        sentence=sentence,
-        warning=_warning(n_a, n_b),
     )
 
 
@@ -244,21 +228,7 @@ def compare_edit_distance(
     tail_n = f"n={n_a} vs {n_b}"
     if mean_a == 0:
         sentence = f"edit distance: every {a} draft was sent unchanged, so no relative change"
-        return Difference(
-            metric="edit_distance",
-            a=a,
-            b=b,
-            n_a=n_a,
-            n_b=n_b,
-            value_a=mean_a,
-            value_b=mean_b,
-            estimate=None,
-            low=None,
-            high=None,
-            p_value=None,
-            sentence=sentence,
-            warning=_warning(n_a, n_b),
-        )
+        return Difference("edit_distance", a, b, n_a, n_b, sentence, value_a=mean_a, value_b=mean_b)
     rng = np.random.default_rng(seed)
     ratios = np.empty(resamples)
     chunk = max(1, 2_000_000 // max(n_a, n_b))
@@ -289,19 +259,18 @@ def compare_edit_distance(
             f"{tail})"
         )
     return Difference(
-        metric="edit_distance",
-        a=a,
-        b=b,
-        n_a=n_a,
-        n_b=n_b,
+        "edit_distance",
+        a,
+        b,
+        n_a,
+        n_b,
+        sentence,
         value_a=mean_a,
         value_b=mean_b,
         estimate=change,
         low=low,
         high=high,
         p_value=p,
-        sentence=sentence,
-        warning=_warning(n_a, n_b),
     )
 
 
