@@ -14,7 +14,9 @@ import click
 from tqdm import tqdm
 
 from redraft.backend.drafting import Drafter
+from redraft.cli.knobs import knob_options
 from redraft.cli.options import project_option
+from redraft.exporters.pipeline import ExportOptions
 from redraft.prompting import load_template
 from redraft.report.ab import build_ab_tasks
 from redraft.report.ab_run import (
@@ -155,13 +157,7 @@ def create(
     type=click.Path(path_type=Path, file_okay=False),
     help="New or empty folder for the export (default REDRAFT_HOME/ab/project-<id>/<time>).",
 )
-@click.option(
-    "--validation-ratio",
-    type=click.FloatRange(0, 0.5),
-    default=0.1,
-    show_default=True,
-    help="Share of tasks in the validation split (stratified by client, as in export).",
-)
+@knob_options(ExportOptions, ["validation_ratio"])
 @click.pass_obj
 def analyze(
     settings: Settings,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from redraft.cli.options import project_id_for, project_option
+from redraft.evaluation.gate import DEFAULT_MARGIN
 from redraft.settings import Settings
 
 
@@ -31,7 +32,7 @@ from redraft.settings import Settings
 @click.option(
     "--margin",
     type=click.FloatRange(0, 1),
-    default=0.05,
+    default=DEFAULT_MARGIN,
     show_default=True,
     help="Refuse only when the candidate is worse by more than this (edit distance, 0-1).",
 )

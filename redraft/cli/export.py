@@ -5,31 +5,24 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from redraft.cli.export_options import build_options, export_options
+from redraft.cli.export_options import build_request, export_options
 from redraft.cli.knobs import knob_options
-from redraft.evaluation.evalset import holdout_for_export, update_after_export
-from redraft.exporters.golden import GoldenWriter
 from redraft.exporters.manifest import ExportManifest
-from redraft.exporters.pipeline import ExportOptions, run_export
-from redraft.exporters.reading import read_file_tasks, read_project_tasks
+from redraft.exporters.pipeline import ExportOptions
+from redraft.exporters.request import ExportRequestError
 from redraft.exporters.rows import FORMATS
-from redraft.exporters.split import TaskSource
 from redraft.exporters.tokens import load_counter
 from redraft.exporters.validation import (
     VALIDATION_FORMATS,
     validate_file,
 )
-from redraft.prompting import load_template
+from redraft.loop.export import export_request
 from redraft.settings import Settings
-from redraft.training.registry import documents_for
-from redraft.training.source import active_template
 from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -38,13 +31,7 @@ logger = logging.getLogger(__name__)
 @click.command("export")
 @export_options
 @click.pass_context
-def export(
-    ctx: click.Context,
-    project_ref: str | None,
-    from_file: Path | None,
-    output: Path | None,
-    **opts: Any,
-) -> None:
+def export(ctx: click.Context, **opts: Any) -> None:
     """Turn completed Label Studio tasks into SFT, DPO and KTO datasets in one folder.
 
     Writes openai_sft, openai_dpo, trl_sft, trl_dpo and trl_kto as .train/.validation JSONL,
@@ -57,120 +44,20 @@ def export(
       redraft export --project 3 --golden-review
       redraft export --from-file project-3-at-2026-11-22.json -o exports/nov
     """
-    if (project_ref is None) == (from_file is None):
-        raise click.UsageError("give exactly one of --project ID|TITLE or --from-file FILE")
-    if opts["golden"] and opts["golden_review"]:
-        raise click.UsageError("use --golden or --golden-review, not both")
-    golden_mode = "rewrite" if opts["golden"] else "review" if opts["golden_review"] else "off"
-    if golden_mode == "review" and (opts["review_ref"] or project_ref) is None:
-        raise click.UsageError("--golden-review with --from-file needs --review-project ID")
+    try:
+        request = build_request(opts)
+    except ExportRequestError as exc:
+        raise click.UsageError(str(exc)) from None
     settings: Settings = ctx.obj
     settings = settings.with_overrides(
         label_studio_url=opts["url"],
         label_studio_api_key=opts["api_key"],
         openai_base_url=opts["base_url"],
-        template_path=opts["template_path"],
     )
-    counter = load_counter()
-    golden_writer = _golden_writer(settings, opts["golden_model"]) if golden_mode != "off" else None
-    out_dir = output or settings.exports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    with ExitStack() as stack:
-        ls_client = None
-        if project_ref is not None or golden_mode == "review":
-            from redraft.labelstudio.client import session_from_settings
-
-            ls_client = stack.enter_context(session_from_settings(settings))
-        project_id = _resolve(ls_client, project_ref)
-        # The project's active version's own template, so a fine-tune learns with the prompts
-        # it drafts with.
-        template_path = settings.template_path or active_template(settings, project_id)
-        template = load_template(template_path)
-        golden_model = golden_writer.model if golden_writer else None
-        options = build_options(opts, golden_mode, golden_model, project_id)
-        review_sink, reviewed = None, set()
-        if golden_mode == "review":
-            # Imported here: the SDK takes a second to import, and a file export never needs it.
-            from redraft.labelstudio.golden_review import import_review_tasks, reviewed_annotations
-
-            review_project = _resolve(ls_client, opts["review_ref"]) or project_id
-            assert review_project is not None
-            reviewed = reviewed_annotations(ls_client, review_project)
-
-            def review_sink(tasks: list[dict[str, Any]]) -> int:
-                return import_review_tasks(ls_client, review_project, tasks)
-
-        if project_id is not None:
-            tasks: TaskSource = _progress(
-                read_project_tasks(
-                    ls_client,
-                    project_id,
-                    timeout=opts["timeout"],
-                    keep_snapshot=opts["keep_snapshot"],
-                )
-            )
-            source: dict[str, Any] = {
-                "kind": "project",
-                "project_id": project_id,
-                "label_studio_url": settings.label_studio_url,
-            }
-        else:
-            assert from_file is not None
-            path = from_file
-
-            def tasks() -> Iterator[dict[str, Any]]:
-                return _progress(read_file_tasks(path))
-
-            source = {"kind": "file", "path": str(from_file.resolve())}
-        if template_path is not None:  # the version trained on it drafts with it too
-            source["template_path"] = str(Path(template_path).resolve())
-        evalset, holdout = holdout_for_export(documents_for(settings), project_id)
-        manifest = run_export(
-            tasks,
-            out_dir,
-            template,
-            counter,
-            options,
-            source,
-            golden_writer,
-            review_sink,
-            reviewed=reviewed,
-            holdout=holdout,
-        )
-    if project_id is not None:  # pin the new evaluation briefs, remember what was trained on
-        note = update_after_export(
-            documents_for(settings), project_id, evalset, out_dir, manifest.validation_task_ids
-        )
+    done = export_request(settings, request, _progress)
+    for note in done.notes:  # the evaluation set pinned, the confidence score refitted
         click.echo(note, err=True)
-        click.echo(_refit_confidence(settings, project_id, out_dir, template), err=True)
-    _print_summary(manifest, out_dir)
-
-
-def _refit_confidence(settings: Settings, project_id: int, out_dir: Path, template: Any) -> str:
-    """Refit the project's draft confidence score on this export's records (all of them)."""
-    from redraft.report.errors import ReportInputError
-    from redraft.report.sources import from_export_dir
-    from redraft.scoring.calibration import refit
-
-    try:
-        records = from_export_dir(out_dir).records
-    except ReportInputError as exc:
-        return f"confidence score not refitted: {exc}"
-    return refit(settings.home, project_id, records, template, datetime.now(UTC).isoformat())
-
-
-def _resolve(client: Any, ref: str | None) -> int | None:
-    """A project id from an id or a title (None stays None)."""
-    if ref is None:
-        return None
-    from redraft.labelstudio.project import resolve_project
-
-    return resolve_project(client, ref)
-
-
-def _golden_writer(settings: Settings, model: str | None) -> GoldenWriter:
-    from redraft.openai_client import openai_client
-
-    return GoldenWriter(openai_client(settings), model or settings.model)
+    _print_summary(done.manifest, done.out_dir)
 
 
 def _progress(tasks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:

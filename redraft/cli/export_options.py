@@ -11,6 +11,7 @@ import click
 from redraft.cli.knobs import knob_options, knob_values
 from redraft.cli.options import from_file_option, project_option
 from redraft.exporters.pipeline import ExportOptions
+from redraft.exporters.request import DEFAULT_SNAPSHOT_TIMEOUT, ExportRequest
 from redraft.exporters.rows import RowPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,7 +56,7 @@ _OPTIONS = [
     click.option(
         "--timeout",
         type=click.FloatRange(min=1),
-        default=600.0,
+        default=DEFAULT_SNAPSHOT_TIMEOUT,
         show_default=True,
         help="Seconds to wait for Label Studio to build the project's snapshot export.",
     ),
@@ -79,14 +80,20 @@ def export_options(command: F) -> F:
     return command
 
 
-def build_options(
-    opts: Mapping[str, Any], golden: str, golden_model: str | None, project_id: int | None
-) -> ExportOptions:
-    """The ExportOptions (written to the manifest) from the parsed command-line values."""
-    return ExportOptions(
-        policy=RowPolicy(**knob_values(RowPolicy, opts)),
-        golden=golden,
-        golden_model=golden_model,
-        project_id=project_id,
-        **knob_values(ExportOptions, opts),
+def build_request(opts: Mapping[str, Any]) -> ExportRequest:
+    """The ExportRequest from the parsed command-line values (ExportRequestError if they
+    contradict each other)."""
+    return ExportRequest(
+        project_ref=opts["project_ref"],
+        from_file=opts["from_file"],
+        output=opts["output"],
+        golden=ExportRequest.golden_mode(opts["golden"], opts["golden_review"]),
+        golden_model=opts["golden_model"],
+        review_ref=opts["review_ref"],
+        template_path=opts["template_path"],
+        timeout=opts["timeout"],
+        keep_snapshot=opts["keep_snapshot"],
+        options=ExportOptions(
+            policy=RowPolicy(**knob_values(RowPolicy, opts)), **knob_values(ExportOptions, opts)
+        ),
     )

@@ -8,7 +8,9 @@ from types import FrameType
 
 import click
 
+from redraft.cli.knobs import knob_options
 from redraft.settings import Settings
+from redraft.standin.config import StandinConfig
 from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -27,13 +29,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     show_default=True,
     help="Port (0 = any free).",
 )
-@click.option(
-    "--latency-ms",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Delay per completion.",
-)
+@knob_options(StandinConfig, ["latency_ms"])
 @click.option(
     "--fault",
     "faults",
@@ -53,33 +49,13 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     default=None,
     help="Fault only the first N matching requests.",
 )
-@click.option(
-    "--hang-seconds",
-    type=click.FloatRange(min=0),
-    default=30.0,
-    show_default=True,
-    help="How long a hang lasts.",
-)
-@click.option(
-    "--job-step-seconds",
-    type=click.FloatRange(min=0),
-    default=0.2,
-    show_default=True,
-    help="Seconds per fine-tuning step (jobs finish after ~20 steps).",
-)
+@knob_options(StandinConfig, ["hang_seconds", "job_step_seconds"])
 @click.option(
     "--api-key",
     default=None,
     help="Require this bearer token (default: accept any non-empty one).",
 )
-@click.option(
-    "--max-in-flight",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Answer 429 to chat requests beyond this many in flight, as a rate-limited host does "
-    "(0 = no limit).",
-)
+@knob_options(StandinConfig, ["max_in_flight"])
 @click.pass_obj
 def standin(
     settings: Settings,
@@ -107,7 +83,7 @@ def standin(
       curl -X POST localhost:8800/_standin/config -d '{"latency_ms": 0}' \\
            -H 'Content-Type: application/json'
     """
-    from redraft.standin import FaultRule, StandinConfig, StandinServer
+    from redraft.standin import FaultRule, StandinServer
 
     config = StandinConfig(
         latency_ms=latency_ms,

@@ -22,7 +22,7 @@ from typing import Any
 from redraft.errors import ConfigError, RedraftError
 from redraft.settings import Settings
 from redraft.training.exportdir import load_export
-from redraft.training.registry import ModelVersion, Registry, documents_for, open_registry
+from redraft.training.registry import ModelVersion, Registry, open_registry
 from redraft.wording import counted
 
 logger = logging.getLogger(__name__)
@@ -172,44 +172,20 @@ class AutoTrainer:
 
 
 def export_with_exporters(settings: Settings, project_id: int | None) -> Path:
-    """Export the project's completed tasks with redraft.exporters into REDRAFT_HOME/exports."""
-    from datetime import UTC, datetime
-
-    from redraft.evaluation.evalset import holdout_for_export, update_after_export
-    from redraft.exporters.pipeline import ExportOptions, run_export
-    from redraft.exporters.reading import read_project_tasks
-    from redraft.exporters.tokens import load_counter
-    from redraft.labelstudio.client import session_from_settings
-    from redraft.prompting import load_template
+    """Export the project's completed tasks as `redraft export --project ID` does, into
+    REDRAFT_HOME/exports (the evaluation set grows, the confidence score is refitted)."""
+    from redraft.exporters.request import ExportRequest
+    from redraft.loop.export import export_request
 
     if project_id is None:
         raise RedraftError(
             "auto mode got a webhook without a project id — check the webhook's payload setting"
         )
-    out_dir = settings.exports_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    source = {
-        "kind": "project",
-        "project_id": project_id,
-        "label_studio_url": settings.label_studio_url,
-        "by": "auto mode",
-    }
-    # Like `redraft export`: the project's evaluation set stays out of training and grows.
-    evalset, holdout = holdout_for_export(documents_for(settings), project_id)
-    with session_from_settings(settings) as client:
-        manifest = run_export(
-            read_project_tasks(client, project_id),
-            out_dir,
-            load_template(settings.template_path),
-            load_counter(),
-            ExportOptions(project_id=project_id),
-            source,
-            holdout=holdout,
-        )
-    note = update_after_export(
-        documents_for(settings), project_id, evalset, out_dir, manifest.validation_task_ids
+    done = export_request(settings, ExportRequest(project_ref=str(project_id), by="auto mode"))
+    logger.info(
+        "auto mode: exported project %s to %s; %s", project_id, done.out_dir, "; ".join(done.notes)
     )
-    logger.info("auto mode: exported project %s to %s; %s", project_id, out_dir, note)
-    return out_dir
+    return done.out_dir
 
 
 def default_cycle(

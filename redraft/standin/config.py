@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from redraft.knobs import knob
 from redraft.wording import noun
 
 FaultKind = Literal["429", "500", "hang", "empty", "job_fail"]
@@ -66,15 +67,22 @@ class FaultRule:
 class StandinConfig:
     """How the stand-in behaves: latency, served models, faults, auth, job speed."""
 
-    latency_ms: int = 0
+    latency_ms: int = knob(0, "Delay per completion.", bounds=(0, None))
     models: tuple[str, ...] = DEFAULT_MODELS
     faults: list[FaultRule] = field(default_factory=list)
-    hang_seconds: float = 30.0
+    hang_seconds: float = knob(30.0, "How long a hang lasts.", bounds=(0, None))
     api_key: str | None = None  # None = accept any non-empty bearer token
-    job_step_seconds: float = 0.2
+    job_step_seconds: float = knob(
+        0.2, "Seconds per fine-tuning step (jobs finish after ~20 steps).", bounds=(0, None)
+    )
     request_log_keep: int = REQUEST_LOG_KEEP  # request bodies kept; counts stay exact
     # A hosted endpoint's concurrency limit: chat requests beyond it get a 429 (0 = none).
-    max_in_flight: int = 0
+    max_in_flight: int = knob(
+        0,
+        "Answer 429 to chat requests beyond this many in flight, as a rate-limited host does "
+        "(0 = no limit).",
+        bounds=(0, None),
+    )
 
 
 class StandinState:
