@@ -17,6 +17,7 @@ failures, and the ratio of the defaults to the best hand-set run (target >= 0.9)
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,6 +77,7 @@ def compare(
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--local-tasks", type=int, default=12)
     parser.add_argument("--standin-tasks", type=int, default=200)
@@ -119,6 +121,7 @@ def main() -> None:
             openai_api_key="local",
             model=base.model_id,
             cache_enabled=False,
+            temperature=0.0,  # every run writes the same drafts, so drafts/min compare
         )
         server = LocalServer(lambda: served_models(defaults), workdir=home / "run", port=port)
         with server:

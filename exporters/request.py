@@ -44,6 +44,9 @@ class ExportRequest:
     timeout: float = DEFAULT_SNAPSHOT_TIMEOUT
     keep_snapshot: bool = False
     options: ExportOptions = field(default_factory=ExportOptions)  # project_id set by the run
+    # Mine each client's style rules from the export's own edits into the training prompts, so
+    # the candidate trained on it learns with them and drafts with them.
+    style_notes: bool = True
     by: str | None = None  # who asked, recorded in the manifest's source (e.g. "auto mode")
 
     def __post_init__(self) -> None:

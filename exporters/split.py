@@ -212,6 +212,21 @@ def plan_split(
 
 
 @contextmanager
+def rereadable(source: TaskSource) -> Iterator[Callable[[], Iterable[Task]]]:
+    """A source that can be read more than once: a function is one already; a read-once
+    iterable is spooled to a temp file (deleted on exit) and read from there."""
+    if callable(source):
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix="redraft-export-") as folder:
+        spool = Path(folder) / "tasks.jsonl"
+        with open(spool, "w", encoding="utf-8", newline="\n") as handle:
+            for task in source:
+                handle.write(json.dumps(task, ensure_ascii=False) + "\n")
+        yield lambda: read_file_tasks(spool)
+
+
+@contextmanager
 def planned_tasks(
     source: TaskSource, validation_ratio: float, holdout: EvalHoldout = NO_HOLDOUT
 ) -> Iterator[tuple[SplitPlan, Iterable[Task]]]:

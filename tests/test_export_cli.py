@@ -564,7 +564,8 @@ def test_over_long_task_is_flagged(tmp_path: Path, template_file: Path, redraft_
     ]
     source = write_json(tmp_path / "long.json", many)
     out = tmp_path / "out"
-    flags = ["--context-limit", "1000"]
+    # Without learned style notes, so the prompt's length is the template's alone.
+    flags = ["--context-limit", "1000", "--no-style-notes"]
     assert export(source, template_file, out, redraft_home, *flags).exit_code == 0
     manifest = json.loads((out / "manifest.json").read_text())
     sft_file = manifest["files"]["openai_sft.train.jsonl"]["validation"]

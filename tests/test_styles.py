@@ -627,3 +627,56 @@ def test_rules_come_strongest_evidence_first_whatever_their_kind():
         ("avoid", "6 of 6 edits"),  # every draft that had it: the strongest evidence
         ("greeting", "7 of 10 edits"),
     ]
+
+
+def test_an_export_puts_the_style_notes_it_learns_into_the_training_prompts(tmp_path: Path):
+    """By default `export` mines the edits it reads and trains with the rules in the prompt;
+    the version trained on it drafts with that template. --no-style-notes leaves them out."""
+    from redraft.styles.source import edit_records
+    from redraft.training.exportdir import load_export, trained_template
+    from tests.fixtures.exports import read_jsonl
+
+    export_file = tmp_path / "export.json"
+    tasks = simulated_tasks(["Kestrel Freight"], 6)
+    export_file.write_text(json.dumps(tasks))
+    env = {"REDRAFT_HOME": str(tmp_path / "home"), "OPENAI_API_KEY": "k"}
+    runner = CliRunner()
+    edits = edit_records(tasks, load_template(None)).records
+    learned = learn_styles(edits)["Kestrel Freight"].rules
+
+    done = runner.invoke(
+        cli, ["export", "--from-file", str(export_file), "-o", str(tmp_path / "noted")], env=env
+    )
+    assert done.exit_code == 0, done.output
+    export = load_export(tmp_path / "noted")
+    template_path = Path(export.manifest.source["template_path"])
+    assert template_path.parent == tmp_path / "home" / "templates"
+    assert export.manifest.source["learned_rules"] == len(learned)
+    assert (
+        f"style notes: {len(learned)} rules learned from these edits are in the training prompts "
+        f"({template_path}); the version trained on this export drafts with them "
+        "(--no-style-notes leaves them out)"
+    ) in done.stderr
+    template = load_template(template_path)
+    assert export.template_sha256 == template.sha256
+    assert [n.rule for n in template.client_style("Kestrel Freight").learned] == [
+        r.rule for r in learned
+    ]
+    (row, *_) = read_jsonl(tmp_path / "noted" / "trl_sft.train.jsonl")
+    system = row["messages"][0]["content"]
+    assert '- Open with "Morning ' in system
+    assert trained_template(export) == {
+        "template": str(template_path),
+        "learned_rules": len(learned),
+    }
+
+    args = ["export", "--from-file", str(export_file), "-o", str(tmp_path / "plain")]
+    plain = runner.invoke(cli, [*args, "--no-style-notes"], env=env)
+    assert plain.exit_code == 0, plain.output
+    export = load_export(tmp_path / "plain")
+    assert "learned_rules" not in export.manifest.source
+    assert "template_path" not in export.manifest.source
+    assert export.template_sha256 == load_template(None).sha256
+    (row, *_) = read_jsonl(tmp_path / "plain" / "trl_sft.train.jsonl")
+    assert "Morning" not in row["messages"][0]["content"]
+    assert trained_template(export) == {}

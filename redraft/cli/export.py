@@ -55,7 +55,7 @@ def export(ctx: click.Context, **opts: Any) -> None:
         openai_base_url=opts["base_url"],
     )
     done = export_request(settings, request, _progress)
-    for note in done.notes:  # the evaluation set pinned, the confidence score refitted
+    for note in done.notes:  # style notes learned, evaluation set pinned, score refitted
         click.echo(note, err=True)
     _print_summary(done.manifest, done.out_dir)
 

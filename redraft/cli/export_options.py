@@ -65,6 +65,14 @@ _OPTIONS = [
         is_flag=True,
         help="Leave the snapshot export on the Label Studio server (deleted by default).",
     ),
+    click.option(
+        "--style-notes/--no-style-notes",
+        default=True,
+        show_default=True,
+        help="Mine each client's style rules from these edits into the training prompts (the "
+        "version trained on the export drafts with them; other models' prompts change only "
+        "through `redraft styles apply`).",
+    ),
     click.option("--url", default=None, help="Label Studio URL (env LABEL_STUDIO_URL)."),
     click.option("--api-key", default=None, help="Label Studio token (env LABEL_STUDIO_API_KEY)."),
 ]
@@ -93,6 +101,7 @@ def build_request(opts: Mapping[str, Any]) -> ExportRequest:
         template_path=opts["template_path"],
         timeout=opts["timeout"],
         keep_snapshot=opts["keep_snapshot"],
+        style_notes=opts["style_notes"],
         options=ExportOptions(
             policy=RowPolicy(**knob_values(RowPolicy, opts)), **knob_values(ExportOptions, opts)
         ),

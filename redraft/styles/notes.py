@@ -163,3 +163,17 @@ def _aot(notes: list[LearnedNote]) -> AoT:
         table.append("example", example)
         tables.append(table)
     return tables
+
+
+def with_learned_notes(
+    template_text: str, findings: Mapping[str, ClientFindings], source: str
+) -> tuple[PromptTemplate, str, int] | None:
+    """The template with the rules mined from one export in each client's notes: (template,
+    its text, how many rules); None when nothing was learned. Used for the training prompts of
+    the candidate trained on that export (a person reviews notes for other models' prompts
+    with `styles learn` / `styles apply`)."""
+    learned = {client: tuple(notes_of(found)) for client, found in findings.items() if found.rules}
+    if not learned:
+        return None
+    text = apply_notes(template_text, learned)
+    return parse_template(text, source), text, sum(len(notes) for notes in learned.values())

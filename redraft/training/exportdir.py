@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redraft.errors import RedraftError
 from redraft.exporters.manifest import ExportManifest, dataset_file
+from redraft.prompting import load_template
 from redraft.training.errors import ExportFolderError
 
 
@@ -81,3 +83,25 @@ def load_export(path: Path) -> ExportFolder:
     manifest = ExportManifest.load(path)
     manifest.verify_files(path)
     return ExportFolder(path, manifest)
+
+
+def trained_template(export: ExportFolder) -> dict[str, Any]:
+    """{"template": path} when the export's prompts came from a template file (style notes the
+    export learned, notes applied with `redraft styles apply`, or REDRAFT_TEMPLATE) that still
+    matches, plus "learned_rules" when the export learned them: the version trained on it
+    then drafts with the prompts it learned from."""
+    source = export.manifest.source
+    path = source.get("template_path") if isinstance(source, dict) else None
+    if not path or not Path(path).is_file():
+        return {}
+    try:
+        same = load_template(Path(path)).sha256 == export.template_sha256
+    except RedraftError:
+        return {}
+    if not same:
+        return {}
+    found: dict[str, Any] = {"template": str(path)}
+    rules = source.get("learned_rules")
+    if isinstance(rules, int):
+        found["learned_rules"] = rules
+    return found

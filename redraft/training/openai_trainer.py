@@ -24,6 +24,7 @@ from redraft.training.errors import (
     TrainingFailedError,
     TrainingInProgressError,
 )
+from redraft.training.exportdir import trained_template
 from redraft.training.openai_jobs import (
     KEY_FIELD,
     TERMINAL,
@@ -133,7 +134,7 @@ def _reserve(
             job_id=remote.id if remote is not None else None,
             idempotency_key=spec.key,
             status="training",
-            metrics={"method": spec.method},
+            metrics={"method": spec.method} | trained_template(spec.export),
             export_dir=str(spec.export.path),
             pid=os.getpid(),
         )

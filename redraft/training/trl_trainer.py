@@ -15,9 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from redraft.errors import RedraftError
-from redraft.prompting import load_template
-from redraft.training.exportdir import ExportFolder
+from redraft.training.exportdir import ExportFolder, trained_template
 from redraft.training.registry import ModelVersion, Registry, process_alive
 from redraft.training.trl_lora import Report, TrlParams, require_train_extra, run_lora
 
@@ -54,21 +52,6 @@ def serve_instructions(
         f"  (copy the tokenizer from {adapter} too, convert to GGUF, `ollama create {name}`,",
         f"  then `redraft models promote {name} --base-url http://HOST:11434/v1`)",
     ]
-
-
-def trained_template(export: ExportFolder) -> dict[str, str]:
-    """{"template": path} when the export's prompts came from a template file (notes applied
-    with `redraft styles apply`, or REDRAFT_TEMPLATE) that still matches: the version then
-    drafts with the prompts it learned from."""
-    source = export.manifest.source
-    path = source.get("template_path") if isinstance(source, dict) else None
-    if not path or not Path(path).is_file():
-        return {}
-    try:
-        same = load_template(Path(path)).sha256 == export.template_sha256
-    except RedraftError:
-        return {}
-    return {"template": str(path)} if same else {}
 
 
 class LocalServing(Protocol):
