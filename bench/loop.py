@@ -226,9 +226,17 @@ def ls_task(
 
 
 def speed(
-    settings: Settings, url: str, model: str, prompts: list[list[dict[str, str]]], concurrency: int
+    settings: Settings,
+    url: str,
+    model: str,
+    prompts: list[list[dict[str, str]]],
+    concurrency: int,
+    count_tokens: Any,
 ) -> str:
-    """Drafting throughput and latency through the local server at a given concurrency."""
+    """Drafting throughput and latency through the local server at a given concurrency.
+
+    The local front answers from the model's stream, which carries no token usage, so the
+    completion's tokens are counted with the base model's tokenizer."""
     from redraft.openai_client import openai_client
 
     client = openai_client(
@@ -243,7 +251,8 @@ def speed(
             temperature=0,
             max_tokens=320,
         )
-        tokens = response.usage.completion_tokens if response.usage else 0
+        text = response.choices[0].message.content or ""
+        tokens = response.usage.completion_tokens if response.usage else count_tokens(text)
         return time.perf_counter() - began, tokens
 
     began = time.perf_counter()
@@ -387,15 +396,23 @@ def main() -> None:
     with server:
         say(f"local server up in {time.perf_counter() - began:.1f} s at {server.url}")
         prompts = [build_messages(b, template) for b in held_out[:8]]
+        target = local_target(settings)
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(target.hf_dir))
+
+        def count_tokens(text: str) -> int:
+            return len(tokenizer.encode(text, add_special_tokens=False))
+
         print("drafting speed through the local server (llama-cpp-python, SmolLM2-135M Q4_1):")
         for concurrency in (1, 4):
-            print("  " + speed(settings, server.url, base.model_id, prompts, concurrency))
+            line = speed(settings, server.url, base.model_id, prompts, concurrency, count_tokens)
+            print("  " + line)
         drafter = Drafter(settings)
         base_model = ActiveModel(base.model_id, base.model_id, server.url, "local")
         baseline = held_out_round("base", drafter, base_model, held_out, rules, writers, Scorer({}))
         print(f"\nturn 0 (base model, held-out drafting {baseline.seconds:.0f} s)")
         print_round(baseline, None)
-        target = local_target(settings)
         registry = open_registry(settings)
         drafted_at = time.perf_counter()
         first_drafts = draft_all(drafter, base_model, batches[0])  # the same for every recipe
