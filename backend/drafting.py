@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -27,7 +26,14 @@ from redraft.backend.pacing import PARALLEL_HEADER, Pace
 from redraft.backend.versions import ActiveModel
 from redraft.errors import TaskDataError, TemplateError
 from redraft.openai_client import openai_client
-from redraft.prompting import LearnedNote, Message, PromptTemplate, build_messages, load_template
+from redraft.prompting import (
+    LearnedNote,
+    Message,
+    PromptTemplate,
+    build_messages,
+    load_template,
+    template_file,
+)
 from redraft.scoring.confidence import Signals, draft_signals, token_confidence
 from redraft.settings import Settings
 from redraft.wording import counted
@@ -120,7 +126,9 @@ class Drafter:
         return cls(settings, cache=cache)
 
     def template_for(self, active: ActiveModel) -> PromptTemplate:
-        """The version's own template (`redraft styles apply`), else the settings' template.
+        """The version's own template (`styles apply`, or the style notes of the export it
+        trained on), else the settings' template; on another host than the one that wrote it,
+        a copy under REDRAFT_HOME/templates.
 
         Raises TemplateError when the version's template file is gone or broken.
         """
@@ -129,7 +137,7 @@ class Drafter:
         with self._clients_lock:
             template = self._templates.get(active.template_path)
             if template is None:
-                template = load_template(Path(active.template_path))
+                template = load_template(template_file(active.template_path, self.settings.home))
                 self._templates[active.template_path] = template
             return template
 

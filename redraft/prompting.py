@@ -144,6 +144,24 @@ def _learned(entries: Any, where: str) -> tuple[LearnedNote, ...]:
     return tuple(notes)
 
 
+TEMPLATES = "templates"  # under REDRAFT_HOME: prompt templates, also those copied from one
+
+
+def template_file(recorded: str, home: Path) -> Path:
+    """The template a version drafts with on this host: the recorded path when this host sees
+    it, else a copy of the same file under REDRAFT_HOME/templates (names carry the content's
+    hash, so a copy by name is the same template).
+
+    >>> template_file("/trainer/home/templates/export-1a2b.toml", Path("/srv/home"))  # no copy
+    PosixPath('/trainer/home/templates/export-1a2b.toml')
+    """
+    path = Path(recorded)
+    if path.is_file():
+        return path
+    copied = home / TEMPLATES / path.name
+    return copied if copied.is_file() else path
+
+
 def load_template(path: Path | None = None) -> PromptTemplate:
     """Read a template file, or the default template shipped with redraft when path is None."""
     if path is None:

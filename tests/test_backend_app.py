@@ -494,6 +494,20 @@ def test_a_notes_version_drafts_with_its_own_template(
     assert standin.request_count() == calls  # nothing was sent to the model
     assert "model version notes-v3: cannot read prompt template" in caplog.text
 
+    # Trained on another host: the recorded path is not here, a copy by name in this host's
+    # REDRAFT_HOME/templates is what it drafts with.
+    copied = app_settings.home / "templates" / "export-1a2b3c.toml"
+    copied.parent.mkdir(parents=True, exist_ok=True)
+    copied.write_text(template.read_text().replace("Write.", "Write briefly."))
+    source.current = ActiveModel(
+        "trained-v4",
+        "gpt-4o-mini",
+        standin.base_url,
+        "sk-a",
+        template_path="/training-host/redraft-home/templates/export-1a2b3c.toml",
+    )
+    assert system_prompt() == 'Write briefly.\n\nClient style notes:\n- Open with "Hi Bo,"'
+
 
 def test_a_poison_task_gets_an_empty_slot_and_its_neighbours_are_drafted(
     client: FlaskClient, caplog: pytest.LogCaptureFixture

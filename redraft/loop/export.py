@@ -24,7 +24,7 @@ from redraft.exporters.reading import read_file_tasks, read_project_tasks
 from redraft.exporters.request import ExportRequest
 from redraft.exporters.split import TaskSource, rereadable
 from redraft.exporters.tokens import load_counter
-from redraft.prompting import PromptTemplate, load_template
+from redraft.prompting import TEMPLATES, PromptTemplate, load_template
 from redraft.settings import Settings
 from redraft.training.registry import documents_for
 from redraft.training.source import active_template
@@ -162,7 +162,7 @@ def _with_style_notes(
     new, text, rules = noted
     if template_path is not None and text == base_text:  # the template holds these notes already
         return Path(template_path), template, rules
-    path = settings.home / "templates" / f"export-{new.sha256[:12]}.toml"
+    path = settings.home / TEMPLATES / f"export-{new.sha256[:12]}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, "utf-8")
     return path, load_template(path), rules

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from redraft.prompting import TEMPLATES
 from redraft.training.modelversion import ModelVersion
 from redraft.urls import shown_url
 
@@ -66,6 +67,14 @@ def handoff(version: ModelVersion) -> list[str]:
             "the local server on another host (same base model), copied or on a shared path:",
             f"  scp {host}:{lora} SERVING-HOST:$REDRAFT_MODELS_DIR/{LORAS}/{version.model_id}.gguf",
             f"  redraft models promote {version.name} --base-url http://SERVING-HOST:8089/v1",
+        ]
+    template = version.metrics.get("template")
+    if isinstance(template, str) and template:
+        # The backend host drafts with the prompts the version trained on; it finds a copy
+        # under its own REDRAFT_HOME/templates by the (content-addressed) file name.
+        lines += [
+            "the backend host needs the prompt template it trained with:",
+            f"  scp {host}:{template} BACKEND-HOST:$REDRAFT_HOME/{TEMPLATES}/{Path(template).name}",
         ]
     if adapter:
         lines += [
