@@ -404,11 +404,12 @@ def test_the_whole_loop(
         "clients.csv",
         "comparison.csv",
         "report.html",
+        "style_rules.csv",  # the candidate drafts with the style notes its export learned
         "versions.csv",
         "weekly.csv",
     ]
     assert reported.stderr.splitlines()[-1] == (
-        f"reported 23 annotations over 2 versions; wrote 7 files to {report_dir}"
+        f"reported 23 annotations over 2 versions; wrote 8 files to {report_dir}"
     )
 
     # Where the loop stands: v1 drafts, 3 new annotations since its training.
