@@ -162,16 +162,19 @@ def template_file(recorded: str, home: Path) -> Path:
     return copied if copied.is_file() else path
 
 
-def load_template(path: Path | None = None) -> PromptTemplate:
-    """Read a template file, or the default template shipped with redraft when path is None."""
+def template_text(path: Path | None = None) -> str:
+    """A template file's text, or the default template shipped with redraft when path is None."""
     if path is None:
-        text = resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
-        return parse_template(text, "default.toml")
+        return resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
     try:
-        text = Path(path).read_text("utf-8")
+        return Path(path).read_text("utf-8")
     except OSError as exc:
         raise TemplateError(f"cannot read prompt template {path}: {exc.strerror}") from None
-    return parse_template(text, str(path))
+
+
+def load_template(path: Path | None = None) -> PromptTemplate:
+    """Read a template file, or the default template shipped with redraft when path is None."""
+    return parse_template(template_text(path), "default.toml" if path is None else str(path))
 
 
 def build_messages(data: Mapping[str, Any], template: PromptTemplate) -> list[Message]:

@@ -3,7 +3,6 @@ notes, reviewed as TOML, then applied as a new drafter version."""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from redraft.cli.options import (
     project_option,
 )
 from redraft.errors import TemplateError
+from redraft.prompting import template_text
 from redraft.settings import Settings
 from redraft.styles.mining import MiningOptions
 from redraft.wording import counted
@@ -202,8 +202,7 @@ def _base_template(
     own = active.template_path if active is not None else None
     chosen = template_file or own or settings.template_path
     if chosen is None:
-        text = resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
-        return "default.toml (shipped)", text
+        return "default.toml (shipped)", template_text(None)
     return str(chosen), _read(chosen)
 
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from redraft.exporters.reading import read_file_tasks, read_project_tasks
 from redraft.exporters.request import ExportRequest
 from redraft.exporters.split import TaskSource, rereadable
 from redraft.exporters.tokens import load_counter
-from redraft.prompting import TEMPLATES, PromptTemplate, load_template
+from redraft.prompting import TEMPLATES, PromptTemplate, load_template, template_text
 from redraft.settings import Settings
 from redraft.training.registry import documents_for
 from redraft.training.source import active_template
@@ -151,11 +150,7 @@ def _with_style_notes(
     from redraft.styles.source import edit_records
 
     findings = learn_styles(edit_records(tasks(), template).records)
-    base_text = (
-        Path(template_path).read_text("utf-8")
-        if template_path is not None
-        else resources.files("redraft.templates").joinpath("default.toml").read_text("utf-8")
-    )
+    base_text = template_text(template_path)
     noted = with_learned_notes(base_text, findings, template.name)
     if noted is None:
         return None
