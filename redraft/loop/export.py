@@ -9,7 +9,7 @@ and the draft confidence score (refitted on the exported records).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,7 +99,8 @@ def export_request(
         source = request.source(project_id, settings.label_studio_url)
         evalset, holdout = holdout_for_export(documents_for(settings), project_id)
         notes: list[str] = []
-        with rereadable(tasks) as reread:
+        # Learning the notes reads the tasks before the export does: spool a read-once source.
+        with rereadable(tasks) if request.style_notes else nullcontext(tasks) as reread:
             if request.style_notes:
                 noted = _with_style_notes(settings, reread, template_path, template)
                 if noted is not None:
