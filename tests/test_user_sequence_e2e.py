@@ -35,7 +35,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.train, pytest.mark.local]
 
 CLIENT = "Kestrel Freight"
 BRIEFS, ANNOTATED, HELD_OUT = 18, 16, 10
-TRAINING_LIMIT_S = 1200.0
+# Auto mode's training takes 10-25 minutes on 2 CPU cores, longer on a busy CI machine: the
+# test waits while the backend's log grows and gives up only after this long without a line.
+STALL_LIMIT_S = 900.0
 
 
 @contextmanager
@@ -122,11 +124,13 @@ def test_the_readme_sequence_drafts_every_task_trains_on_webhooks_and_gates_prom
         # themselves. Whether a one-step v1 passes is the gate's call (it may find drafts cut
         # off at max_tokens that the base finished); that the gate judged it is asserted.
         registry = Registry(ls_settings.registry_path)
-        deadline = time.monotonic() + TRAINING_LIMIT_S
         decided = ("auto mode: promoted v1", "auto mode: v1 stays a candidate")
+        seen, stalled_since = "", time.monotonic()
         while not any(line in (log := backend_log.read_text()) for line in decided):
+            if log != seen:
+                seen, stalled_since = log, time.monotonic()
             v1 = registry.find("v1")
-            assert time.monotonic() < deadline, log[-3000:]
+            assert time.monotonic() - stalled_since < STALL_LIMIT_S, log[-3000:]
             if v1 is not None and v1.status in ("failed", "cancelled"):
                 pytest.fail(f"auto mode's training failed: {v1.error}\n{log}")
             time.sleep(5)
