@@ -373,3 +373,22 @@ def test_the_next_local_run_continues_the_active_local_version(tmp_path: Path) -
         LocalBase(model_id="qwen", gguf=None, hf_dir=None), tmp_path, tmp_path, None, "u"
     )
     assert continuable(registry, other) is None  # another base: start afresh
+
+
+def test_a_cpu_step_takes_its_examples_one_at_a_time_and_still_learns_from_all(
+    tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """--batch-size 2 on a CPU: one step, both examples, one forward pass each (the memory of
+    one example's logits, not two)."""
+    from redraft.training.exportdir import read_jsonl
+    from redraft.training.trl_lora import build_sft_trainer
+
+    model, tokenizer = _tiny(tiny_model)
+    params = TrlParams(base_model=str(tiny_model), output_dir=tmp_path, max_steps=1, batch_size=2)
+    rows = read_jsonl(export_folder / "trl_sft.train.jsonl")[:2]
+    sft = build_sft_trainer(model, tokenizer, rows, params, _lora())
+    assert (sft.args.per_device_train_batch_size, sft.args.gradient_accumulation_steps) == (1, 2)
+    sft.train()
+    tokens = sum(len(example["input_ids"]) for example in sft.train_dataset)
+    logged = next(entry for entry in sft.state.log_history if "num_tokens" in entry)
+    assert (sft.state.global_step, logged["num_tokens"]) == (1, tokens)

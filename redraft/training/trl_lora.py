@@ -228,11 +228,17 @@ def resolve_precision(requested: str, cuda: bool) -> str:
 def _common_args(
     params: TrlParams, stage: str, rows: int, cuda: bool, bf16: bool
 ) -> dict[str, Any]:
+    share = per_process_batch(params.batch_size, world_size())
+    # On a CPU a step's examples go through one at a time and their gradients add up: the
+    # same step, with a quarter of the memory at the default 4 (a 49k-token vocabulary makes
+    # each example's logits ~100 MB in fp32, and DPO keeps several copies of them).
+    micro = share if cuda else 1
     return {
         "output_dir": str(params.output_dir / stage),
         "num_train_epochs": params.sft_epochs if stage == "sft" else params.dpo_epochs,
         "max_steps": params.stage_steps(stage, rows),
-        "per_device_train_batch_size": per_process_batch(params.batch_size, world_size()),
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": share // micro,
         "learning_rate": params.sft_learning_rate if stage == "sft" else params.dpo_learning_rate,
         "logging_steps": 1,
         "save_strategy": "no",
