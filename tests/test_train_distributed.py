@@ -118,7 +118,7 @@ def test_two_processes_train_once_register_once_and_match_one(
     # Both runs take the same 2 steps on the same 8 rows; what differs is LoRA dropout's masks
     # (drawn per process) and the loss being averaged per process, then across the two. So the
     # two adapters must move the held-out loss the same way, by amounts within a quarter of
-    # the move (measured: base 4.8099, one process 4.8015, two 4.8002: 14% apart). A process
+    # the move (measured: base 4.8099, one process 4.7984, two 4.8002: 16% apart). A process
     # that trained on its half alone, or an adapter saved before its gradients were
     # averaged, moves it by about half as much.
     moved = {n: before - loss for n, loss in runs.items()}

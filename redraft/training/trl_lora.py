@@ -228,11 +228,14 @@ def resolve_precision(requested: str, cuda: bool) -> str:
 def _common_args(
     params: TrlParams, stage: str, rows: int, cuda: bool, bf16: bool
 ) -> dict[str, Any]:
-    share = per_process_batch(params.batch_size, world_size())
-    # On a CPU a step's examples go through one at a time and their gradients add up: the
-    # same step, with a quarter of the memory at the default 4 (a 49k-token vocabulary makes
-    # each example's logits ~100 MB in fp32, and DPO keeps several copies of them).
-    micro = share if cuda else 1
+    processes = world_size()
+    share = per_process_batch(params.batch_size, processes)
+    # One process on a CPU takes a step's examples one at a time and adds up their gradients:
+    # the same step, with a quarter of the memory at the default 4 (a 49k-token vocabulary
+    # makes each example's logits ~100 MB in fp32, and DPO keeps several copies of them).
+    # Not under several processes: there accumulation doubled the step of a 2-process run
+    # (tests/test_train_distributed.py), and each process already holds only its share.
+    micro = 1 if not cuda and processes == 1 else share
     return {
         "output_dir": str(params.output_dir / stage),
         "num_train_epochs": params.sft_epochs if stage == "sft" else params.dpo_epochs,
