@@ -488,15 +488,23 @@ def _handler_for(server: LocalServer) -> type[BaseHTTPRequestHandler]:
                 return True
 
         def _forward(self, body: bytes, model: str) -> None:
+            # Checked while it waits and once more when its turn comes: a client that left in
+            # the last poll interval must not start a generation nobody reads.
             while not server.turns.acquire(timeout=QUEUE_POLL_SECONDS):
                 if self._client_gone():
-                    logger.info("local server: the client went away while its request waited")
-                    self.close_connection = True
+                    self._left_while_waiting()
                     return
             try:
+                if self._client_gone():
+                    self._left_while_waiting()
+                    return
                 self._forward_in_turn(body, model)
             finally:
                 server.turns.release()
+
+        def _left_while_waiting(self) -> None:
+            logger.info("local server: the client went away while its request waited")
+            self.close_connection = True
 
         def _forward_in_turn(self, body: bytes, model: str) -> None:
             child = server.acquire()
