@@ -31,9 +31,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from briefs import make_briefs
 
@@ -97,6 +98,7 @@ class Round:
     accepted: dict[str, list[bool]] = field(default_factory=dict)
     follows: dict[str, dict[str, list[bool]]] = field(default_factory=dict)  # group -> rule
     scores: list[float] = field(default_factory=list)  # the draft's confidence, per brief
+    drafts: list[dict[str, Any]] = field(default_factory=list)  # brief, draft, final, cost
     failed: int = 0
     seconds: float = 0.0
 
@@ -142,31 +144,50 @@ def learn_notes(tasks: list[dict[str, Any]], out: Path) -> tuple[Path, Notes]:
     return out, learned
 
 
+class Drafted(NamedTuple):
+    """One draft as the backend got it: its text (None: failed) and what the endpoint said."""
+
+    text: str | None
+    token_confidence: float | None = None  # None where the server gives no log-probabilities
+    truncated: bool = False
+
+
+Annotated = tuple[dict[str, Any], Drafted, str]  # (brief, draft, the writer's final)
+
+
 @dataclass(frozen=True)
 class Scorer:
     """The drafts' confidence as the backend computes it after a turn: the learned rules in the
-    prompt, and a fit on the turn's annotated drafts (no token confidence: the local
-    llama-cpp-python server returns no log-probabilities)."""
+    prompt, the model's token confidence where the local server returns log-probabilities
+    (llama-server does; llama-cpp-python's server is asked for none), and a fit on the turn's
+    annotated drafts."""
 
     notes: Notes
-    annotated: tuple[tuple[dict[str, Any], str, str], ...] = ()  # (brief, draft, final)
+    annotated: tuple[Annotated, ...] = ()
 
-    def score(self, data: dict[str, Any], text: str) -> float:
+    @cached_property
+    def fit(self) -> Any:
         rows = [
-            (self._signals(d, draft), normalised_edit_distance(draft, final))
-            for d, draft, final in self.annotated
+            (self.signals(d, drafted), normalised_edit_distance(drafted.text or "", final))
+            for d, drafted, final in self.annotated
         ]
-        return confidence(self._signals(data, text), fit_calibration(rows)).score
+        return fit_calibration(rows)
 
-    def _signals(self, data: dict[str, Any], text: str) -> Any:
-        return draft_signals(text, data, self.notes.get(data["client"], ()))
+    def score(self, data: dict[str, Any], drafted: Drafted) -> float:
+        return confidence(self.signals(data, drafted), self.fit).score
+
+    def signals(self, data: dict[str, Any], drafted: Drafted) -> Any:
+        notes = self.notes.get(data["client"], ())
+        text = drafted.text or ""
+        return draft_signals(text, data, notes, drafted.token_confidence, drafted.truncated)
 
 
-def draft_all(
-    drafter: Drafter, model: ActiveModel, briefs: list[dict[str, Any]]
-) -> list[str | None]:
+def draft_all(drafter: Drafter, model: ActiveModel, briefs: list[dict[str, Any]]) -> list[Drafted]:
     tasks = [{"id": i + 1, "data": data} for i, data in enumerate(briefs)]
-    return [o.text for o in drafter.draft_many(tasks, model)]
+    return [
+        Drafted(o.text, o.signals.token_confidence if o.signals else None, o.truncated)
+        for o in drafter.draft_many(tasks, model)
+    ]
 
 
 def held_out_round(
@@ -181,14 +202,18 @@ def held_out_round(
     began = time.perf_counter()
     drafts = draft_all(drafter, model, held_out)
     result = Round(label)
-    for data, draft in zip(held_out, drafts, strict=True):
+    for data, drafted in zip(held_out, drafts, strict=True):
         writer = rules[data["client"]]
         group = group_of(writer)
+        draft = drafted.text
         text = draft or ""
         result.failed += draft is None
         final = writers.edit(writer, data, text).final
         cost = normalised_edit_distance(text, final) if draft is not None else 1.0
-        result.scores.append(scorer.score(data, text))
+        result.scores.append(scorer.score(data, drafted))
+        result.drafts.append(
+            {"brief": data, "final": final, "cost": cost, **drafted._asdict(), "draft": text}
+        )
         for key in (group, "all clients"):
             result.costs.setdefault(key, []).append(cost)
             result.accepted.setdefault(key, []).append(
@@ -198,6 +223,53 @@ def held_out_round(
                 result.follows.setdefault(key, {}).setdefault(rule, []).append(ok)
     result.seconds = time.perf_counter() - began
     return result
+
+
+def round_figures(
+    result: Round, stages: dict[str, float], annotated: list[Annotated]
+) -> dict[str, Any]:
+    """What --json keeps of a round: enough to refit and rescore it without drafting again."""
+    return {
+        "costs": result.costs,
+        "stages": stages,
+        "drafts": result.drafts,
+        "annotated": [{"brief": d, **t._asdict(), "final": f} for d, t, f in annotated],
+    }
+
+
+SELECTIONS = ("random", "least-certain", "most-certain")
+
+
+def chosen(
+    pool: list[dict[str, Any]],
+    drafts: list[str | None],
+    scores: list[float],
+    selection: str,
+    per_client: int,
+    seed: int,
+) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """`per_client` briefs of each client from the pool, with their drafts: drawn at random,
+    or the lowest (least-certain) or highest scores first, as a score-ordered queue gives them."""
+    import random
+
+    rng = random.Random(seed)
+    picked: list[int] = []
+    for client in dict.fromkeys(b["client"] for b in pool):
+        mine = [i for i, b in enumerate(pool) if b["client"] == client]
+        if selection == "random":
+            picked += sorted(rng.sample(mine, per_client))
+        else:
+            ordered = sorted(mine, key=lambda i: (scores[i], i))  # ties: import order
+            picked += (
+                ordered[:per_client] if selection == "least-certain" else ordered[::-1][:per_client]
+            )
+    return [pool[i] for i in picked], [drafts[i] for i in picked]
+
+
+def save(path: Path | None, figures: dict[str, Any]) -> None:
+    """Write --json after every round, so a run cut short keeps what it measured."""
+    if path is not None:
+        path.write_text(json.dumps(figures, indent=2))
 
 
 def ls_task(
@@ -287,6 +359,38 @@ def pct(value: float | None) -> str:
     return "  n/a" if value is None else f"{100 * value:5.1f}%"
 
 
+def print_selections(
+    rounds: dict[tuple[str, str, int], Round], recipes: list[str], selections: list[str], pool: int
+) -> None:
+    """Turn 1 trained on briefs a score-ordered queue picks vs. on briefs drawn at random: the
+    held-out edit distance of each, and their paired difference on the same held-out briefs."""
+    for recipe in recipes:
+        random_arm = rounds.get((recipe, "random", 1))
+        print(f"\n{recipe}, turn 1 trained on briefs chosen from a pool of {pool}:")
+        for selection in selections:
+            arm = rounds.get((recipe, selection, 1))
+            if arm is None:
+                continue
+            cost = mean_interval(arm.costs["all clients"], bounds=(0.0, 1.0))
+            line = f"  {selection:<14} held-out edit distance {pct(cost.value)} "
+            line += f"[{pct(cost.low).strip()}, {pct(cost.high).strip()}]"
+            if random_arm is not None and selection != "random":
+                pairs = zip(arm.costs["all clients"], random_arm.costs["all clients"], strict=True)
+                diff = mean_interval([a - b for a, b in pairs])
+                verdict = (
+                    "beats random"
+                    if diff.high is not None and diff.high < 0
+                    else "worse than random"
+                    if diff.low is not None and diff.low > 0
+                    else "no different from random within the interval"
+                )
+                line += (
+                    f"; minus random {100 * (diff.value or 0):+.1f} points "
+                    f"[{100 * (diff.low or 0):+.1f}, {100 * (diff.high or 0):+.1f}]: {verdict}"
+                )
+            print(line)
+
+
 def print_round(result: Round, baseline: Round | None) -> None:
     for group in ("all clients", "tuned clients", "untuned clients"):
         costs = result.costs.get(group, [])
@@ -345,6 +449,20 @@ def main() -> None:
     parser.add_argument(
         "--one-turn", default="", help="comma list of recipes that run only the first turn"
     )
+    parser.add_argument(
+        "--skip-speed", action="store_true", help="do not time drafting at 1 and 4 at once first"
+    )
+    parser.add_argument(
+        "--pool-per-client",
+        type=int,
+        default=0,
+        help="choose turn 1's annotations from this many briefs per client (with --select)",
+    )
+    parser.add_argument(
+        "--select",
+        default="random,least-certain",
+        help="with --pool-per-client: comma list of random, least-certain, most-certain",
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     one_turn = set(filter(None, args.one_turn.split(",")))
@@ -357,9 +475,14 @@ def main() -> None:
     home = args.home or Path(scratch.name)
     rules = load_rules()
     clients = sorted(rules, key=lambda c: (not rules[c].tuned, c))
+    selections = [s for s in args.select.split(",") if s] if args.pool_per_client else [""]
+    if args.pool_per_client and args.pool_per_client < args.train_per_client:
+        parser.error("--pool-per-client must be at least --train-per-client")
+    if not set(selections) <= set(SELECTIONS) | {""}:
+        parser.error(f"unknown --select; known: {', '.join(SELECTIONS)}")
+    trained_briefs = max(args.train_per_client * args.turns, args.pool_per_client)
     pools = {
-        c: make_briefs(c, args.train_per_client * args.turns + args.held_out_per_client, args.seed)
-        for c in clients
+        c: make_briefs(c, trained_briefs + args.held_out_per_client, args.seed) for c in clients
     }
     held_out = [b for c in clients for b in pools[c][: args.held_out_per_client]]
     batches = [
@@ -404,10 +527,15 @@ def main() -> None:
         def count_tokens(text: str) -> int:
             return len(tokenizer.encode(text, add_special_tokens=False))
 
-        print("drafting speed through the local server (llama-cpp-python, SmolLM2-135M Q4_1):")
-        for concurrency in (1, 4):
-            line = speed(settings, server.url, base.model_id, prompts, concurrency, count_tokens)
-            print("  " + line)
+        if not args.skip_speed:
+            print(
+                f"drafting speed through the local server ({server.engine.name}, {base.model_id}):"
+            )
+            for concurrency in (1, 4):
+                line = speed(
+                    settings, server.url, base.model_id, prompts, concurrency, count_tokens
+                )
+                print("  " + line)
         drafter = Drafter(settings)
         base_model = ActiveModel(base.model_id, base.model_id, server.url, "local")
         baseline = held_out_round("base", drafter, base_model, held_out, rules, writers, Scorer({}))
@@ -415,13 +543,39 @@ def main() -> None:
         print_round(baseline, None)
         registry = open_registry(settings)
         drafted_at = time.perf_counter()
-        first_drafts = draft_all(drafter, base_model, batches[0])  # the same for every recipe
+        if args.pool_per_client:
+            pool = [
+                b
+                for c in clients
+                for b in pools[c][
+                    args.held_out_per_client : args.held_out_per_client + args.pool_per_client
+                ]
+            ]
+            pool_drafts = draft_all(drafter, base_model, pool)
+            # The score the queue orders by before any annotation: no notes, no fit yet.
+            pool_scores = [Scorer({}).score(d, t) for d, t in zip(pool, pool_drafts, strict=True)]
+            arms = {
+                sel: chosen(pool, pool_drafts, pool_scores, sel, args.train_per_client, args.seed)
+                for sel in selections
+            }
+            for sel, (briefs, _) in arms.items():
+                picked = [pool_scores[pool.index(b)] for b in briefs]
+                print(
+                    f"{sel}: {len(briefs)} of {len(pool)} pool briefs, mean base score "
+                    f"{statistics.fmean(picked):.3f} (pool {statistics.fmean(pool_scores):.3f})"
+                )
+        else:
+            arms = {"": (batches[0], draft_all(drafter, base_model, batches[0]))}
         first_seconds = time.perf_counter() - drafted_at
-        figures: dict[str, Any] = {"baseline": baseline.costs}
-        for recipe in recipes:
+        rounds: dict[tuple[str, str, int], Round] = {}  # (recipe, selection, turn) -> round
+        figures: dict[str, Any] = {"baseline": {"costs": baseline.costs, "drafts": baseline.drafts}}
+        save(args.json, figures)
+        for recipe, selection in [(r, sel) for r in recipes for sel in arms]:
             model, tasks, previous = base_model, [], None
-            annotated: list[tuple[dict[str, Any], str, str]] = []
-            for turn, batch in enumerate(batches[:1] if recipe in one_turn else batches, start=1):
+            annotated: list[Annotated] = []
+            arm_batch, first_drafts = arms[selection]
+            turns = [arm_batch, *batches[1:]]
+            for turn, batch in enumerate(turns[:1] if recipe in one_turn else turns, start=1):
                 stages: dict[str, float] = {"draft": first_seconds} if turn == 1 else {}
                 if turn == 1:
                     drafts = first_drafts
@@ -430,13 +584,14 @@ def main() -> None:
                         drafts = draft_all(drafter, model, batch)
                 with stage(stages, "simulate"):
                     verdicts = [
-                        writers.edit(rules[d["client"]], d, t or "")
+                        writers.edit(rules[d["client"]], d, t.text or "")
                         for d, t in zip(batch, drafts, strict=True)
                     ]
-                for data, draft, verdict in zip(batch, drafts, verdicts, strict=True):
-                    tasks.append(ls_task(len(tasks) + 1, data, draft or "", model.name, verdict))
-                    annotated.append((data, draft or "", verdict.final))
-                name = f"{recipe}-t{turn}"
+                for data, drafted, verdict in zip(batch, drafts, verdicts, strict=True):
+                    draft = drafted.text or ""
+                    tasks.append(ls_task(len(tasks) + 1, data, draft, model.name, verdict))
+                    annotated.append((data, drafted, verdict.final))
+                name = f"{recipe}-t{turn}" + (f"-{selection}" if selection else "")
                 notes_path, notes_line, notes = None, "", {}
                 if recipe in NOTES:
                     with stage(stages, "learn notes"):
@@ -457,7 +612,8 @@ def main() -> None:
                     )
                     print_round(result, baseline)
                     print_stages(stages)
-                    figures[name] = {"costs": result.costs, "stages": stages}
+                    figures[name] = round_figures(result, stages, annotated)
+                    save(args.json, figures)
                     continue
                 continuing = recipe in CONTINUING and previous is not None
                 previous_name = previous.name if previous is not None else None
@@ -469,7 +625,7 @@ def main() -> None:
                     model = active_model_for(previous, settings)
                     print(f"\n{recipe}, turn 1: the same as {shared} (reused)")
                     continue
-                out = home / "exports" / f"{recipe}-t{turn}"
+                out = home / "exports" / name
                 with stage(stages, "export"):
                     options = ExportOptions(validation_ratio=0.0)
                     exported = tasks[-len(batch) :] if continuing else list(tasks)
@@ -500,7 +656,8 @@ def main() -> None:
                 counts = manifest.counts
                 sft, dpo = version.metrics.get("sft", {}), version.metrics.get("dpo", {})
                 print(
-                    f"\n{recipe}, turn {turn}: {counts['tasks_exported']} annotations "
+                    f"\n{recipe}{f' ({selection})' if selection else ''}, turn {turn}: "
+                    f"{counts['tasks_exported']} annotations "
                     f"({counts['cases']}), SFT {sft.get('steps')} steps "
                     f"{sft.get('seconds_per_step')} s/step, DPO {dpo.get('steps', 0)} steps "
                     f"{dpo.get('seconds_per_step', '-')} s/step, {version.metrics.get('precision')}"
@@ -509,10 +666,12 @@ def main() -> None:
                 )
                 print_round(result, baseline)
                 print_stages(stages)
-                figures[name] = {"costs": result.costs, "stages": stages}
+                figures[name] = round_figures(result, stages, annotated)
+                save(args.json, figures)
+                rounds[(recipe, selection, turn)] = result
         drafter.close()
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    if args.pool_per_client:
+        print_selections(rounds, recipes, selections, args.pool_per_client * len(clients))
     print(f"\nwhole run {(time.perf_counter() - began) / 60:.1f} min (simulated writers)")
 
 

@@ -29,6 +29,7 @@ from redraft.scoring.confidence import (
     prior_score,
 )
 from redraft.settings import Settings
+from redraft.styles.check import edit_for
 
 DRAFT = (
     "Subject: A faster close for Acme\n\nHi Sam,\n\n"
@@ -49,14 +50,16 @@ GREETING = LearnedNote('Open with "Hello {first_name},"', "greeting", example="H
             (NO_EXCLAIM, GREETING),
             0.9,
             False,
-            Signals(1.0, (), 1, 2, 0.9),
+            Signals(1.0, (), 1, 2, 0.9, rule_edit=0.0125, phrase_edit=0.0),  # "Hi" -> "Hello"
         ),
         (
             "Hi Sam, quick one!",
             (NO_EXCLAIM,),
             None,
             True,
-            Signals(0.3333, ("subject", "sign-off", "length", "company"), 0, 1, None, True),
+            Signals(
+                0.3333, ("subject", "sign-off", "length", "company"), 0, 1, None, True, None, 0.0556
+            ),
         ),
     ],
     ids=["complete-no-rules", "rules-and-tokens", "short-cut-off"],
@@ -69,6 +72,85 @@ def test_signals_of_a_draft(
     expected: Signals,
 ) -> None:
     assert draft_signals(text, DATA, notes, token, truncated) == expected
+
+
+@pytest.mark.parametrize(
+    ("note", "chars"),
+    [
+        (GREETING, 4),  # "Hi" -> "Hello"
+        (LearnedNote('Open with "Hi {first_name},"', "greeting", example="Hi {first_name},"), 0),
+        (LearnedNote("Close with it", "sign_off", example="Warm regards,\nPriya"), 11),
+        (LearnedNote("End with it", "sentence", example="Reply STOP to opt out."), 22),
+        (
+            LearnedNote(
+                "End with it", "sentence", example="Would a short call next week suit you?"
+            ),
+            0,
+        ),
+        (LearnedNote("Add it", "postscript", example="P.S. We are hiring."), 19),
+        (LearnedNote('Avoid "half"', "avoid", example="half"), 16),  # 4 uses
+        (LearnedNote('"cut", not "close"', "replace", example="close -> cut"), 20),
+        (LearnedNote("Keep the email under 30 words", "length"), 122),  # 24 words too many
+        (LearnedNote("Keep the email under 80 words", "length"), 0),
+        (LearnedNote("Be warm", "tone"), None),  # a rule the check cannot read
+    ],
+)
+def test_the_characters_a_writer_changes_for_each_broken_rule(
+    note: LearnedNote, chars: int | None
+) -> None:
+    assert edit_for(note, DRAFT, DATA) == chars
+
+
+def test_the_more_of_a_draft_its_rules_would_change_the_lower_it_scores() -> None:
+    rules = (
+        GREETING,
+        LearnedNote("End with it", "sentence", example="Reply STOP to opt out."),
+        LearnedNote("Keep the email under 50 words", "length"),
+    )
+    following = (
+        DRAFT.replace("Hi Sam", "Hello Sam")
+        .replace("suit you?", "suit you? Reply STOP to opt out.")
+        .replace("We help finance teams close the month in half the time. " * 4, "We help. " * 4)
+    )
+    one_broken = following.replace("Hello Sam", "Hi Sam")
+    all_broken = DRAFT + " And more words here to go over the limit."
+    signals = [draft_signals(text, DATA, rules) for text in (following, one_broken, all_broken)]
+    assert [(s.rules_followed, s.rule_edit) for s in signals] == [
+        (3, 0.0),
+        (2, round(4 / len(one_broken), 4)),
+        (0, signals[2].rule_edit),
+    ]
+    assert signals[2].rule_edit is not None and signals[2].rule_edit > signals[1].rule_edit
+    scores = [confidence(s).score for s in signals]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 3
+    # Without learned rules there is nothing to estimate: the signal is absent, not zero.
+    assert draft_signals(DRAFT, DATA).rule_edit is None
+
+
+def test_a_fit_on_one_versions_drafts_ranks_the_next_versions_by_what_rules_would_change() -> None:
+    # Past drafts broke many rules; a new version's break few. The edits follow the rules
+    # broken, whichever version wrote the draft, so the fit on the old drafts still ranks the
+    # new ones the writers' way.
+    old = [(Signals(0.8, (), 1, 4, None, False, edit), 0.1 + edit) for edit in (0.2, 0.3, 0.4)]
+    fit = fit_calibration(old * 5)
+    assert fit is not None
+    new = [Signals(1.0, (), 4 - k, 4, None, False, 0.05 * k) for k in range(4)]
+    predicted = [fit.predicted_distance(s) for s in new]
+    assert predicted == sorted(predicted) and len(set(predicted)) == 4
+
+
+def test_the_fit_weighs_part_rules_and_phrase_rules_by_what_the_writers_did() -> None:
+    # These writers fix every part a rule names and leave the phrases (rules mined from noise).
+    rows = [
+        (Signals(1.0, (), 2, 4, None, False, part, phrase), 0.05 + part)
+        for part in (0.0, 0.1, 0.2, 0.3)
+        for phrase in (0.0, 0.1, 0.2, 0.3)
+    ]
+    fit = fit_calibration(rows)
+    assert fit is not None
+    parts_broken = fit.predicted_distance(Signals(1.0, (), 2, 4, None, False, 0.3, 0.0))
+    phrases_broken = fit.predicted_distance(Signals(1.0, (), 2, 4, None, False, 0.0, 0.3))
+    assert parts_broken > 0.25 > 0.1 > phrases_broken
 
 
 @pytest.mark.parametrize(
@@ -313,4 +395,6 @@ def test_learned_rules_of_the_template_count(settings: Settings, endpoint: ChatE
         (outcome,) = drafter.draft_many(TASKS[:1], ActiveModel("v1", "lp"))
     finally:
         drafter.close()
-    assert outcome.signals == Signals(1.0, (), 1, 2, round(math.exp(-0.2), 4))
+    assert outcome.signals == Signals(
+        1.0, (), 1, 2, round(math.exp(-0.2), 4), rule_edit=0.0125, phrase_edit=0.0
+    )

@@ -6,7 +6,14 @@ from signals redraft has at drafting time:
 - structure: subject line, greeting, sign-off, the recipient's name and company present, a
   sensible length (40-250 words);
 - learned rules: how many of the client's learned style rules the draft follows
-  (`redraft.styles.check.follows`), when the version's template has any;
+  (`redraft.styles.check.follows`), when the version's template has any, and about how much
+  of the draft those rules would change (`redraft.styles.check.edit_for`: a rough count of
+  the characters, as a share of the draft) — the signal that means the same thing for every
+  model version, so a fit made on one version's drafts still ranks the next one's. Rules on
+  the email's parts (greeting, sign-off, a sentence, P.S., subject, length) and rules on
+  phrases (avoid, replace) are two signals: phrases mined from deletions are the noisier
+  kind (a phrase also disappears when its whole sentence is cut), and the fit weighs each
+  by what the project's writers did;
 - token confidence: the model's own mean token probability, exp(mean log-probability), where
   the endpoint returns log-probabilities;
 - truncated: the model stopped at max_tokens.
@@ -26,15 +33,32 @@ from typing import Any
 
 from redraft.emailparts import parse_email
 from redraft.prompting import LearnedNote
-from redraft.styles.check import follows
+from redraft.styles.check import edit_for
 from redraft.styles.mining import recipient_fields
 
 MIN_WORDS, MAX_WORDS = 40, 250
 MIN_FIT = 10  # fewer annotated drafts than this: the prior is used instead of a fit
 RIDGE = 0.1  # keeps the fit stable with few or collinear rows
-FEATURES = ("intercept", "structure", "rules", "tokens", "has_tokens", "truncated")
+FEATURES = (
+    "intercept",
+    "structure",
+    "rules",
+    "rules_keep",
+    "phrases_keep",
+    "tokens",
+    "has_tokens",
+    "truncated",
+)
 # The no-history score: weights of the signals present (renormalised over those present).
-PRIOR_WEIGHTS = {"structure": 0.4, "rules": 0.3, "tokens": 0.3}
+# Phrase rules count half: the noisier kind (see above).
+PRIOR_WEIGHTS = {
+    "structure": 0.4,
+    "rules": 0.3,
+    "rules_keep": 0.3,
+    "phrases_keep": 0.15,
+    "tokens": 0.3,
+}
+PHRASE_KINDS = frozenset({"avoid", "replace"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,18 @@ class Signals:
     rules_checked: int = 0
     token_confidence: float | None = None  # exp(mean token log-probability); None: not given
     truncated: bool = False
+    rule_edit: float | None = None  # share of the draft the learned part rules would change
+    phrase_edit: float | None = None  # share of it the learned phrase rules would change
+
+    @property
+    def rules_keep(self) -> float | None:
+        """Share of the draft the learned part rules leave as it is; None without them."""
+        return None if self.rule_edit is None else 1.0 - self.rule_edit
+
+    @property
+    def phrases_keep(self) -> float | None:
+        """Share of the draft the learned phrase rules leave as it is; None without them."""
+        return None if self.phrase_edit is None else 1.0 - self.phrase_edit
 
     @property
     def rule_share(self) -> float | None:
@@ -56,14 +92,16 @@ class Signals:
     def features(self) -> list[float]:
         """The fit's inputs, in FEATURES order (a missing signal counts as neutral).
 
-        >>> Signals(0.5, rules_followed=1, rules_checked=2).features()
-        [1.0, 0.5, 0.5, 0.0, 0.0, 0.0]
+        >>> Signals(0.5, rules_followed=1, rules_checked=2, rule_edit=0.25).features()
+        [1.0, 0.5, 0.5, 0.75, 1.0, 0.0, 0.0, 0.0]
         """
-        rules = self.rule_share
+        rules, keep, phrases = self.rule_share, self.rules_keep, self.phrases_keep
         return [
             1.0,
             self.structure,
             1.0 if rules is None else rules,
+            1.0 if keep is None else keep,
+            1.0 if phrases is None else phrases,
             self.token_confidence or 0.0,
             0.0 if self.token_confidence is None else 1.0,
             1.0 if self.truncated else 0.0,
@@ -85,7 +123,7 @@ class Signals:
 
         >>> Signals.from_json(Signals(0.8, ("sign-off",)).as_json())
         Signals(structure=0.8, missing=('sign-off',), rules_followed=0, rules_checked=0, \
-token_confidence=None, truncated=False)
+token_confidence=None, truncated=False, rule_edit=None, phrase_edit=None)
         >>> Signals.from_json({"structure": "x"}) is None
         True
         """
@@ -94,6 +132,8 @@ token_confidence=None, truncated=False)
         try:
             structure = float(value["structure"])
             token = value.get("token_confidence")
+            # Absent from signals stored before they existed.
+            edit, phrase = value.get("rule_edit"), value.get("phrase_edit")
             return cls(
                 structure=structure,
                 missing=tuple(str(m) for m in value.get("missing") or ()),
@@ -101,6 +141,8 @@ token_confidence=None, truncated=False)
                 rules_checked=int(value.get("rules_checked") or 0),
                 token_confidence=None if token is None else float(token),
                 truncated=bool(value.get("truncated")),
+                rule_edit=None if edit is None else float(edit),
+                phrase_edit=None if phrase is None else float(phrase),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -157,17 +199,24 @@ def draft_signals(
     >>> note = LearnedNote("No exclamation marks", "avoid", example="!")
     >>> s = draft_signals("Hi Sam,\\n\\nGreat news!\\n\\nBest,\\nPriya", {"recipient": "Sam"},
     ...                   [note], token_conf=0.9)
-    >>> s.structure, s.missing, s.rules_followed, s.rules_checked
-    (0.6, ('subject', 'length'), 0, 1)
+    >>> s.structure, s.missing, s.rules_followed, s.rules_checked, s.rule_edit, s.phrase_edit
+    (0.6, ('subject', 'length'), 0, 1, None, 0.0303)
     """
     checks = structure_checks(text, data)
     followed = checked = 0
+    changed: dict[bool, int | None] = {True: None, False: None}  # phrase rule? -> characters
     for note in notes:
-        verdict = follows(note, text, data)
-        if verdict is None:
+        chars = edit_for(note, text, data)
+        if chars is None:
             continue
         checked += 1
-        followed += int(verdict)
+        followed += int(chars == 0)
+        phrase = note.kind in PHRASE_KINDS
+        changed[phrase] = (changed[phrase] or 0) + chars
+
+    def share(chars: int | None) -> float | None:
+        return None if chars is None else round(min(1.0, chars / max(1, len(text))), 4)
+
     return Signals(
         structure=round(sum(checks.values()) / len(checks), 4),
         missing=tuple(name for name, ok in checks.items() if not ok),
@@ -175,6 +224,8 @@ def draft_signals(
         rules_checked=checked,
         token_confidence=None if token_conf is None else round(token_conf, 4),
         truncated=truncated,
+        rule_edit=share(changed[False]),
+        phrase_edit=share(changed[True]),
     )
 
 
@@ -206,7 +257,7 @@ class Calibration:
     def from_json(cls, value: Any) -> Calibration | None:
         """A calibration from `as_json`'s output; None when it is another shape (or features).
 
-        >>> c = Calibration((0.5, 0, 0, 0, 0, 0), 12, 0.5)
+        >>> c = Calibration((0.5, 0, 0, 0, 0, 0, 0, 0), 12, 0.5)
         >>> Calibration.from_json(c.as_json()) == c
         True
         """
@@ -268,6 +319,10 @@ def prior_score(signals: Signals) -> float:
     parts = [(PRIOR_WEIGHTS["structure"], signals.structure)]
     if signals.rule_share is not None:
         parts.append((PRIOR_WEIGHTS["rules"], signals.rule_share))
+    if signals.rules_keep is not None:
+        parts.append((PRIOR_WEIGHTS["rules_keep"], signals.rules_keep))
+    if signals.phrases_keep is not None:
+        parts.append((PRIOR_WEIGHTS["phrases_keep"], signals.phrases_keep))
     if signals.token_confidence is not None:
         parts.append((PRIOR_WEIGHTS["tokens"], signals.token_confidence))
     value = math.fsum(w * v for w, v in parts) / math.fsum(w for w, _ in parts)
@@ -289,7 +344,7 @@ def confidence(signals: Signals, calibration: Calibration | None = None) -> Conf
     >>> confidence(Signals(0.8, ("sign-off",), 3, 3, 0.9)).reason
     '0.89 — likely sent as is: follows 3/3 learned rules; token confidence 0.90; \
 missing: sign-off (no history yet)'
-    >>> fit = Calibration((0.6, -0.2, -0.2, 0.0, 0.0, 0.3), 40, 0.3)
+    >>> fit = Calibration((0.6, -0.2, -0.2, 0.0, 0.0, 0.0, 0.0, 0.3), 40, 0.3)
     >>> c = confidence(Signals(1.0, truncated=True), fit)
     >>> c.score, c.reason
     (0.5, '0.50 — some edits likely: cut off at the length limit (fitted on 40 past edits)')
@@ -314,6 +369,9 @@ def _reason(signals: Signals, score: float) -> str:
     parts = []
     if signals.rules_checked:
         parts.append(f"follows {signals.rules_followed}/{signals.rules_checked} learned rules")
+    changed = (signals.rule_edit or 0.0) + (signals.phrase_edit or 0.0)
+    if changed:
+        parts.append(f"they would change ~{min(1.0, changed):.0%} of it")
     if signals.token_confidence is not None:
         parts.append(f"token confidence {signals.token_confidence:.2f}")
     if signals.truncated:

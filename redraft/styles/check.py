@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from redraft.emailparts import parse_email
+from redraft.editdistance import levenshtein
+from redraft.emailparts import count_words, parse_email
 from redraft.prompting import LearnedNote, PromptTemplate
 from redraft.styles.mining import generalise, recipient_fields, tokens
 
@@ -51,6 +52,44 @@ def follows(note: LearnedNote, draft: str, data: Mapping[str, Any]) -> bool | No
         limit = int(match.group(2))
         return email.word_count <= limit if match.group(1) == "under" else email.word_count >= limit
     return None
+
+
+def edit_for(note: LearnedNote, draft: str, data: Mapping[str, Any]) -> int | None:
+    """About how many characters a writer who keeps `note` changes in `draft`: 0 when the
+    draft follows it, None for a rule this check cannot read.
+
+    A rough count in the edit distance's own unit, so that the rules a draft breaks can be
+    weighed against its length: a wrong greeting costs the distance to the rule's greeting, a
+    missing sentence or P.S. its length, a phrase to avoid its length at each use, a length
+    limit the words over it.
+
+    >>> note = LearnedNote('Open with "Hi {first_name},"', "greeting", example="Hi {first_name},")
+    >>> edit_for(note, "Dear Sam,\\n\\nHello.", {"recipient": "Sam Lee"})
+    4
+    >>> limit = LearnedNote("Keep the email under 5 words", "length")
+    >>> edit_for(limit, "Hi Sam,\\n\\none two three four five six.", {"recipient": "Sam Lee"})
+    14
+    """
+    verdict = follows(note, draft, data)
+    if verdict is None or verdict:
+        return None if verdict is None else 0
+    email = parse_email(generalise(draft, recipient_fields(data)))
+    example = _norm(note.example)
+    if note.kind == "greeting":
+        return levenshtein(_norm(email.greeting), example)
+    if note.kind == "sign_off":
+        return levenshtein(_norm(email.sign_off), example)
+    if note.kind in ("postscript", "sentence", "subject"):
+        return len(example)
+    if note.kind in ("avoid", "replace"):
+        avoided, _, instead = (part.strip() for part in note.example.partition(" -> "))
+        uses = f" {' '.join(tokens(email.body))} ".count(f" {avoided.lower()} ")
+        return max(1, uses) * max(len(avoided), len(instead))
+    # A length limit (the only other kind `follows` reads): the words over or under it.
+    match = _LIMIT.search(note.rule)
+    assert match is not None  # follows() returned a verdict, so the rule names its limit
+    chars_per_word = len(_norm(draft)) / max(1, count_words(draft))
+    return round(abs(email.word_count - int(match.group(2))) * chars_per_word)
 
 
 @dataclass(frozen=True)
