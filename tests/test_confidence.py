@@ -204,12 +204,17 @@ def _record(draft: str | None, final: str, **kw: Any) -> FeedbackRecord:
     return FeedbackRecord(1, 2, [], final, draft=draft, data=DATA, client="Northwind", **kw)
 
 
-def test_fit_rows_use_stored_signals_else_recompute() -> None:
+def test_fit_rows_score_every_draft_against_todays_rules_and_keep_what_the_text_cannot_give() -> (
+    None
+):
+    # The base model wrote these drafts with no rules in its prompt; the export has since
+    # learned a greeting rule. The fit must see which drafts break it.
     template = load_template(None)
-    stored = Signals(0.5, ("subject",), 0, 0, 0.7).as_json()
+    template = replace(template, clients={"northwind": ClientStyle(learned=(GREETING,))})
+    stored = Signals(0.5, ("subject",), 0, 0, 0.7, True).as_json()
     rows = fit_rows(
         [
-            _record("Hi", "Hi", draft_signals=stored),
+            _record(DRAFT, DRAFT, draft_signals=stored),
             _record(DRAFT, DRAFT + " Thanks."),
             _record(None, "Written from scratch"),
             _record("Hi", "Golden", machine_written=True),
@@ -217,8 +222,11 @@ def test_fit_rows_use_stored_signals_else_recompute() -> None:
         template,
     )
     assert [(s, round(d, 4)) for s, d in rows] == [
-        (Signals(0.5, ("subject",), 0, 0, 0.7), 0.0),
-        (draft_signals(DRAFT, DATA), round(normalised_edit_distance(DRAFT, DRAFT + " Thanks."), 4)),
+        (Signals(1.0, (), 0, 1, 0.7, True, rule_edit=0.0125), 0.0),
+        (
+            Signals(1.0, (), 0, 1, rule_edit=0.0125),
+            round(normalised_edit_distance(DRAFT, DRAFT + " Thanks."), 4),
+        ),
     ]
 
 

@@ -66,18 +66,26 @@ def fit_rows(
 ) -> list[tuple[Signals, float]]:
     """(signals, edit distance) for each draft a person edited (pure).
 
-    A draft's signals are the ones stored with its prediction; a draft without them (imported
-    history, drafts written before scores) gets its rule-free and rule signals recomputed
-    from its text (no token confidence). Machine-written finals are left out.
+    The signals the text gives are recomputed against `template`'s learned rules — the rules
+    the next version drafts with — whichever version wrote the draft: a draft of the base
+    model was scored against no rules, and the fit must learn what breaking today's rules
+    costs. What the text cannot give back (token confidence, cut off at max_tokens) comes
+    from the signals stored with the prediction, where there are any (none for imported
+    history). Machine-written finals are left out.
     """
     rows = []
     for record in records:
         if record.draft is None or record.machine_written:
             continue
-        signals = Signals.from_json(record.draft_signals)
-        if signals is None:
-            notes = template.client_style(record.client).learned
-            signals = draft_signals(record.draft, record.data, notes)
+        stored = Signals.from_json(record.draft_signals)
+        notes = template.client_style(record.client).learned
+        signals = draft_signals(
+            record.draft,
+            record.data,
+            notes,
+            stored.token_confidence if stored else None,
+            stored.truncated if stored else False,
+        )
         rows.append((signals, normalised_edit_distance(record.draft, record.final)))
     return rows
 
