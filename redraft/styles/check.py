@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redraft.editdistance import levenshtein
-from redraft.emailparts import count_words, parse_email
+from redraft.emailparts import Email, count_words, parse_email
 from redraft.prompting import LearnedNote, PromptTemplate
 from redraft.styles.mining import generalise, recipient_fields, tokens
 
@@ -30,7 +30,14 @@ def follows(note: LearnedNote, draft: str, data: Mapping[str, Any]) -> bool | No
     >>> follows(LearnedNote("No exclamation marks", "avoid", example="!"), "Wow!", {})
     False
     """
-    email = parse_email(generalise(draft, recipient_fields(data)))
+    return _follows(note, _generalised(draft, data))
+
+
+def _generalised(draft: str, data: Mapping[str, Any]) -> Email:
+    return parse_email(generalise(draft, recipient_fields(data)))
+
+
+def _follows(note: LearnedNote, email: Email) -> bool | None:
     example = _norm(note.example)
     if note.kind == "greeting":
         return _norm(email.greeting) == example
@@ -70,10 +77,10 @@ def edit_for(note: LearnedNote, draft: str, data: Mapping[str, Any]) -> int | No
     >>> edit_for(limit, "Hi Sam,\\n\\none two three four five six.", {"recipient": "Sam Lee"})
     14
     """
-    verdict = follows(note, draft, data)
+    email = _generalised(draft, data)
+    verdict = _follows(note, email)
     if verdict is None or verdict:
         return None if verdict is None else 0
-    email = parse_email(generalise(draft, recipient_fields(data)))
     example = _norm(note.example)
     if note.kind == "greeting":
         return levenshtein(_norm(email.greeting), example)
