@@ -35,6 +35,7 @@ from redraft.training.trl_lora import (
     TrlParams,
     build_dpo_trainer,
     build_sft_trainer,
+    new_lora,
     require_train_extra,
 )
 
@@ -97,7 +98,6 @@ def main() -> None:
     args = parser.parse_args()
     require_train_extra()
     import torch
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     export = load_export(args.export)
@@ -117,13 +117,7 @@ def main() -> None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(hf_dir)
     print(f"load model and tokenizer: {time.perf_counter() - began:.1f} s")
-    lora = LoraConfig(
-        r=params.lora_r,
-        lora_alpha=2 * params.lora_r,
-        lora_dropout=0.05,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
+    lora = new_lora(params)
     rows = read_jsonl(sft_path)
     began = time.perf_counter()
     sft = build_sft_trainer(model, tokenizer, rows, replace(params, max_steps=args.repeat), lora)

@@ -393,12 +393,24 @@ def run_lora(
         return _run_lora(export, params, report)
 
 
+def new_lora(params: TrlParams) -> Any:
+    """The LoRA adapter a fresh run trains: every linear layer, rank and alpha from `params`."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=params.lora_r,
+        lora_alpha=params.lora_alpha or 2 * params.lora_r,
+        lora_dropout=0.05,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
 def _run_lora(
     export: ExportFolder, params: TrlParams, report: Report
 ) -> tuple[Path, dict[str, Any]]:
     require_train_extra()
     import torch
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     sft_path = export.dataset("trl_sft", "train")
@@ -412,13 +424,7 @@ def _run_lora(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(params.base_model)
-    lora = LoraConfig(
-        r=params.lora_r,
-        lora_alpha=params.lora_alpha or 2 * params.lora_r,
-        lora_dropout=0.05,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
+    lora = new_lora(params)
     if params.start_adapter is not None:
         model = _continued(model, params.start_adapter)
         lora = None
