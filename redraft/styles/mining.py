@@ -64,6 +64,12 @@ MASKED = ((EMAIL_MASK, "an email address"), (PHONE_MASK, "a phone number"), (NAM
 # An edit counts as targeted (not a rewritten or cut sentence) when the writer kept this many
 # words around it.
 CONTEXT_WORDS = 3
+# A draft sentence is rewritten, not cut, when one final sentence keeps this share of its
+# content words.
+REWRITE_OVERLAP = 1 / 3
+# Deletions inside cut sentences count only when the writers delete the phrase more often than
+# they cut sentences at all (one-sided binomial test at this level).
+CUT_EVIDENCE_LEVEL = 0.05
 _SPACE = re.compile(r"\s+")
 GENERALISED = ("full_name", "company", "first_name", "last_name")
 
@@ -194,6 +200,11 @@ class _Edit:
     deleted: frozenset[str]
     swaps: frozenset[tuple[str, str]]
     drafted: frozenset[str] = frozenset()  # the phrases of the draft's body, sentence by sentence
+    # Of `deleted`, those gone only with a sentence the writer cut whole (none of its content
+    # kept in any final sentence), and how many of the draft's sentences were cut.
+    deleted_in_cut: frozenset[str] = frozenset()
+    sentences: int = 0
+    sentences_cut: int = 0
 
     @staticmethod
     def of(record: EditRecord, longest: int, names: frozenset[str] = frozenset()) -> _Edit:
@@ -225,8 +236,106 @@ class _Edit:
             swaps.add((" ".join(before[i1:i2]), " ".join(after[j1:j2])))
         drafted = _sentence_grams(draft, longest)
         left = _sentence_grams(draft, longest, cut) if cut else drafted
-        deleted = deleted_phrases(left, _sentence_grams(final, longest), longest)
-        return _Edit(draft, final, before, frozenset(deleted), frozenset(swaps), frozenset(drafted))
+        kept = _sentence_grams(final, longest)
+        deleted = deleted_phrases(left, kept, longest)
+        dropped = cut_sentences(draft, final)
+        in_cut: set[str] = set()
+        if dropped:
+            survived = _sentence_grams(draft, longest, cut | dropped)
+            in_cut = deleted - deleted_phrases(survived, kept, longest)
+        return _Edit(
+            draft,
+            final,
+            before,
+            frozenset(deleted),
+            frozenset(swaps),
+            frozenset(drafted),
+            frozenset(in_cut),
+            len(draft.sentences),
+            len({_sentence_at(draft, at) for at in dropped}),
+        )
+
+
+def cut_sentences(draft: Email, final: Email) -> set[int]:
+    """The body token positions of the draft's sentences the writer cut: those no final
+    sentence keeps REWRITE_OVERLAP of the content words of (a rewrite keeps some). Each final
+    word stands for one draft sentence only, so a final sentence can merge two draft sentences
+    but not keep both of two repeated ones. A sentence with no content words is never cut.
+
+    >>> d = parse_email("Hi Bo,\\n\\nOur bikes are light. We ship fast to every city.")
+    >>> sorted(cut_sentences(d, parse_email("Hi Bo,\\n\\nOur bikes are very light.")))
+    [4, 5, 6, 7, 8, 9]
+    >>> cut_sentences(d, parse_email("Hi Bo,\\n\\nLight bikes, shipped fast to each city."))
+    set()
+    >>> sorted(cut_sentences(parse_email("Hi,\\n\\nBikes rock. Bikes rock."),
+    ...                      parse_email("Hi,\\n\\nBikes rock.")))
+    [2, 3]
+    """
+    drafts = [_content(s.text) for s in draft.sentences]
+    unclaimed = [_content(s.text) for s in final.sentences]
+    # Sentences the final keeps most of claim their words first.
+    order = sorted(
+        (i for i, words in enumerate(drafts) if words),
+        key=lambda i: -max((len(drafts[i] & f) for f in unclaimed), default=0) / len(drafts[i]),
+    )
+    cut: set[int] = set()
+    for i in order:
+        kept = max(unclaimed, key=lambda f: len(drafts[i] & f), default=set())
+        if len(drafts[i] & kept) >= REWRITE_OVERLAP * len(drafts[i]):
+            kept -= drafts[i]
+        else:
+            cut.add(i)
+    positions: set[int] = set()
+    start = 0
+    for i, sentence in enumerate(draft.sentences):
+        words = len(tokens(sentence.text))
+        if i in cut:
+            positions.update(range(start, start + words))
+        start += words
+    return positions
+
+
+def _content(text: str) -> set[str]:
+    """A sentence's content words, stemmed: no stopwords, common words or placeholders."""
+    return {
+        _stem(t)
+        for t in tokens(text)
+        if t not in STOPWORDS and t not in COMMON_WORDS and t[0] not in "{[!?"
+    }
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so "hired" and "hiring" count as one word kept.
+
+    >>> [_stem(w) for w in ("hired", "hiring", "hires", "launch", "quickly")]
+    ['hir', 'hir', 'hir', 'launch', 'quick']
+    """
+    for suffix in ("ing", "ed", "es", "ly", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _sentence_at(email: Email, position: int) -> int:
+    """The index of the sentence holding a body token position."""
+    start = 0
+    for index, sentence in enumerate(email.sentences):
+        start += len(tokens(sentence.text))
+        if position < start:
+            return index
+    return len(email.sentences)
+
+
+def upper_tail(successes: int, trials: int, rate: float) -> float:
+    """P(at least `successes` of `trials` at `rate`): the one-sided binomial p-value.
+
+    >>> round(upper_tail(5, 5, 0.7), 3), round(upper_tail(10, 10, 0.25), 6)
+    (0.168, 1e-06)
+    """
+    return sum(
+        math.comb(trials, k) * rate**k * (1 - rate) ** (trials - k)
+        for k in range(successes, trials + 1)
+    )
 
 
 def deleted_phrases(drafted: Counter[str], kept: Counter[str], longest: int = 8) -> set[str]:
@@ -450,12 +559,25 @@ def needed_support(gram: str, options: MiningOptions) -> int:
 
 
 def _avoid_rules(edits: Sequence[_Edit], options: MiningOptions) -> list[LearnedRule]:
-    """Phrases the writers delete (or swap out) from the body most times a draft has them."""
+    """Phrases the writers delete (or swap out) from the body most times a draft has them.
+
+    Edits that lost a phrase only with a sentence cut whole count when the phrase is deleted
+    more often than the writers cut sentences at all (one-sided binomial test at
+    CUT_EVIDENCE_LEVEL); where they cut most sentences to a length, a phrase lost with them
+    says nothing about the phrase, and only its targeted deletions count.
+    """
     in_draft: Counter[str] = Counter()
     deleted: Counter[str] = Counter()
+    in_cut: Counter[str] = Counter()
     for e in edits:
         in_draft.update(e.drafted)
         deleted.update(e.deleted)
+        in_cut.update(e.deleted_in_cut)
+    sentences = sum(e.sentences for e in edits)
+    cut_rate = sum(e.sentences_cut for e in edits) / sentences if sentences else 0.0
+    for gram, count in in_cut.items():
+        if upper_tail(deleted[gram], in_draft[gram], cut_rate) >= CUT_EVIDENCE_LEVEL:
+            deleted[gram] -= count
     found = {
         gram: count
         for gram, count in deleted.items()
