@@ -680,3 +680,31 @@ def test_an_export_puts_the_style_notes_it_learns_into_the_training_prompts(tmp_
     (row, *_) = read_jsonl(tmp_path / "plain" / "trl_sft.train.jsonl")
     assert "Morning" not in row["messages"][0]["content"]
     assert trained_template(export) == {}
+
+
+def test_words_lost_with_sentences_cut_to_a_length_make_no_rule():
+    """A writer who cuts most sentences of every draft loses "bikes" with them: that says
+    nothing about the word. A stock sentence cut where the writers keep most sentences does."""
+    cutter = [
+        edit(
+            "Quarry",
+            "Hi Sam,\n\nWe sell bikes. Our bikes are light. Call us today. Riders love bikes. "
+            "Bikes ship free.",
+            "Hi Sam,\n\nCall us today.",
+        )
+        for _ in range(6)
+    ]
+    keeper = [
+        edit(
+            "Signal Co",
+            "Hi Sam,\n\nI hope this finds you well. We sell signs. Our signs glow.",
+            "Hi Sam,\n\nWe sell signs. Our signs glow.",
+        )
+        for _ in range(6)
+    ]
+    found = learn_styles(cutter + keeper)
+    avoid = {
+        client: [(r.example, r.evidence) for r in findings.rules if r.kind == "avoid"]
+        for client, findings in found.items()
+    }
+    assert avoid == {"Quarry": [], "Signal Co": [("i hope this finds you well", "6 of 6 edits")]}

@@ -6,7 +6,8 @@ Every rule is something the writers do over and over, with the evidence to check
   word that the finals have and the drafts lacked;
 - **avoid**: a word, phrase or "!" that the writers delete from the drafts, in a targeted edit
   or inside a sentence they rewrote (a phrase only moved elsewhere in the final, or whose words
-  are all still there in another order, is not deleted);
+  are all still there in another order, is not deleted; one lost only with sentences cut
+  whole counts when it goes more often than the writers cut sentences at all);
 - **replace**: a word or short phrase the writers swap for another;
 - **length**: finals consistently shorter (or longer) than the drafts, or every final under a
   limit that drafts went over.
