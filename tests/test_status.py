@@ -289,8 +289,8 @@ def test_status_cli_with_an_unreachable_label_studio(settings: Settings, tmp_pat
     assert result.stdout.splitlines()[0] == "> 1. briefs imported"
     assert result.stderr == (
         f"error: Label Studio counts not shown: cannot reach Label Studio at "
-        f"{env['LABEL_STUDIO_URL']} (ConnectError) — is it running? Set LABEL_STUDIO_URL or "
-        "pass --url\n"
+        f"{env['LABEL_STUDIO_URL']} (ConnectError) — is it running? Set LABEL_STUDIO_URL to "
+        "its address\n"
     )
 
 

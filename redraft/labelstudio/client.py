@@ -47,7 +47,7 @@ def connect(
     except Exception as exc:  # httpx transport errors, refused connections
         raise LabelStudioError(
             f"cannot reach Label Studio at {url} ({type(exc).__name__}) — is it running? "
-            "Set LABEL_STUDIO_URL or pass --url"
+            "Set LABEL_STUDIO_URL to its address"
         ) from None
     return client
 

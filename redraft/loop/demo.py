@@ -237,7 +237,7 @@ def local_model_settings(settings: Settings, stack: ExitStack) -> Settings:
         url = server.url
         write_record(settings.home, url)
         stack.callback(remove_record, settings.home)
-        say(f"local model server (llama-cpp-python) on {url}: {', '.join(server.model_ids)}")
+        say(f"local model server ({server.engine.name}) on {url}: {', '.join(server.model_ids)}")
     # Concurrency and timeouts need no setting: drafting learns them from the server.
     return settings.with_overrides(
         openai_base_url=url,
