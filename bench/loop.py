@@ -74,13 +74,16 @@ RECIPES: dict[str, dict[str, Any]] = {
     "continue": {},  # the defaults, but from turn 2 on it continues the previous adapter
     "notes-only": {},  # no training: learned style notes in the prompt of the base model
     "notes+default": {},  # learned style notes in the prompt, and the default fine-tune on it
+    # notes+default with fewer optimizer steps: what a shorter turn costs in learning (issue 21)
+    "notes+sft26+dpo4": {"sft_max_steps": 26, "dpo_max_steps": 4},
+    "notes+sft20+dpo4": {"sft_max_steps": 20, "dpo_max_steps": 4},
 }
 # Recipes whose later turns continue the previous turn's adapter on that turn's annotations
 # only, instead of training a fresh adapter on every annotation so far.
 CONTINUING = {"continue"}
 # Recipes that learn each client's style notes from the annotations so far (`redraft styles
 # learn`, default thresholds) and draft with them in the prompt (`redraft styles apply`).
-NOTES = {"notes-only", "notes+default"}
+NOTES = {"notes-only", "notes+default", "notes+sft26+dpo4", "notes+sft20+dpo4"}
 UNTRAINED = {"notes-only"}
 STAMP = "2026-12-01T10:00:00.000000Z"
 

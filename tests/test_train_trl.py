@@ -392,3 +392,54 @@ def test_a_cpu_step_takes_its_examples_one_at_a_time_and_still_learns_from_all(
     tokens = sum(len(example["input_ids"]) for example in sft.train_dataset)
     logged = next(entry for entry in sft.state.log_history if "num_tokens" in entry)
     assert (sft.state.global_step, logged["num_tokens"]) == (1, tokens)
+
+
+def test_reply_only_losses_and_gradients_equal_trls(
+    tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """On a CPU the trainers score only the reply's positions; the loss and every gradient
+    are TRL's own (its fused head scores every position there), on the same batches."""
+    import torch
+    from trl import DPOTrainer, SFTTrainer
+
+    from redraft.training.exportdir import read_jsonl
+    from redraft.training.reply_logits import ReplyOnlyDPOTrainer, ReplyOnlySFTTrainer
+    from redraft.training.trl_lora import build_dpo_trainer, build_sft_trainer
+
+    def loss_and_grads(trainer: object, compute: object, batch: dict) -> tuple[float, list]:
+        model = trainer.model  # type: ignore[attr-defined]
+        model.zero_grad()
+        loss = compute(trainer, model, dict(batch))  # type: ignore[operator]
+        loss.backward()
+        trained = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
+        return float(loss.detach()), [p.grad.clone() for p in trained]
+
+    def assert_same(trainer: object, ours: object, theirs: object, batch: dict) -> None:
+        loss, grads = loss_and_grads(trainer, ours, batch)
+        trl_loss, trl_grads = loss_and_grads(trainer, theirs, batch)
+        assert loss == pytest.approx(trl_loss, rel=1e-5) and len(grads) == len(trl_grads) > 0
+        for grad, trl_grad in zip(grads, trl_grads, strict=True):
+            torch.testing.assert_close(grad, trl_grad, rtol=1e-4, atol=1e-6)
+
+    model, tokenizer = _tiny(tiny_model)
+    params = TrlParams(base_model=str(tiny_model), output_dir=tmp_path, max_steps=1)
+    rows = read_jsonl(export_folder / "trl_sft.train.jsonl")
+    sft = build_sft_trainer(model, tokenizer, rows, params, _lora())
+    assert isinstance(sft, ReplyOnlySFTTrainer)
+    sft.model.eval()  # no dropout: both losses see the same network
+    # Two examples of different lengths: right padding, and reply positions that differ.
+    examples = sorted(sft.train_dataset, key=lambda example: len(example["input_ids"]))
+    batch = sft.data_collator([examples[0], examples[-1]])
+    assert len(set(batch["attention_mask"].sum(dim=1).tolist())) == 2
+    assert_same(sft, ReplyOnlySFTTrainer.compute_loss, SFTTrainer.compute_loss, batch)
+
+    pairs = read_jsonl(export_folder / "trl_dpo.train.jsonl")
+    dpo = build_dpo_trainer(sft.model, tokenizer, pairs, params)
+    assert isinstance(dpo, ReplyOnlyDPOTrainer) and dpo.loss_types == ["sigmoid", "sft"]
+    dpo.model.eval()
+    with torch.no_grad():  # move the policy off its reference, so the DPO term is not flat
+        for name, weight in dpo.model.named_parameters():
+            if "lora_B.default" in name:
+                weight.add_(0.05 * torch.randn_like(weight))
+    batch = next(iter(dpo.get_train_dataloader()))
+    assert_same(dpo, ReplyOnlyDPOTrainer.compute_loss, DPOTrainer.compute_loss, batch)

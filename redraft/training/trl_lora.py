@@ -301,19 +301,42 @@ def _phase_metrics(trainer: Any, timer: Any, started: float) -> dict[str, Any]:
     }
 
 
+def _sft_trainer_class(cuda: bool) -> Any:
+    """TRL's SFTTrainer on a GPU (its fused head scores only the reply there); elsewhere the
+    subclass that asks the model for the reply's logits only (redraft.training.reply_logits)."""
+    if cuda:
+        from trl import SFTTrainer
+
+        return SFTTrainer
+    from redraft.training.reply_logits import ReplyOnlySFTTrainer
+
+    return ReplyOnlySFTTrainer
+
+
+def _dpo_trainer_class(cuda: bool) -> Any:
+    """As `_sft_trainer_class`, for DPO."""
+    if cuda:
+        from trl import DPOTrainer
+
+        return DPOTrainer
+    from redraft.training.reply_logits import ReplyOnlyDPOTrainer
+
+    return ReplyOnlyDPOTrainer
+
+
 def build_sft_trainer(
     model: Any, tokenizer: Any, rows: list[dict[str, Any]], params: TrlParams, lora: Any
 ) -> Any:
     """An SFTTrainer with a fresh LoRA adapter and the loss on the completions only."""
     import torch
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     cuda = torch.cuda.is_available()
     bf16 = resolve_precision(params.precision, cuda) == "bf16"
     common = _common_args(params, "sft", len(rows), cuda, bf16)
     config = SFTConfig(**_config_kwargs(SFTConfig, completion_only_loss=True, **common))
-    return SFTTrainer(
+    return _sft_trainer_class(cuda)(
         model=model,
         args=config,
         train_dataset=Dataset.from_list([sft_example(row) for row in rows]),
@@ -328,7 +351,7 @@ def build_dpo_trainer(
     """A DPOTrainer that continues the SFT adapter, with a frozen copy of it as reference."""
     import torch
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig
 
     cuda = torch.cuda.is_available()
     bf16 = resolve_precision(params.precision, cuda) == "bf16"
@@ -337,7 +360,7 @@ def build_dpo_trainer(
     loss: dict[str, Any] = {"loss_type": ["sigmoid"]}
     if params.dpo_sft_weight > 0:
         loss = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, params.dpo_sft_weight]}
-    trainer = DPOTrainer(
+    trainer = _dpo_trainer_class(cuda)(
         model=policy,
         args=DPOConfig(**_config_kwargs(DPOConfig, beta=params.dpo_beta, **loss, **common)),
         train_dataset=Dataset.from_list(rows),
