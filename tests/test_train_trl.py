@@ -397,13 +397,18 @@ def test_a_cpu_step_takes_its_examples_one_at_a_time_and_still_learns_from_all(
 def test_reply_only_losses_and_gradients_equal_trls(
     tiny_model: Path, export_folder: Path, tmp_path: Path
 ) -> None:
-    """On a CPU the trainers score only the reply's positions; the loss and every gradient
-    are TRL's own (its fused head scores every position there), on the same batches."""
+    """On a CPU the trainers score only the reply's positions, and DPO runs each pair's prompt
+    once; the loss and every gradient are TRL's own (its fused head scores every position
+    there, and DPO runs the prompt twice), on the same batches."""
     import torch
     from trl import DPOTrainer, SFTTrainer
 
     from redraft.training.exportdir import read_jsonl
-    from redraft.training.reply_logits import ReplyOnlyDPOTrainer, ReplyOnlySFTTrainer
+    from redraft.training.reply_logits import (
+        ReplyOnlyDPOTrainer,
+        ReplyOnlySFTTrainer,
+        shared_prompt_pairs,
+    )
     from redraft.training.trl_lora import build_dpo_trainer, build_sft_trainer
 
     def loss_and_grads(trainer: object, compute: object, batch: dict) -> tuple[float, list]:
@@ -441,5 +446,11 @@ def test_reply_only_losses_and_gradients_equal_trls(
         for name, weight in dpo.model.named_parameters():
             if "lora_B.default" in name:
                 weight.add_(0.05 * torch.randn_like(weight))
-    batch = next(iter(dpo.get_train_dataloader()))
+    # Two pairs of different lengths: each becomes one sequence with its prompt once.
+    examples = sorted(dpo.train_dataset, key=lambda pair: len(pair["rejected_ids"]))
+    batch = dpo.data_collator([examples[0], examples[-1]])
+    shared = shared_prompt_pairs(batch)
+    assert shared is not None and shared.input_ids.numel() < batch["input_ids"].numel()
+    assert_same(dpo, ReplyOnlyDPOTrainer.compute_loss, DPOTrainer.compute_loss, batch)
+    dpo.model.set_attn_implementation("eager")  # the mask as additive floats
     assert_same(dpo, ReplyOnlyDPOTrainer.compute_loss, DPOTrainer.compute_loss, batch)

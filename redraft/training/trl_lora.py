@@ -14,6 +14,8 @@ module imports without the [train] extra.
   "default" adapter into a frozen "ref" adapter and computes the reference log-probs with it,
   so the reference is the SFT policy, not the base model. `run_lora` checks that the copy
   exists and refuses to train against the base model otherwise.
+- On a CPU both stages use redraft.training.reply_logits's subclasses of TRL's trainers: the
+  same losses from the reply's logits only, and DPO with each pair's prompt run once.
 """
 
 from __future__ import annotations
