@@ -44,6 +44,8 @@ def one_step(trainer: Any, reference: bool) -> dict[str, float]:
     """Seconds per part of one optimizer step, and the step's token counts."""
     import torch
 
+    from redraft.training.reply_logits import shared_prompt_pairs
+
     parts: dict[str, float] = defaultdict(float)
     model = trainer.model
     model.train()
@@ -59,6 +61,11 @@ def one_step(trainer: Any, reference: bool) -> dict[str, float]:
         parts["padding"] += float(batch["input_ids"].numel()) - (
             float(mask.sum()) if mask is not None else batch["input_ids"].numel()
         )
+        if reference:  # DPO: what the model runs, each pair's prompt once (on a CPU)
+            shared = shared_prompt_pairs(batch)
+            parts["tokens run"] += float(
+                shared.input_ids.numel() if shared is not None else batch["input_ids"].numel()
+            )
         ref = 0.0
         if reference:
             began = time.perf_counter()
@@ -81,7 +88,8 @@ def one_step(trainer: Any, reference: bool) -> dict[str, float]:
 
 
 def show(label: str, runs: list[dict[str, float]], examples: int) -> None:
-    timed = [k for k in runs[0] if k not in ("tokens", "padding")]
+    counts = ("tokens", "padding", "tokens run")
+    timed = [k for k in runs[0] if k not in counts]
     median = {k: statistics.median(r[k] for r in runs) for k in timed}
     total = sum(median.values())
     print(f"{label}: {total:.2f} s a step ({examples} examples; median of {len(runs)})")
@@ -89,6 +97,8 @@ def show(label: str, runs: list[dict[str, float]], examples: int) -> None:
         print(f"  {key:<26} {median[key]:7.2f} s  {median[key] / total:6.1%}")
     tokens, padding = runs[0]["tokens"], runs[0]["padding"]
     print(f"  tokens per example {tokens / examples:.0f}, padding {padding / max(1.0, tokens):.1%}")
+    if "tokens run" in runs[0]:
+        print(f"  tokens run per example {runs[0]['tokens run'] / examples:.0f} (the prompt once)")
 
 
 def main() -> None:
