@@ -60,8 +60,9 @@ def reply_log_probs(
 class SharedPromptPairs:
     """Each pair as one sequence: the prompt once, then the chosen reply, then the rejected.
 
-    `scored` lists, per reply token, (row, position that predicts it, token); chosen tokens
-    first. `chosen_counts`/`rejected_counts` say how many belong to each pair, in row order.
+    `rows`, `predictors` and `targets` hold, for each reply token, its row, the position whose
+    logits predict it, and the token: every chosen token first, then every rejected one.
+    `chosen_counts`/`rejected_counts` say how many belong to each pair, in row order.
     """
 
     input_ids: torch.Tensor  # (pairs, length)
@@ -80,7 +81,7 @@ PROMPT, CHOSEN, REJECTED, PADDING = 0, 1, 2, -1
 def shared_prompt_pairs(inputs: dict[str, Any]) -> SharedPromptPairs | None:
     """TRL's preference batch ([chosen rows, rejected rows], each prompt + reply, padded on
     the right) laid out with one prompt per pair; None when a pair does not fit that layout
-    (different prompts, an empty reply), and the caller scores the two rows instead."""
+    (no prompt, different prompts, an empty reply), and the caller scores the two rows."""
     ids, completion = inputs["input_ids"], inputs["completion_mask"].bool()
     pairs, device = ids.size(0) // 2, ids.device
     layouts = []
@@ -89,8 +90,10 @@ def shared_prompt_pairs(inputs: dict[str, Any]) -> SharedPromptPairs | None:
         if not (chosen_row.any() and rejected_row.any()):
             return None
         start = int(chosen_row.nonzero()[0])
-        if int(rejected_row.nonzero()[0]) != start or not torch.equal(
-            ids[pair, :start], ids[pairs + pair, :start]
+        if (
+            start == 0
+            or int(rejected_row.nonzero()[0]) != start
+            or not torch.equal(ids[pair, :start], ids[pairs + pair, :start])
         ):
             return None
         layouts.append((ids[pair, :start], ids[pair][chosen_row], ids[pairs + pair][rejected_row]))
