@@ -182,6 +182,14 @@ def pair_log_probs(
     return chosen, rejected, chosen_tokens
 
 
+def _log_tokens(trainer: Any, inputs: dict[str, Any], mode: str) -> None:
+    """TRL's `num_tokens` metric: every token seen in training so far, over all processes."""
+    if mode == "train":
+        seen = trainer.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum()
+        trainer._total_train_tokens += int(seen.item())
+    trainer._metrics[mode]["num_tokens"] = [trainer._total_train_tokens]
+
+
 class ReplyOnlySFTTrainer(SFTTrainer):  # type: ignore[misc]
     """TRL's SFTTrainer with the NLL of the reply computed from the reply's logits only."""
 
@@ -209,10 +217,7 @@ class ReplyOnlySFTTrainer(SFTTrainer):  # type: ignore[misc]
         loss = -per_token.sum() / torch.as_tensor(tokens).clamp(min=1)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # DDP averages the processes' gradients
-        if mode == "train":
-            seen = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum()
-            self._total_train_tokens += int(seen.item())
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        _log_tokens(self, inputs, mode)
         return (loss, {"log_probs": per_token}) if return_outputs else loss
 
 
@@ -269,10 +274,7 @@ class ReplyOnlyDPOTrainer(DPOTrainer):  # type: ignore[misc]
                 term = -chosen_tokens.mean()
             loss = loss + term * weight
 
-        if mode == "train":
-            seen = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum()
-            self._total_train_tokens += int(seen.item())
-        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        _log_tokens(self, inputs, mode)
         chosen_rewards = (self.beta * chosen_ratio).detach()
         rejected_rewards = (self.beta * rejected_ratio).detach()
         for name, value in (
