@@ -1,22 +1,25 @@
-"""Benchmark: the local server's two engines — llama-cpp-python's server and llama-server.
+"""Benchmark: the local server's engines — llama-cpp-python's server and llama-server.
 
-`redraft local serve` runs either llama-cpp-python's server (one request at a time) or llama.cpp's
-own `llama-server` (parallel slots, continuous batching), on the same SmolLM2-135M Q4_1 GGUF.
-Through the real front (redraft.local.server), with the same prompts (the shipped template on
-briefs of the five simulated-writer clients, bench/briefs.py), this measures per engine:
+`redraft local serve` runs llama-cpp-python's server (one request at a time per process; one
+process per core, up to four) or llama.cpp's own `llama-server` (parallel slots, continuous
+batching), on the same SmolLM2-135M Q4_1 GGUF. Through the real front (redraft.local.server),
+with the same prompts (the shipped template on briefs of the five simulated-writer clients,
+bench/briefs.py), this measures, for one llama-cpp-python process using every core (the
+baseline: the front before it ran a process per core), the default processes, and llama-server
+where REDRAFT_LLAMA_SERVER_BIN names one:
 
 1. **speed**: drafts per minute and generated tokens per second with 1, 2 and 4 requests at
    once (temperature 0, so both engines write drafts of comparable length; tokens are counted
    with the model's own tokenizer, the same for both);
-2. **same drafts**: at temperature 0, how many held-out drafts are the same text on both
-   engines, and the mean edit distance between the two engines' drafts;
+2. **same drafts**: at temperature 0, how many held-out drafts are the same text as the
+   baseline's, and the mean edit distance between the two;
 3. **quality**: the held-out edit distance against the simulated writers (drafted through
    redraft's Drafter, as bench/loop.py measures the base model), with 95% intervals.
 
-Prints llama-server / llama-cpp-python ratios measured in the same run; asserts nothing. The
+Prints each engine's ratios to the baseline measured in the same run; asserts nothing. The
 machine's other work makes timings noisy: repeat runs (--repeat) and compare ratios.
 
-    REDRAFT_LLAMA_SERVER_BIN=.cache/llama-server-0.3.36/llama-server \\
+    [REDRAFT_LLAMA_SERVER_BIN=.cache/llama-server-0.3.36/llama-server] \\
       .venv/bin/python bench/local_server.py [--drafts 8] [--held-out-per-client 6] [--repeat 1]
 """
 
@@ -39,7 +42,14 @@ from redraft.backend.versions import ActiveModel
 from redraft.editdistance import normalised_edit_distance
 from redraft.local.base import resolve_base
 from redraft.local.catalog import served_models
-from redraft.local.server import LLAMA_SERVER_ENV, Engine, LocalServer, find_engine, free_port
+from redraft.local.server import (
+    LLAMA_SERVER_ENV,
+    Engine,
+    LocalServer,
+    find_engine,
+    free_port,
+    python_engine,
+)
 from redraft.openai_client import openai_client
 from redraft.prompting import build_messages, load_template
 from redraft.report.stats import mean_interval
@@ -129,10 +139,14 @@ def main() -> None:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
     levels = [int(c) for c in args.concurrency.split(",")]
+    processes = python_engine()
+    engines = {"llama-cpp-python x1": Engine()}  # x1 twice on one core: the same engine
+    engines[f"llama-cpp-python x{processes.parallel}"] = processes
     llama_server = find_engine(parallel=args.slots)
-    if llama_server.binary is None:
-        parser.error(f"set {LLAMA_SERVER_ENV} to a llama-server binary (./dev setup builds one)")
-    engines = {"llama-cpp-python": Engine(), f"llama-server x{args.slots}": llama_server}
+    if llama_server.binary is not None:
+        engines[f"llama-server x{args.slots}"] = llama_server
+    else:
+        say(f"llama-server: skipped ({LLAMA_SERVER_ENV} names none; ./dev setup builds one)")
 
     rules = load_rules()
     clients = sorted(rules, key=lambda c: (not rules[c].tuned, c))
@@ -201,7 +215,7 @@ def main() -> None:
                 tok_s = statistics.median(r[1] for r in runs)
                 latency = statistics.median(r[2] for r in runs)
                 line = (
-                    f"  {level} at once  {name:<18} {per_min:6.1f} drafts/min  "
+                    f"  {level} at once  {name:<20} {per_min:6.1f} drafts/min  "
                     f"{tok_s:6.1f} tokens/s  mean latency {latency:5.1f} s"
                 )
                 if name != first:
@@ -209,23 +223,25 @@ def main() -> None:
                     line += f"  ratio {per_min / base_rate:.2f}"
                 print(line)
         best = {n: max(statistics.median(r[0] for r in rates[n][c]) for c in levels) for n in rates}
-        names = list(engines)
-        print(
-            f"  best drafts/min: {names[1]} {best[names[1]]:.1f} / {first} {best[first]:.1f} "
-            f"= {best[names[1]] / best[first]:.2f}"
-        )
+        for name in list(engines)[1:]:
+            print(
+                f"  best drafts/min: {name} {best[name]:.1f} / {first} {best[first]:.1f} "
+                f"= {best[name] / best[first]:.2f}"
+            )
         if args.skip_quality:
             return
-        a, b = (drafts[n] for n in names)
-        same = sum(x is not None and x == y for x, y in zip(a, b, strict=True))
-        apart = [normalised_edit_distance(x or "", y or "") for x, y in zip(a, b, strict=True)]
-        print(
-            f"\nsame drafts at temperature 0: {same} of {len(a)} identical; mean edit distance "
-            f"between the two engines' drafts {100 * statistics.mean(apart):.1f}%"
-        )
+        print("\nsame drafts at temperature 0 as the baseline's:")
+        for name in list(engines)[1:]:
+            pairs = list(zip(drafts[first], drafts[name], strict=True))
+            same = sum(x is not None and x == y for x, y in pairs)
+            apart = statistics.mean(normalised_edit_distance(x or "", y or "") for x, y in pairs)
+            print(
+                f"  {name:<20} {same} of {len(pairs)} identical; mean edit distance between the "
+                f"two {100 * apart:.1f}%"
+            )
         print("held-out edit distance against the simulated writers (base model, 95% interval):")
-        for name in names:
-            print(f"  {name:<18} {interval(edit_costs(briefs, drafts[name]))}")
+        for name in engines:
+            print(f"  {name:<20} {interval(edit_costs(briefs, drafts[name]))}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ import pytest
 
 from redraft.local.base import BUNDLED_MODEL_ID, bundled_gguf
 from redraft.local.catalog import ask_reload, ensure_served, listed_models
-from redraft.local.server import LLAMA_SERVER_ENV, Engine, LocalServer, ServedModel, find_engine
+from redraft.local.server import (
+    LLAMA_SERVER_ENV,
+    Engine,
+    LocalServer,
+    ServedModel,
+    find_engine,
+    python_engine,
+)
 
 pytestmark = pytest.mark.local
 
@@ -28,9 +35,10 @@ DEV_BUILD = Path(__file__).parents[1] / ".cache" / "llama-server-0.3.36" / "llam
 
 @pytest.fixture(params=["llama-cpp-python", "llama-server"])
 def engine(request: pytest.FixtureRequest) -> Engine:
-    """Each model server: llama-cpp-python's, and llama-server where ./dev built it."""
+    """Each model server: llama-cpp-python's (as many processes as `redraft local serve`
+    starts on this machine), and llama-server where ./dev built it."""
     if request.param == "llama-cpp-python":
-        return Engine()
+        return python_engine()
     if not os.environ.get(LLAMA_SERVER_ENV) and not DEV_BUILD.is_file():
         pytest.skip(f"no llama-server: {LLAMA_SERVER_ENV} is not set and ./dev built none")
     return find_engine(None if os.environ.get(LLAMA_SERVER_ENV) else DEV_BUILD)
@@ -78,6 +86,58 @@ def test_a_reload_serves_the_new_list_without_failing_a_request_in_flight(
         }
         assert ensure_served(server.url, "v9") is False
     assert listed_models(server.url, timeout=1) is None  # stopped: nothing answers
+
+
+def test_llama_cpp_python_processes_decode_at_once_and_write_what_one_process_writes(
+    tmp_path: Path,
+) -> None:
+    """Two llama-cpp-python processes (what `local serve` starts on two cores): a short request
+    is answered while a long one is still generating, and at temperature 0 the drafts written
+    two at once are, to the character, what one two-thread process writes one after another."""
+    import json
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
+    asks = [
+        [MESSAGES[0], {"role": "user", "content": f"Invite {name} to a 20-minute walkthrough."}]
+        for name in ("Maria at Brightline", "Tom at Harbor & Pine", "Ada at Quill")
+    ]
+
+    def drafts(engine: Engine, at_once: int) -> list[str]:
+        with LocalServer(lambda: list(models), workdir=tmp_path / "run", engine=engine) as server:
+            assert server.parallel == engine.parallel
+            client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0, timeout=300)
+
+            def one(messages: list[dict[str, str]]) -> str:
+                response = client.chat.completions.create(
+                    model=BUNDLED_MODEL_ID, messages=messages, temperature=0, max_tokens=96
+                )  # type: ignore[call-overload]
+                return response.choices[0].message.content or ""
+
+            with ThreadPoolExecutor(at_once) as pool:
+                texts = list(pool.map(one, asks))
+            if at_once > 1:  # a long generation holds one process; the other still answers
+                port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+                body = json.dumps(
+                    {"model": BUNDLED_MODEL_ID, "messages": MESSAGES, "max_tokens": 2000}
+                ).encode()
+                with socket.create_connection(("127.0.0.1", port)) as long:
+                    long.sendall(
+                        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(body), body)
+                    )
+                    quick = client.chat.completions.create(
+                        model=BUNDLED_MODEL_ID, messages=MESSAGES, max_tokens=8, timeout=60
+                    )
+                    assert quick.choices[0].message.content
+            return texts
+
+    together = drafts(python_engine(cores=2), at_once=2)
+    alone = drafts(Engine(), at_once=1)
+    assert all(t.strip() for t in alone)
+    assert together == alone
 
 
 def test_another_base_model_from_a_hugging_face_folder_is_converted_and_served(
@@ -176,15 +236,15 @@ def test_the_front_says_how_many_it_decodes_at_once_and_default_drafting_fits_it
     tmp_path: Path, engine: Engine
 ) -> None:
     """`redraft local serve` + drafting with no settings: every task drafted, as many at once
-    as the model server decodes (llama-server's slots; one on llama-cpp-python's)."""
+    as the model server decodes (llama-server's slots; one per llama-cpp-python process)."""
     import requests
 
     from redraft.backend.drafting import Drafter
     from redraft.backend.versions import ActiveModel
-    from redraft.local.server import LLAMA_SERVER_SLOTS
+    from redraft.local.server import LLAMA_SERVER_SLOTS, usable_cores
     from redraft.settings import Settings
 
-    parallel = 1 if engine.binary is None else LLAMA_SERVER_SLOTS
+    parallel = min(usable_cores(), 4) if engine.binary is None else LLAMA_SERVER_SLOTS
     models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
     with LocalServer(lambda: list(models), workdir=tmp_path / "run", engine=engine) as server:
         health = requests.get(server.url.removesuffix("/v1") + "/health", timeout=10)

@@ -6,17 +6,20 @@ vendored llama.cpp), else llama-cpp-python's server. llama-server decodes `LLAMA
 requests together (parallel slots, continuous batching): the base GGUF file, each version's
 GGUF LoRA loaded once with scale 0, and per request the front applies the LoRA of the model id
 asked for (the request's `lora` field). llama-cpp-python's server gets one model entry per
-version and decodes one request at a time.
+version and decodes one request at a time, so the front runs one such process per core (up
+to `LLAMA_CPP_PYTHON_MAX_PROCESSES`) and hands each request to an idle one: on two cores two
+one-thread processes write 1.3x the drafts per minute of one two-thread process, the same drafts
+to the character (bench/local_server.py); one draft alone takes longer.
 
-Either child's model list is fixed at start, so this front keeps the public port and, when the
-registry gains a servable version, starts a second child with the new list, switches new
-requests to it once it answers, and stops the old child when its requests in flight are done.
-No request fails because of a reload.
+Either server's model list is fixed at start, so this front keeps the public port and, when
+the registry gains a servable version, starts new model processes with the new list, switches
+new requests to them once they answer, and stops the old ones when their requests in flight are
+done. No request fails because of a reload.
 
 The front also refuses a model id it does not serve with HTTP 404: both servers would silently
 answer with the base model instead, and a draft would carry the wrong version.
 
-The front says how many requests the child decodes at once on every answer (the
+The front says how many requests its model processes decode at once on every answer (the
 `X-Redraft-Parallel` header, which redraft's drafting sizes its concurrency to), queues the
 rest in arrival order, and asks the model for a stream even when the client did not, so that a
 client that has gone away (it timed out, or was stopped) stops the generation at the next token
@@ -35,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +56,9 @@ READY_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 600.0
 # llama-cpp-python's server holds one lock around its model: one request decodes at a time.
 LLAMA_PARALLEL = 1
+# How many llama-cpp-python servers at most: more than this gains little and costs a KV cache
+# and a LoRA copy each (the GGUF weights themselves are memory-mapped, shared by all).
+LLAMA_CPP_PYTHON_MAX_PROCESSES = 4
 # llama-server's slots, decoded together in one batch per step (bench/local_server.py).
 LLAMA_SERVER_SLOTS = 4
 LLAMA_SERVER_ENV = "REDRAFT_LLAMA_SERVER_BIN"
@@ -95,24 +102,50 @@ def llama_config(models: list[ServedModel], port: int, threads: int, n_ctx: int)
 @dataclass(frozen=True)
 class Engine:
     """What runs the model: llama.cpp's `llama-server` at `binary` with `parallel` slots, or
-    (no binary) llama-cpp-python's server, one request at a time."""
+    (no binary) `parallel` llama-cpp-python servers, each decoding one request at a time."""
 
     binary: Path | None = None
     parallel: int = LLAMA_PARALLEL
 
     @property
     def name(self) -> str:
-        return "llama-server" if self.binary else "llama-cpp-python's server"
+        if self.binary:
+            return "llama-server"
+        return "llama-cpp-python's server" + (f" x{self.parallel}" if self.parallel > 1 else "")
+
+    @property
+    def processes(self) -> int:
+        """Model processes per model list: llama-server batches its slots in one."""
+        return 1 if self.binary else self.parallel
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container's or taskset's limit, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def python_engine(cores: int | None = None) -> Engine:
+    """llama-cpp-python's server, one process per core up to LLAMA_CPP_PYTHON_MAX_PROCESSES.
+
+    >>> python_engine(2), python_engine(1).name, python_engine(16).parallel
+    (Engine(binary=None, parallel=2), "llama-cpp-python's server", 4)
+    """
+    cores = usable_cores() if cores is None else cores
+    return Engine(parallel=max(1, min(cores, LLAMA_CPP_PYTHON_MAX_PROCESSES)))
 
 
 def find_engine(binary: Path | None = None, parallel: int = LLAMA_SERVER_SLOTS) -> Engine:
     """llama-server at `binary` (else $REDRAFT_LLAMA_SERVER_BIN) with `parallel` slots, or
-    llama-cpp-python's server when neither names one; a named program that is missing fails."""
+    llama-cpp-python's servers (python_engine) when neither names one; a named program that is
+    missing fails."""
     if binary is None:
         value = os.environ.get(LLAMA_SERVER_ENV)
         binary = Path(value).expanduser() if value else None
     if binary is None:
-        return Engine()
+        return python_engine()
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         raise LocalModelError(
             f"{LLAMA_SERVER_ENV}={binary}: no such program — build it with `./dev setup`, or "
@@ -268,6 +301,11 @@ class LlamaChild:
             return "no log"
         return lines[-1][:300] if lines else "no log"
 
+    @property
+    def in_flight(self) -> int:
+        with self._idle:
+            return self._in_flight
+
     def enter(self) -> None:
         with self._idle:
             self._in_flight += 1
@@ -295,6 +333,52 @@ class LlamaChild:
             path.unlink(missing_ok=True)
 
 
+class ChildGroup:
+    """The model processes serving one model list: llama-server's one (its slots decode
+    together), or the engine's llama-cpp-python servers, the cores' threads split among them."""
+
+    def __init__(
+        self, models: list[ServedModel], workdir: Path, threads: int, n_ctx: int, engine: Engine
+    ) -> None:
+        self.models = models
+        count = engine.processes
+        each = max(1, threads // count)
+        self.children = [LlamaChild(models, workdir, each, n_ctx, engine) for _ in range(count)]
+        self._choose = threading.Lock()
+
+    def start(self) -> ChildGroup:
+        """Start every process at once and wait for all; if one fails, stop the rest and raise."""
+        with ThreadPoolExecutor(len(self.children)) as pool:
+            results = list(pool.map(_started, self.children))
+        failed = [r for r in results if isinstance(r, LocalModelError)]
+        if failed:
+            self.stop()
+            raise failed[0]
+        return self
+
+    def acquire(self) -> LlamaChild:
+        """The process with the fewest requests in flight, counted as one more."""
+        with self._choose:
+            child = min(self.children, key=lambda c: c.in_flight)
+            child.enter()
+            return child
+
+    def drain_and_stop(self) -> None:
+        for child in self.children:
+            child.drain_and_stop()
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+def _started(child: LlamaChild) -> LlamaChild | LocalModelError:
+    try:
+        return child.start()
+    except LocalModelError as exc:
+        return exc
+
+
 class LocalServer:
     """The public front: routes each request to the current child; reloads on a new model list."""
 
@@ -314,11 +398,11 @@ class LocalServer:
         # None: llama-server when REDRAFT_LLAMA_SERVER_BIN names one (find_engine).
         self.engine = engine or find_engine()
         self.workdir = workdir
-        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.threads = threads or usable_cores()  # split among the engine's processes
         self.n_ctx = n_ctx
         self.poll_seconds = poll_seconds
-        self._child: LlamaChild | None = None
-        self._swap = threading.Lock()  # guards _child
+        self._group: ChildGroup | None = None
+        self._swap = threading.Lock()  # guards _group
         self._reloading = threading.Lock()  # one reload at a time
         self._stopped = threading.Event()
         self.parallel = self.engine.parallel
@@ -337,40 +421,40 @@ class LocalServer:
 
     @property
     def model_ids(self) -> list[str]:
-        child = self._child
-        return [m.model_id for m in child.models] if child else []
+        group = self._group
+        return [m.model_id for m in group.models] if group else []
 
     def start(self) -> LocalServer:
-        """Start the first child (blocking until it answers), the HTTP front and the watcher."""
-        self._child = self._new_child(self.list_models())
+        """Start the first processes (blocking until they answer), the HTTP front and the
+        watcher."""
+        self._group = self._new_group(self.list_models())
         for target in (self._http.serve_forever, self._watch):
             thread = threading.Thread(target=target, daemon=True, name="redraft-local")
             thread.start()
             self._threads.append(thread)
         return self
 
-    def _new_child(self, models: list[ServedModel]) -> LlamaChild:
+    def _new_group(self, models: list[ServedModel]) -> ChildGroup:
         if not models:
             raise LocalModelError("no model to serve")
-        child = LlamaChild(models, self.workdir, self.threads, self.n_ctx, self.engine)
-        return child.start()
+        return ChildGroup(models, self.workdir, self.threads, self.n_ctx, self.engine).start()
 
     def reload(self) -> bool:
         """Serve the current model list; True when it changed (the switch is complete then)."""
         with self._reloading:
             models = self.list_models()
-            current = self._child
+            current = self._group
             if current is not None and models == current.models:
                 return False
             if models == self._failed:  # the same list failed before: do not retry it forever
                 raise LocalModelError(f"{self.engine.name} could not load: {self._failed_reason}")
             try:
-                child = self._new_child(models)
+                group = self._new_group(models)
             except LocalModelError as exc:
                 self._failed, self._failed_reason = models, str(exc)
                 raise
             with self._swap:
-                old, self._child = self._child, child
+                old, self._group = self._group, group
             logger.info("local server now serves: %s", ", ".join(m.model_id for m in models))
             if old is not None:
                 threading.Thread(target=old.drain_and_stop, daemon=True).start()
@@ -389,21 +473,20 @@ class LocalServer:
 
     def acquire(self) -> LlamaChild:
         with self._swap:
-            child = self._child
-            if child is None:
+            group = self._group
+            if group is None:
                 raise LocalModelError("the local server is stopping")
-            child.enter()
-            return child
+            return group.acquire()
 
     def stop(self) -> None:
-        """Stop the front, the watcher and the child."""
+        """Stop the front, the watcher and the model processes."""
         self._stopped.set()
         self._http.shutdown()
         self._http.server_close()
         with self._swap:
-            child, self._child = self._child, None
-        if child is not None:
-            child.stop()
+            group, self._group = self._group, None
+        if group is not None:
+            group.stop()
 
     def __enter__(self) -> LocalServer:
         return self.start()
