@@ -120,11 +120,37 @@ class Engine:
 
 
 def usable_cores() -> int:
-    """The CPU cores this process may run on (a container's or taskset's limit, not the host's)."""
+    """The CPU cores this process may use, not the host's: its CPU affinity (taskset, a
+    container's cpuset) and at most what its cgroup's CPU quota allows (`docker --cpus`,
+    systemd's CPUQuota=). More llama.cpp threads than that spin-wait for each other."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(_cgroup_cpu_max())
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def cgroup_cpu_quota(cpu_max: str | None) -> int | None:
+    """Whole cores a cgroup v2 `cpu.max` ("QUOTA PERIOD") allows, rounded up; None: no limit.
+
+    >>> cgroup_cpu_quota("max 100000"), cgroup_cpu_quota("150000 100000"), cgroup_cpu_quota(None)
+    (None, 2, None)
+    """
+    parts = (cpu_max or "").split()
+    if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit() or parts[1] == "0":
+        return None
+    return max(1, -(-int(parts[0]) // int(parts[1])))
+
+
+def _cgroup_cpu_max() -> str | None:
+    """This process's cgroup v2 cpu.max (its own group's, as /proc/self/cgroup names it)."""
+    try:
+        groups = Path("/proc/self/cgroup").read_text().splitlines()
+        path = next(line[3:] for line in groups if line.startswith("0::"))
+        return (Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.max").read_text()
+    except (OSError, StopIteration):
+        return None
 
 
 def python_engine(cores: int | None = None) -> Engine:
