@@ -138,6 +138,7 @@ _TRL_OPTIONS = (
     "dpo_beta",
     "dpo_sft_weight",
     "lora_r",
+    "lora_dropout",
     "batch_size",
     "max_length",
     "precision",

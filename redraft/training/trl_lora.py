@@ -71,6 +71,12 @@ class TrlParams:
     )
     lora_r: int = knob(16, "LoRA rank.")
     lora_alpha: int | None = knob(None, "LoRA alpha (default 2 x rank).", kind=int)
+    lora_dropout: float = knob(
+        0.0,
+        "Dropout on each adapted layer's input (a fresh random mask per layer and example: "
+        "at 0.05 it took a sixth of a CPU step).",
+        bounds=(0, 0.9),
+    )
     batch_size: int = knob(4, "Examples per optimizer step.")
     max_length: int = knob(1024, "Longest tokenised example; longer ones are truncated.")
     precision: str = knob(
@@ -419,13 +425,14 @@ def run_lora(
 
 
 def new_lora(params: TrlParams) -> Any:
-    """The LoRA adapter a fresh run trains: every linear layer, rank and alpha from `params`."""
+    """The LoRA adapter a fresh run trains: every linear layer; rank, alpha and dropout from
+    `params`."""
     from peft import LoraConfig
 
     return LoraConfig(
         r=params.lora_r,
         lora_alpha=params.lora_alpha or 2 * params.lora_r,
-        lora_dropout=0.05,
+        lora_dropout=params.lora_dropout,
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
