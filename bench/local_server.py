@@ -26,7 +26,6 @@ machine's other work makes timings noisy: repeat runs (--repeat) and compare rat
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from redraft.local.server import (
     find_engine,
     free_port,
     python_engine,
+    usable_cores,
 )
 from redraft.openai_client import openai_client
 from redraft.prompting import build_messages, load_template
@@ -177,7 +177,7 @@ def main() -> None:
 
         print(
             f"bench/local_server.py — {base.model_id} (Q4_1 GGUF), "
-            f"{args.threads or os.cpu_count()} threads on {os.cpu_count()} cores; "
+            f"{args.threads or usable_cores()} threads on {usable_cores()} cores; "
             f"{args.drafts} drafts per speed run, max_tokens {args.max_tokens}, temperature 0"
         )
         rates: dict[str, dict[int, list[tuple[float, float, float]]]] = {}

@@ -240,7 +240,7 @@ class RecordsSink:
             self._writer = None
 
 
-# ASCII-only and strict: Arrow's JSON reader takes no NaN or infinity.
+# allow_nan=False: a NaN or an infinity raises here (not JSON; Arrow's reader takes neither).
 _ARROW_JSON = json.JSONEncoder(allow_nan=False)
 
 

@@ -140,6 +140,21 @@ def test_records_table_is_what_from_pylist_builds(rows: list[dict[str, Any]]) ->
     assert repr(table.to_pylist()) == repr(expected.to_pylist())
 
 
+@pytest.mark.parametrize("lone", ["\ud800", "\udc00"])
+def test_records_with_a_lone_surrogate_fail_as_from_pylist_fails(lone: str) -> None:
+    """Arrow's JSON reader refuses a lone surrogate; the batch goes through from_pylist, which
+    refuses it as before (never a silently changed string in records.parquet)."""
+    import pyarrow as pa
+
+    from redraft.exporters.sinks import _schema, arrow_table
+
+    rows = [*_record_rows(), {**_record_rows()[0], "final": f"Hi {lone}"}]
+    with pytest.raises(UnicodeEncodeError):
+        pa.Table.from_pylist(rows, schema=_schema())
+    with pytest.raises(UnicodeEncodeError):
+        arrow_table(rows)
+
+
 def test_a_records_parquet_export_does_not_import_pandas(tmp_path: Any) -> None:
     """pandas costs a third of a second to import; the export writes records.parquet without it."""
     import subprocess

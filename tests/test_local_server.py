@@ -95,7 +95,9 @@ def test_llama_cpp_python_processes_decode_at_once_and_write_what_one_process_wr
     is answered while a long one is still generating, and at temperature 0 the drafts written
     two at once are, to the character, what one two-thread process writes one after another."""
     import json
+    import select
     import socket
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
     models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
@@ -105,7 +107,9 @@ def test_llama_cpp_python_processes_decode_at_once_and_write_what_one_process_wr
     ]
 
     def drafts(engine: Engine, at_once: int) -> list[str]:
-        with LocalServer(lambda: list(models), workdir=tmp_path / "run", engine=engine) as server:
+        with LocalServer(
+            lambda: list(models), workdir=tmp_path / "run", engine=engine, threads=2
+        ) as server:
             assert server.parallel == engine.parallel
             client = openai.OpenAI(base_url=server.url, api_key="local", max_retries=0, timeout=300)
 
@@ -128,10 +132,13 @@ def test_llama_cpp_python_processes_decode_at_once_and_write_what_one_process_wr
                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                         % (len(body), body)
                     )
+                    time.sleep(1.0)  # the long one is generating in one process
                     quick = client.chat.completions.create(
-                        model=BUNDLED_MODEL_ID, messages=MESSAGES, max_tokens=8, timeout=60
+                        model=BUNDLED_MODEL_ID, messages=MESSAGES, max_tokens=8, timeout=300
                     )
                     assert quick.choices[0].message.content
+                    # Answered before the long one: on one process it would have waited for it.
+                    assert select.select([long], [], [], 0)[0] == [], "the long one had ended"
             return texts
 
     together = drafts(python_engine(cores=2), at_once=2)

@@ -454,3 +454,30 @@ def test_reply_only_losses_and_gradients_equal_trls(
     assert_same(dpo, ReplyOnlyDPOTrainer.compute_loss, DPOTrainer.compute_loss, batch)
     dpo.model.set_attn_implementation("eager")  # the mask as additive floats
     assert_same(dpo, ReplyOnlyDPOTrainer.compute_loss, DPOTrainer.compute_loss, batch)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_a_continued_adapter_trains_with_this_runs_dropout(
+    tiny_model: Path, tmp_path: Path, dropout: float
+) -> None:
+    """An adapter saved with dropout 0.05 (the old default) takes the run's --lora-dropout."""
+    from peft import LoraConfig, get_peft_model
+    from torch import nn
+    from transformers import AutoModelForCausalLM
+
+    from redraft.training.trl_lora import _continued
+
+    config = LoraConfig(r=2, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model), config).save_pretrained(
+        tmp_path / "adapter"
+    )
+    model = _continued(
+        AutoModelForCausalLM.from_pretrained(tiny_model), tmp_path / "adapter", dropout
+    )
+    layers = [m for name, m in model.named_modules() if name.endswith("lora_dropout.default")]
+    assert layers
+    if dropout == 0.0:
+        assert all(isinstance(m, nn.Identity) for m in layers)
+    else:
+        assert {(type(m), m.p) for m in layers} == {(nn.Dropout, dropout)}
+    assert any(p.requires_grad for name, p in model.named_parameters() if "lora_" in name)

@@ -55,14 +55,16 @@ def serve(settings: Settings, port: int | None, host: str, poll: float) -> None:
         poll_seconds=poll,
         engine=find_engine(settings.llama_server_bin),
     )
-    click.echo(
-        f"starting {server.engine.name} ({server.parallel} at once) on {server.url} …", err=True
-    )
+    click.echo(f"starting {server.engine.name} on {server.url} …", err=True)
     with server:
         # Versions trained from now on are registered at this address (redraft.local.address).
         write_record(settings.home, server.url)
         try:
-            click.echo(f"serving {', '.join(server.model_ids)} at {server.url}", err=True)
+            click.echo(
+                f"serving {', '.join(server.model_ids)} at {server.url} "
+                f"({server.parallel} at once)",
+                err=True,
+            )
             click.echo("Ctrl-C stops it.", err=True)
             wait_for_interrupt()
         finally:

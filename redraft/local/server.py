@@ -56,9 +56,11 @@ READY_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 600.0
 # llama-cpp-python's server holds one lock around its model: one request decodes at a time.
 LLAMA_PARALLEL = 1
-# How many llama-cpp-python servers at most: more than this gains little and costs a KV cache
-# and a LoRA copy each (the GGUF weights themselves are memory-mapped, shared by all).
+# How many llama-cpp-python servers at most: more than this gains little, and each holds its
+# own copy of the weights once it serves a LoRA (llama-cpp-python then loads without mmap).
 LLAMA_CPP_PYTHON_MAX_PROCESSES = 4
+# Room a model process needs besides its GGUF files: KV cache, buffers, the Python server.
+PROCESS_OVERHEAD_BYTES = 300 * 2**20
 # llama-server's slots, decoded together in one batch per step (bench/local_server.py).
 LLAMA_SERVER_SLOTS = 4
 LLAMA_SERVER_ENV = "REDRAFT_LLAMA_SERVER_BIN"
@@ -127,30 +129,83 @@ def usable_cores() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    quota = cgroup_cpu_quota(_cgroup_cpu_max())
-    return max(1, min(cores, quota) if quota else cores)
+    quotas = [q for q in map(cgroup_cpu_quota, _cgroup_cpu_limits()) if q]
+    return max(1, min([cores, *quotas]))
 
 
-def cgroup_cpu_quota(cpu_max: str | None) -> int | None:
-    """Whole cores a cgroup v2 `cpu.max` ("QUOTA PERIOD") allows, rounded up; None: no limit.
+def cgroup_cpu_quota(limit: str | None) -> int | None:
+    """Whole cores a cgroup CPU limit allows, rounded up; None: no limit. `limit` is cgroup v2's
+    `cpu.max` ("QUOTA PERIOD") or cgroup v1's quota and period files joined by a space (a
+    quota of -1 there means none).
 
     >>> cgroup_cpu_quota("max 100000"), cgroup_cpu_quota("150000 100000"), cgroup_cpu_quota(None)
     (None, 2, None)
+    >>> cgroup_cpu_quota("-1 100000"), cgroup_cpu_quota("50000 100000")
+    (None, 1)
     """
-    parts = (cpu_max or "").split()
+    parts = (limit or "").split()
     if len(parts) != 2 or not parts[0].isdigit() or not parts[1].isdigit() or parts[1] == "0":
         return None
     return max(1, -(-int(parts[0]) // int(parts[1])))
 
 
-def _cgroup_cpu_max() -> str | None:
-    """This process's cgroup v2 cpu.max (its own group's, as /proc/self/cgroup names it)."""
+def _cgroup_cpu_limits() -> list[str]:
+    """The CPU limits of this process's cgroup and of every group above it (a slice's or a
+    container's limit binds the processes below it): cgroup v2's cpu.max files, else v1's."""
+    root = Path("/sys/fs/cgroup")
+    limits = []
     try:
-        groups = Path("/proc/self/cgroup").read_text().splitlines()
-        path = next(line[3:] for line in groups if line.startswith("0::"))
-        return (Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.max").read_text()
-    except (OSError, StopIteration):
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return limits
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        group = Path(path.lstrip("/"))
+        for parent in [group, *group.parents]:
+            if controllers == "":  # cgroup v2
+                limits.append(_read(root / parent / "cpu.max"))
+            elif "cpu" in controllers.split(","):  # cgroup v1
+                base = root / controllers / parent
+                quota, period = _read(base / "cpu.cfs_quota_us"), _read(base / "cpu.cfs_period_us")
+                limits.append(f"{quota} {period}")
+    return [limit for limit in limits if limit.strip()]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def processes_that_fit(models: list[ServedModel], wanted: int) -> int:
+    """How many of `wanted` llama-cpp-python processes the available memory holds, each with
+    the base and its largest LoRA, twice over (a reload runs old and new side by side)."""
+    files = [m.gguf for m in models[:1]] + [m.lora for m in models if m.lora is not None]
+    sizes = [_size(f) for f in files]
+    each = (sizes[0] if sizes else 0) + max(sizes[1:], default=0) + PROCESS_OVERHEAD_BYTES
+    available = _available_memory()
+    if available is None:
+        return wanted
+    return max(1, min(wanted, available // (2 * each)))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
         return None
+    return None
 
 
 def python_engine(cores: int | None = None) -> Engine:
@@ -332,6 +387,10 @@ class LlamaChild:
         with self._idle:
             return self._in_flight
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def enter(self) -> None:
         with self._idle:
             self._in_flight += 1
@@ -364,44 +423,61 @@ class ChildGroup:
     together), or the engine's llama-cpp-python servers, the cores' threads split among them."""
 
     def __init__(
-        self, models: list[ServedModel], workdir: Path, threads: int, n_ctx: int, engine: Engine
+        self,
+        models: list[ServedModel],
+        workdir: Path,
+        threads: int,
+        n_ctx: int,
+        engine: Engine,
+        processes: int,
     ) -> None:
         self.models = models
-        count = engine.processes
-        each = max(1, threads // count)
-        self.children = [LlamaChild(models, workdir, each, n_ctx, engine) for _ in range(count)]
+        # The threads split as evenly as they go: 5 threads over 2 processes is 3 and 2.
+        shares = [threads // processes + (i < threads % processes) for i in range(processes)]
+        self.children = [
+            LlamaChild(models, workdir, max(1, share), n_ctx, engine) for share in shares
+        ]
         self._choose = threading.Lock()
 
     def start(self) -> ChildGroup:
         """Start every process at once and wait for all; if one fails, stop the rest and raise."""
         with ThreadPoolExecutor(len(self.children)) as pool:
             results = list(pool.map(_started, self.children))
-        failed = [r for r in results if isinstance(r, LocalModelError)]
+        failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             self.stop()
-            raise failed[0]
+            if isinstance(failed[0], LocalModelError):
+                raise failed[0]
+            raise LocalModelError(f"could not start the model process: {failed[0]}")
         return self
 
+    def alive(self) -> bool:
+        """Every process still runs (one that died is replaced by the watcher's next reload)."""
+        return all(c.running for c in self.children)
+
     def acquire(self) -> LlamaChild:
-        """The process with the fewest requests in flight, counted as one more."""
+        """The running process with the fewest requests in flight, counted as one more (a
+        process that died would otherwise look idle and fail every request sent to it)."""
         with self._choose:
-            child = min(self.children, key=lambda c: c.in_flight)
+            running = [c for c in self.children if c.running] or self.children
+            child = min(running, key=lambda c: c.in_flight)
             child.enter()
             return child
 
     def drain_and_stop(self) -> None:
-        for child in self.children:
-            child.drain_and_stop()
+        """Each process stops once its own requests are done, all at the same time."""
+        with ThreadPoolExecutor(len(self.children)) as pool:
+            list(pool.map(LlamaChild.drain_and_stop, self.children))
 
     def stop(self) -> None:
         for child in self.children:
             child.stop()
 
 
-def _started(child: LlamaChild) -> LlamaChild | LocalModelError:
+def _started(child: LlamaChild) -> LlamaChild | Exception:
     try:
         return child.start()
-    except LocalModelError as exc:
+    except Exception as exc:  # reported by ChildGroup.start, after the others are stopped
         return exc
 
 
@@ -431,7 +507,10 @@ class LocalServer:
         self._swap = threading.Lock()  # guards _group
         self._reloading = threading.Lock()  # one reload at a time
         self._stopped = threading.Event()
-        self.parallel = self.engine.parallel
+        # llama-server batches its slots in one process; llama-cpp-python's processes take one
+        # request each, and no more of them than threads (start() may lower it for memory).
+        self.processes = 1 if self.engine.binary else min(self.engine.parallel, self.threads)
+        self.parallel = self.engine.parallel if self.engine.binary else self.processes
         self.turns = Slots(self.parallel)  # requests beyond `parallel` wait here, in order
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
         self._http.daemon_threads = True
@@ -453,7 +532,17 @@ class LocalServer:
     def start(self) -> LocalServer:
         """Start the first processes (blocking until they answer), the HTTP front and the
         watcher."""
-        self._group = self._new_group(self.list_models())
+        models = self.list_models()
+        if not self.engine.binary:
+            fit = processes_that_fit(models, self.processes)
+            if fit < self.processes:
+                logger.warning(
+                    "local server: memory for %d model processes, not %d: %d at once",
+                    fit, self.processes, fit,
+                )  # fmt: skip
+                self.processes = self.parallel = fit
+                self.turns = Slots(fit)
+        self._group = self._new_group(models)
         for target in (self._http.serve_forever, self._watch):
             thread = threading.Thread(target=target, daemon=True, name="redraft-local")
             thread.start()
@@ -463,7 +552,10 @@ class LocalServer:
     def _new_group(self, models: list[ServedModel]) -> ChildGroup:
         if not models:
             raise LocalModelError("no model to serve")
-        return ChildGroup(models, self.workdir, self.threads, self.n_ctx, self.engine).start()
+        group = ChildGroup(
+            models, self.workdir, self.threads, self.n_ctx, self.engine, self.processes
+        )
+        return group.start()
 
     def reload(self) -> bool:
         """Serve the current model list; True when it changed (the switch is complete then)."""
@@ -471,7 +563,9 @@ class LocalServer:
             models = self.list_models()
             current = self._group
             if current is not None and models == current.models:
-                return False
+                if current.alive():
+                    return False
+                logger.warning("local server: a model process exited; starting new ones")
             if models == self._failed:  # the same list failed before: do not retry it forever
                 raise LocalModelError(f"{self.engine.name} could not load: {self._failed_reason}")
             try:

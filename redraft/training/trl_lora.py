@@ -399,16 +399,19 @@ def new_rows(
     return [row for row in rows if json.dumps(row, sort_keys=True) not in seen]
 
 
-def _continued(model: Any, adapter: Path) -> Any:
-    """`model` wrapped with a trainable copy of an earlier run's adapter."""
-    from peft import PeftModel
+def _continued(model: Any, adapter: Path, dropout: float) -> Any:
+    """`model` wrapped with a trainable copy of an earlier run's adapter, with this run's
+    dropout (an adapter keeps the dropout it was trained with otherwise)."""
+    from peft import PeftConfig, PeftModel
 
     if not (adapter / "adapter_config.json").is_file():
         raise TrainingFailedError(
             f"{adapter} is not a LoRA adapter folder (no adapter_config.json) — pass the "
             "`adapter` folder of an earlier `redraft train trl` run"
         )
-    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+    config = PeftConfig.from_pretrained(str(adapter))
+    config.lora_dropout = dropout
+    return PeftModel.from_pretrained(model, str(adapter), is_trainable=True, config=config)
 
 
 def run_lora(
@@ -458,7 +461,7 @@ def _run_lora(
     model = AutoModelForCausalLM.from_pretrained(params.base_model)
     lora = new_lora(params)
     if params.start_adapter is not None:
-        model = _continued(model, params.start_adapter)
+        model = _continued(model, params.start_adapter, params.lora_dropout)
         lora = None
     device = "cuda" if torch.cuda.is_available() else "cpu"
     metrics: dict[str, Any] = {
