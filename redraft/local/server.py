@@ -509,7 +509,7 @@ class LocalServer:
         self._stopped = threading.Event()
         # llama-server batches its slots in one process; llama-cpp-python's processes take one
         # request each, and no more of them than threads (start() may lower it for memory).
-        self.processes = 1 if self.engine.binary else min(self.engine.parallel, self.threads)
+        self.processes = min(self.engine.processes, self.threads)
         self.parallel = self.engine.parallel if self.engine.binary else self.processes
         self.turns = Slots(self.parallel)  # requests beyond `parallel` wait here, in order
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
