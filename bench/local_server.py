@@ -6,7 +6,8 @@ batching), on the same SmolLM2-135M Q4_1 GGUF. Through the real front (redraft.l
 with the same prompts (the shipped template on briefs of the five simulated-writer clients,
 bench/briefs.py), this measures, for one llama-cpp-python process using every core (the
 baseline: the front before it ran a process per core), the default processes, and llama-server
-where REDRAFT_LLAMA_SERVER_BIN names one:
+where REDRAFT_LLAMA_SERVER_BIN names one, in each `--layouts` PROCESSESxSLOTS (the cores'
+threads split among the processes):
 
 1. **speed**: drafts per minute and generated tokens per second with 1, 2 and 4 requests at
    once (temperature 0, so both engines write drafts of comparable length; tokens are counted
@@ -20,7 +21,8 @@ Prints each engine's ratios to the baseline measured in the same run; asserts no
 machine's other work makes timings noisy: repeat runs (--repeat) and compare ratios.
 
     [REDRAFT_LLAMA_SERVER_BIN=.cache/llama-server-0.3.36/llama-server] \\
-      .venv/bin/python bench/local_server.py [--drafts 8] [--held-out-per-client 6] [--repeat 1]
+      .venv/bin/python bench/local_server.py [--drafts 8] [--concurrency 1,2,4] \\
+      [--layouts 1x4,2x2,2x4] [--held-out-per-client 6] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +133,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--drafts", type=int, default=8, help="drafts per speed run")
     parser.add_argument("--concurrency", default="1,2,4", help="requests at once, comma list")
-    parser.add_argument("--slots", type=int, default=4, help="llama-server --parallel")
+    parser.add_argument(
+        "--layouts",
+        default="1x4,2x2,2x4",
+        help="llama-server layouts to measure, comma list of PROCESSESxSLOTS",
+    )
     parser.add_argument("--held-out-per-client", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=320)
     parser.add_argument("--repeat", type=int, default=1, help="speed runs per engine and level")
@@ -142,9 +149,13 @@ def main() -> None:
     processes = python_engine()
     engines = {"llama-cpp-python x1": Engine()}  # x1 twice on one core: the same engine
     engines[f"llama-cpp-python x{processes.parallel}"] = processes
-    llama_server = find_engine(parallel=args.slots)
+    llama_server = find_engine()
     if llama_server.binary is not None:
-        engines[f"llama-server x{args.slots}"] = llama_server
+        for layout in filter(None, args.layouts.split(",")):
+            servers, slots = (int(n) for n in layout.split("x"))
+            engines[f"llama-server {servers}x{slots}"] = replace(
+                llama_server, servers=servers, parallel=slots
+            )
     else:
         say(f"llama-server: skipped ({LLAMA_SERVER_ENV} names none; ./dev setup builds one)")
 

@@ -205,6 +205,27 @@ def test_each_version_gets_its_own_lora_and_the_base_none(tmp_path: Path, engine
     assert both["v1"][1] == both[BUNDLED_MODEL_ID][1] == expected
 
 
+def test_llama_server_is_asked_for_llama_cpp_pythons_repeat_penalty(tmp_path: Path) -> None:
+    """llama-cpp-python's server penalises repeats by default (1.1) and llama-server does not
+    (1.0); without it, llama-server's drafts were edited far more (bench/local_server.py). A
+    request that sets its own penalty keeps it; llama-cpp-python's server gets the request as
+    sent."""
+    from redraft.local.server import LlamaChild
+
+    models = [ServedModel("base", Path("/m.gguf")), ServedModel("v1", Path("/m.gguf"), Path("/v1"))]
+    request = {"model": "v1", "messages": MESSAGES, "temperature": 0}
+    llama_server = LlamaChild(models, tmp_path, 1, 2048, Engine(Path("/bin/true"), 4))
+    assert llama_server.prepare(request) == {
+        "repeat_penalty": 1.1,
+        "model": "v1",
+        "messages": MESSAGES,
+        "temperature": 0,
+        "lora": [{"id": 0, "scale": 1.0}],
+    }
+    assert llama_server.prepare({**request, "repeat_penalty": 1.0})["repeat_penalty"] == 1.0
+    assert LlamaChild(models, tmp_path, 1, 2048, Engine()).prepare(request) == request
+
+
 def _random_lora(tmp_path: Path) -> Path:
     """An untrained PEFT LoRA on SmolLM2 (random B, so it changes the output), as GGUF."""
     import warnings
@@ -243,7 +264,8 @@ def test_the_front_says_how_many_it_decodes_at_once_and_default_drafting_fits_it
     tmp_path: Path, engine: Engine
 ) -> None:
     """`redraft local serve` + drafting with no settings: every task drafted, as many at once
-    as the model server decodes (llama-server's slots; one per llama-cpp-python process)."""
+    as the model processes decode (one process per core, up to 4: each llama-server's slots,
+    one per llama-cpp-python server)."""
     import requests
 
     from redraft.backend.drafting import Drafter
@@ -251,7 +273,7 @@ def test_the_front_says_how_many_it_decodes_at_once_and_default_drafting_fits_it
     from redraft.local.server import LLAMA_SERVER_SLOTS, usable_cores
     from redraft.settings import Settings
 
-    parallel = min(usable_cores(), 4) if engine.binary is None else LLAMA_SERVER_SLOTS
+    parallel = min(usable_cores(), 4) * (1 if engine.binary is None else LLAMA_SERVER_SLOTS)
     models = [ServedModel(BUNDLED_MODEL_ID, bundled_gguf())]
     with LocalServer(lambda: list(models), workdir=tmp_path / "run", engine=engine) as server:
         health = requests.get(server.url.removesuffix("/v1") + "/health", timeout=10)

@@ -1,15 +1,18 @@
 """`redraft local serve`: one OpenAI-compatible endpoint for the base model and its versions.
 
-A child process does the inference: llama.cpp's own `llama-server` when one is built
+Child processes do the inference, one per core (up to `MAX_MODEL_PROCESSES`), the cores'
+threads split among them: llama.cpp's own `llama-server` when one is built
 (`REDRAFT_LLAMA_SERVER_BIN`; `./dev setup` compiles it from the llama-cpp-python sdist's
-vendored llama.cpp), else llama-cpp-python's server. llama-server decodes `LLAMA_SERVER_SLOTS`
-requests together (parallel slots, continuous batching): the base GGUF file, each version's
-GGUF LoRA loaded once with scale 0, and per request the front applies the LoRA of the model id
-asked for (the request's `lora` field). llama-cpp-python's server gets one model entry per
-version and decodes one request at a time, so the front runs one such process per core (up
-to `LLAMA_CPP_PYTHON_MAX_PROCESSES`) and hands each request to an idle one: on two cores two
-one-thread processes write 1.3x the drafts per minute of one two-thread process, the same drafts
-to the character (bench/local_server.py); one draft alone takes longer.
+vendored llama.cpp), else llama-cpp-python's server. Each llama-server decodes
+`LLAMA_SERVER_SLOTS` requests together (parallel slots, continuous batching): the base GGUF
+file, each version's GGUF LoRA loaded once with scale 0, and per request the front applies the
+LoRA of the model id asked for (the request's `lora` field) and llama-cpp-python's repeat
+penalty. llama-cpp-python's server gets one model entry per version and decodes one request at
+a time. The front hands each request to the process with the fewest in flight: a small model
+gains little from a second thread (llama.cpp's threads meet at a barrier after every short
+operation), so on two cores two one-thread processes write more drafts per minute than one
+two-thread process, the same drafts to the character for llama-cpp-python
+(bench/local_server.py); one draft alone takes longer.
 
 Either server's model list is fixed at start, so this front keeps the public port and, when
 the registry gains a servable version, starts new model processes with the new list, switches
@@ -56,16 +59,23 @@ READY_TIMEOUT = 180.0
 DRAIN_TIMEOUT = 600.0
 # llama-cpp-python's server holds one lock around its model: one request decodes at a time.
 LLAMA_PARALLEL = 1
-# How many llama-cpp-python servers at most: more than this gains little, and each holds its
-# own copy of the weights once it serves a LoRA (llama-cpp-python then loads without mmap).
-LLAMA_CPP_PYTHON_MAX_PROCESSES = 4
+# How many model processes at most (one per core): more than this gains little, and each
+# llama-cpp-python server holds its own copy of the weights once it serves a LoRA (it then loads
+# without mmap).
+MAX_MODEL_PROCESSES = 4
 # Room a model process needs besides its GGUF files: KV cache, buffers, the Python server.
 PROCESS_OVERHEAD_BYTES = 300 * 2**20
-# llama-server's slots, decoded together in one batch per step (bench/local_server.py).
-LLAMA_SERVER_SLOTS = 4
+# Slots of each llama-server process (one per core), decoded together in one batch per step:
+# on two cores two 2-slot processes wrote more drafts a minute than one with 4 slots or two
+# with 4 (bench/local_server.py).
+LLAMA_SERVER_SLOTS = 2
 LLAMA_SERVER_ENV = "REDRAFT_LLAMA_SERVER_BIN"
 QUEUE_POLL_SECONDS = 0.5
 LOGPROB_FIELDS = frozenset({"logprobs", "top_logprobs"})
+# llama-cpp-python's server penalises repeated tokens unless a request says otherwise
+# (repeat_penalty 1.1 over the last 64); llama-server does not (1.0), and a 135M model left
+# unpenalised loops and pads its drafts. llama-server is asked for the same default.
+REPEAT_PENALTY = {"repeat_penalty": 1.1}
 
 
 @dataclass(frozen=True)
@@ -103,22 +113,29 @@ def llama_config(models: list[ServedModel], port: int, threads: int, n_ctx: int)
 
 @dataclass(frozen=True)
 class Engine:
-    """What runs the model: llama.cpp's `llama-server` at `binary` with `parallel` slots, or
-    (no binary) `parallel` llama-cpp-python servers, each decoding one request at a time."""
+    """What runs the model: `servers` llama.cpp `llama-server` processes at `binary`, each
+    with `parallel` slots, or (no binary) `parallel` llama-cpp-python servers, each decoding
+    one request at a time."""
 
     binary: Path | None = None
     parallel: int = LLAMA_PARALLEL
+    servers: int = 1
 
     @property
     def name(self) -> str:
         if self.binary:
-            return "llama-server"
+            return "llama-server" + (f" x{self.servers}" if self.servers > 1 else "")
         return "llama-cpp-python's server" + (f" x{self.parallel}" if self.parallel > 1 else "")
 
     @property
     def processes(self) -> int:
-        """Model processes per model list: llama-server batches its slots in one."""
-        return 1 if self.binary else self.parallel
+        """Model processes per model list: llama-server batches its slots in each."""
+        return self.servers if self.binary else self.parallel
+
+    @property
+    def slots(self) -> int:
+        """Requests one model process decodes at once."""
+        return self.parallel if self.binary else 1
 
 
 def usable_cores() -> int:
@@ -209,19 +226,28 @@ def _available_memory() -> int | None:
 
 
 def python_engine(cores: int | None = None) -> Engine:
-    """llama-cpp-python's server, one process per core up to LLAMA_CPP_PYTHON_MAX_PROCESSES.
+    """llama-cpp-python's server, one process per core up to MAX_MODEL_PROCESSES.
 
     >>> python_engine(2), python_engine(1).name, python_engine(16).parallel
-    (Engine(binary=None, parallel=2), "llama-cpp-python's server", 4)
+    (Engine(binary=None, parallel=2, servers=1), "llama-cpp-python's server", 4)
     """
     cores = usable_cores() if cores is None else cores
-    return Engine(parallel=max(1, min(cores, LLAMA_CPP_PYTHON_MAX_PROCESSES)))
+    return Engine(parallel=model_processes(cores))
+
+
+def model_processes(cores: int) -> int:
+    """One model process per core, up to MAX_MODEL_PROCESSES.
+
+    >>> model_processes(1), model_processes(2), model_processes(16)
+    (1, 2, 4)
+    """
+    return max(1, min(cores, MAX_MODEL_PROCESSES))
 
 
 def find_engine(binary: Path | None = None, parallel: int = LLAMA_SERVER_SLOTS) -> Engine:
-    """llama-server at `binary` (else $REDRAFT_LLAMA_SERVER_BIN) with `parallel` slots, or
-    llama-cpp-python's servers (python_engine) when neither names one; a named program that is
-    missing fails."""
+    """llama-server at `binary` (else $REDRAFT_LLAMA_SERVER_BIN), one process per core with
+    `parallel` slots each, or llama-cpp-python's servers (python_engine) when neither names
+    one; a named program that is missing fails."""
     if binary is None:
         value = os.environ.get(LLAMA_SERVER_ENV)
         binary = Path(value).expanduser() if value else None
@@ -232,7 +258,7 @@ def find_engine(binary: Path | None = None, parallel: int = LLAMA_SERVER_SLOTS) 
             f"{LLAMA_SERVER_ENV}={binary}: no such program — build it with `./dev setup`, or "
             f"unset {LLAMA_SERVER_ENV} to serve with llama-cpp-python's server"
         )
-    return Engine(binary, parallel)
+    return Engine(binary, parallel, servers=model_processes(usable_cores()))
 
 
 def adapters(models: list[ServedModel]) -> list[Path]:
@@ -331,7 +357,8 @@ class LlamaChild:
         self.process: subprocess.Popen[bytes] | None = None
 
     def prepare(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The request as this child takes it: llama-server gets the model's LoRA to apply;
+        """The request as this child takes it: llama-server gets the model's LoRA to apply
+        and llama-cpp-python's repeat penalty unless the request sets one;
         llama-cpp-python's server gets no request for log-probabilities, which it computes in
         Python over the whole vocabulary for every token (measured: 100 tokens in 14.0 s with
         `top_logprobs`, 5.0 s without) — the draft's score does without token confidence."""
@@ -339,7 +366,8 @@ class LlamaChild:
             if "logprobs" in request or "top_logprobs" in request:
                 request = {k: v for k, v in request.items() if k not in LOGPROB_FIELDS}
             return request
-        return {**request, "lora": lora_request(self.models, str(request.get("model")))}
+        lora = lora_request(self.models, str(request.get("model")))
+        return {**REPEAT_PENALTY, **request, "lora": lora}
 
     def start(self) -> LlamaChild:
         """Start the process and wait until it answers (LocalModelError with its log if not)."""
@@ -510,7 +538,7 @@ class LocalServer:
         # llama-server batches its slots in one process; llama-cpp-python's processes take one
         # request each, and no more of them than threads (start() may lower it for memory).
         self.processes = min(self.engine.processes, self.threads)
-        self.parallel = self.engine.parallel if self.engine.binary else self.processes
+        self.parallel = self.engine.slots * self.processes
         self.turns = Slots(self.parallel)  # requests beyond `parallel` wait here, in order
         self._http = ThreadingHTTPServer((host, port), _handler_for(self))
         self._http.daemon_threads = True
