@@ -31,6 +31,7 @@ instead of holding a slot for a draft nobody will read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -319,9 +320,22 @@ def llama_server_args(
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports on 127.0.0.1 that nothing listens on right now: held open
+    together while they are chosen, so sibling model processes never get the same one.
+
+    >>> ports = free_ports(3)
+    >>> len(set(ports))
+    3
+    """
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class LlamaChild:
@@ -334,10 +348,11 @@ class LlamaChild:
         threads: int,
         n_ctx: int,
         engine: Engine = Engine(),
+        port: int | None = None,
     ) -> None:
         self.models = models
         self.engine = engine
-        self.port = free_port()
+        self.port = port or free_port()
         self.workdir = workdir
         self._in_flight = 0
         self._idle = threading.Condition()
@@ -447,8 +462,8 @@ class LlamaChild:
 
 
 class ChildGroup:
-    """The model processes serving one model list: llama-server's one (its slots decode
-    together), or the engine's llama-cpp-python servers, the cores' threads split among them."""
+    """The model processes serving one model list (llama-servers, whose slots each decode
+    together, or llama-cpp-python servers), the cores' threads split among them."""
 
     def __init__(
         self,
@@ -463,7 +478,8 @@ class ChildGroup:
         # The threads split as evenly as they go: 5 threads over 2 processes is 3 and 2.
         shares = [threads // processes + (i < threads % processes) for i in range(processes)]
         self.children = [
-            LlamaChild(models, workdir, max(1, share), n_ctx, engine) for share in shares
+            LlamaChild(models, workdir, max(1, share), n_ctx, engine, port)
+            for share, port in zip(shares, free_ports(processes), strict=True)
         ]
         self._choose = threading.Lock()
 

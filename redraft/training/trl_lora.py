@@ -260,6 +260,10 @@ def _common_args(
         "fp16": False,
         "max_length": params.max_length,
         "dataloader_num_workers": 0,
+        # Every LoRA weight takes part in every step: without this, the Trainer has DDP walk
+        # the autograd graph after each backward pass looking for unused ones (a PeftModel is
+        # not a PreTrainedModel, so it does not assume none).
+        "ddp_find_unused_parameters": False,
     }
 
 
