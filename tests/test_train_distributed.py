@@ -32,11 +32,15 @@ ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 BUDGET = ["--batch-size", "8", "--max-steps", "2", "--lora-r", "4", "--sft-learning-rate", "0.05"]
 
 
-def _train(home: Path, export: Path, base: Path, output: Path, processes: int) -> tuple[str, str]:
-    """Run `redraft train trl` (under `accelerate launch` for several); stdout and stderr."""
+def _train(
+    home: Path, export: Path, base: Path, output: Path, processes: int | None
+) -> tuple[str, str]:
+    """Run `redraft train trl`: as one process (--processes 1), under `accelerate launch` for
+    several, or with no setting (None: one process per core, started by train trl itself);
+    stdout and stderr."""
     env = clean_env() | {"REDRAFT_HOME": str(home), "OPENAI_API_KEY": "sk-test-key"}
     command = [REDRAFT]
-    if processes > 1:
+    if processes is not None and processes > 1:
         command = [
             ACCELERATE,
             "launch",
@@ -56,6 +60,8 @@ def _train(home: Path, export: Path, base: Path, output: Path, processes: int) -
             REDRAFT,
         ]
     args = ["train", "trl", str(export), "--base-model", str(base), "--output", str(output)]
+    if processes == 1:
+        args += ["--processes", "1"]
     done = subprocess.run(
         [*command, *args, *BUDGET], env=env, capture_output=True, text=True, timeout=600
     )
@@ -92,12 +98,18 @@ def _heldout_loss(base: Path, adapter: Path | None, export: Path) -> float:
 def test_two_processes_train_once_register_once_and_match_one(
     tiny_model: Path, tmp_path: Path
 ) -> None:
+    from redraft.machine import usable_cores
+    from redraft.training.cpu_processes import training_processes
+
     export = write_export(tmp_path / "export", rows=8, validation_rows=4)
     runs = {}
-    for processes in (1, 2):
-        home = tmp_path / f"home-{processes}"
-        output = tmp_path / f"run-{processes}"
-        stdout, stderr = _train(home, export, tiny_model, output, processes)
+    # None: no setting, so one process per core that splits the batch of 8 (2 on two cores),
+    # started by `train trl` itself.
+    for launch in (1, 2, None):
+        processes = launch or training_processes(8, usable_cores(), 0, None)
+        home = tmp_path / f"home-{launch}"
+        output = tmp_path / f"run-{launch}"
+        stdout, stderr = _train(home, export, tiny_model, output, launch)
         assert stdout == "v1\n", "the name is printed once, by the main process"
         adapter = output / "adapter"
         registered = [line for line in stderr.splitlines() if line.startswith("registered ")]
@@ -111,10 +123,13 @@ def test_two_processes_train_once_register_once_and_match_one(
         # SFT: 3 epochs of 8 rows, capped at 2 steps; DPO: 1 epoch of 8 pairs is 1 step.
         assert (version.metrics["sft"]["steps"], version.metrics["dpo"]["steps"]) == (2, 1)
         assert sorted(p.name for p in output.iterdir()) == ["adapter", "dpo", "sft"]
-        runs[processes] = _heldout_loss(tiny_model, adapter, export)
+        runs[launch] = _heldout_loss(tiny_model, adapter, export)
 
     before = _heldout_loss(tiny_model, None, export)
-    print(f"\nheld-out loss: base {before:.4f}, 1 process {runs[1]:.4f}, 2 processes {runs[2]:.4f}")
+    print(
+        f"\nheld-out loss: base {before:.4f}, 1 process {runs[1]:.4f}, 2 processes {runs[2]:.4f}"
+        f", train trl's own {runs[None]:.4f}"
+    )
     # Both runs take the same 2 steps on the same 8 rows; what differs is LoRA dropout's masks
     # (drawn per process) and the loss being averaged per process, then across the two. So the
     # two adapters must move the held-out loss the same way, by amounts within a quarter of
@@ -122,8 +137,9 @@ def test_two_processes_train_once_register_once_and_match_one(
     # that trained on its half alone, or an adapter saved before its gradients were
     # averaged, moves it by about half as much.
     moved = {n: before - loss for n, loss in runs.items()}
-    assert moved[1] > 0 and moved[2] > 0, moved
+    assert moved[1] > 0 and moved[2] > 0 and moved[None] > 0, moved
     assert abs(moved[2] - moved[1]) <= 0.25 * moved[1], moved
+    assert abs(moved[None] - moved[1]) <= 0.25 * moved[1], moved
 
 
 def test_a_process_that_is_not_the_main_one_trains_but_saves_nothing(
@@ -132,7 +148,9 @@ def test_a_process_that_is_not_the_main_one_trains_but_saves_nothing(
     """What rank 1 of a launch does, alone: it trains its steps and leaves the saving to 0."""
     monkeypatch.setenv("RANK", "1")
     export = load_export(write_export(tmp_path / "export", rows=4))
-    params = TrlParams(str(tiny_model), tmp_path / "run", max_steps=1, skip_dpo=True, lora_r=2)
+    params = TrlParams(
+        str(tiny_model), tmp_path / "run", max_steps=1, skip_dpo=True, lora_r=2, processes=1
+    )
     adapter, metrics = run_lora(export, params, report=lambda _: None)
     assert (adapter, metrics["sft"]["steps"]) == (tmp_path / "run" / "adapter", 1)
     assert not adapter.exists()

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from redraft.cli.main import cli
+from redraft.exporters.sinks import file_sha256
 from redraft.settings import Settings
 from redraft.training.errors import TrainingFailedError
 from redraft.training.exportdir import load_export
@@ -150,6 +151,31 @@ def test_skip_dpo_trains_sft_only(
     assert "dpo" not in version.metrics
     assert version.metrics["sft"]["steps"] == 1
     assert "DPO skipped (--skip-dpo)" in lines
+
+
+def test_a_failure_inside_a_training_process_is_one_error_line(
+    settings: Settings, tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """Split over processes, a run that fails in one still ends as one `error:` line with what
+    to do, and its version is marked failed; nothing it printed leaks onto stdout."""
+    rows = (export_folder / "trl_sft.train.jsonl").read_text().splitlines()
+    row = json.loads(rows[0])
+    row["messages"] = row["messages"][:-1]  # no assistant reply at the end
+    rows[0] = json.dumps(row)
+    (export_folder / "trl_sft.train.jsonl").write_text("\n".join(rows) + "\n")
+    manifest = json.loads((export_folder / "manifest.json").read_text())
+    manifest["files"]["trl_sft.train.jsonl"]["sha256"] = file_sha256(
+        export_folder / "trl_sft.train.jsonl"
+    )  # as if the exporter had written the row: the check must come from the training process
+    (export_folder / "manifest.json").write_text(json.dumps(manifest))
+    args = ["--base-model", str(tiny_model), "--output", str(tmp_path / "run"), "--processes", "2"]
+    result = _cli(settings, str(export_folder), *args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "error: a trl_sft row does not end with an assistant message — re-run `redraft export`"
+    )
+    assert Registry(settings.registry_path).get("v1").status == "failed"
 
 
 def test_failed_training_marks_the_row_failed(

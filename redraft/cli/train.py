@@ -145,6 +145,7 @@ _TRL_OPTIONS = (
     "start_adapter",
     "max_steps",
     "seed",
+    "processes",
     "skip_dpo",
     "extra_sft",
 )
@@ -215,8 +216,11 @@ def train_trl_command(
     main = is_main_process()
     report = _report if main else _quiet
     export = load_export(export_dir)
-    registry = open_registry(settings)
     state = distributed_state()  # None for one process
+    # The main process creates a new registry before the others read it (they would find an
+    # empty file and refuse it as a lost registry).
+    with state.main_process_first() if state else contextlib.nullcontext():
+        registry = open_registry(settings)
     name = name or registry.next_name()
     local = None
     parent = None

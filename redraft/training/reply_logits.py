@@ -159,7 +159,9 @@ def pair_log_probs(
         return chosen, rejected, per_token.chunk(2, dim=0)[0][mask.chunk(2, dim=0)[0]]
     mask: torch.Tensor = shared.visible
     if attention == "eager":
-        dtype = model.get_input_embeddings().weight.dtype
+        # Several training processes hand in the model wrapped by DDP.
+        ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        dtype = (model.module if ddp else model).get_input_embeddings().weight.dtype
         mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
             ~mask, torch.finfo(dtype).min
         )

@@ -103,6 +103,12 @@ class TrlParams:
         kind="files",
     )
     seed: int = knob(0, "Random seed.")
+    processes: int = knob(
+        0,
+        "Training processes on a CPU (0: one per core, as many as split --batch-size evenly "
+        "and fit in memory; a small model gains more from a second process than a thread).",
+        bounds=(0, 64),
+    )
 
     def stage_steps(self, stage: str, rows: int) -> int:
         """Optimizer steps for `stage` ("sft" or "dpo") over `rows` examples: its epochs,
@@ -421,7 +427,42 @@ def _continued(model: Any, adapter: Path, dropout: float) -> Any:
 def run_lora(
     export: ExportFolder, params: TrlParams, report: Report
 ) -> tuple[Path, dict[str, Any]]:
-    """Train the LoRA adapter (SFT, then DPO if there are pairs); returns (adapter dir, metrics)."""
+    """Train the LoRA adapter (SFT, then DPO if there are pairs); returns (adapter dir, metrics).
+
+    On a CPU with several cores the run is split over one process per core
+    (redraft.training.cpu_processes) unless `params.processes` says how many, or a launcher
+    already started this process as one of several.
+    """
+    processes = params.processes or _default_processes(params)
+    if processes > 1 and world_size() == 1:
+        from redraft.training.cpu_processes import run_on_cores
+
+        require_train_extra()
+        return run_on_cores(export.path, params, report, processes)  # type: ignore[no-any-return]
+    return train_here(export, params, report)
+
+
+def _default_processes(params: TrlParams) -> int:
+    """One training process per core on a CPU (cpu_processes.training_processes); one on a GPU
+    or under a launcher."""
+    if world_size() > 1:
+        return 1
+    require_train_extra()
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    from redraft.machine import available_memory, usable_cores
+    from redraft.training.cpu_processes import training_processes
+
+    weights = sum(f.stat().st_size for f in Path(params.base_model).glob("*.safetensors"))
+    return training_processes(params.batch_size, usable_cores(), weights, available_memory())
+
+
+def train_here(
+    export: ExportFolder, params: TrlParams, report: Report
+) -> tuple[Path, dict[str, Any]]:
+    """`run_lora` in this process (alone, or as one of several a launcher started)."""
     with warnings.catch_warnings():
         # peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing` on every
         # model it wraps; nothing a user can act on, so it is not shown.

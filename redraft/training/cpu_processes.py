@@ -1,0 +1,169 @@
+"""A LoRA run on a CPU split over one training process per core.
+
+A small model gains less from a second thread than from a second process: llama.cpp's and
+torch's threads meet after every short operation. Measured on a quiet two-core machine
+(docs/training.md): two one-thread processes took SFT steps 1.24x and DPO steps 1.31x faster
+than one two-thread process, with the same steps on the same examples. So `run_lora` on a CPU
+starts one process per core (torch.distributed over gloo, as under `accelerate launch`), each
+training its share of every step; the first saves the adapter and its metrics come back here.
+
+The processes meet through a file in the run's folder, not a TCP port that another program
+could take first. Their log lines come back to the caller's `report`; their step logs go to
+stderr, as a single process's do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import queue
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from redraft.training.errors import TrainingFailedError
+
+# More processes than this gain little: each holds its own copy of the model.
+MAX_TRAINING_PROCESSES = 4
+# Room one training process needs besides its weights (activations, logits, optimizer state,
+# torch itself): SmolLM2-135M's processes peaked at 5.0 GB each for 0.5 GB of fp32 weights.
+PROCESS_OVERHEAD_BYTES = 4 * 2**30
+
+
+def training_processes(batch_size: int, cores: int, model_bytes: int, available: int | None) -> int:
+    """How many processes to train in on a CPU: one per core, as many as split `batch_size`
+    evenly, and as many as the memory holds (each loads the model in fp32 beside the others).
+
+    >>> training_processes(4, 2, 2**29, None), training_processes(4, 3, 2**29, None)
+    (2, 2)
+    >>> training_processes(4, 1, 2**29, None), training_processes(6, 8, 2**29, None)
+    (1, 3)
+    >>> training_processes(4, 2, 2**29, 8 * 2**30)  # memory for one only
+    1
+    """
+    most = max(1, min(cores, MAX_TRAINING_PROCESSES))
+    if available is not None:
+        each = 3 * model_bytes + PROCESS_OVERHEAD_BYTES
+        most = max(1, min(most, available // each))
+    return max(n for n in range(1, most + 1) if batch_size % n == 0)
+
+
+def run_on_cores(export_dir: Path, params: Any, report: Any, processes: int) -> Any:
+    """`run_lora`'s result, trained by `processes` processes on this machine's cores."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
+    events = context.Queue()
+    params.output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rendezvous-", dir=params.output_dir) as meet:
+        rendezvous = Path(meet) / "group"
+        threads = max(1, _cores() // processes)
+        workers = [
+            context.Process(
+                target=_train_share,
+                args=(rank, processes, threads, rendezvous, export_dir, params, events),
+                name=f"redraft-train-{rank}",
+            )
+            for rank in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            return _collect(workers, events, report)
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                worker.join()
+
+
+def _cores() -> int:
+    from redraft.machine import usable_cores
+
+    return usable_cores()
+
+
+def _collect(workers: list[Any], events: Any, report: Any) -> Any:
+    """Pass the workers' report lines on until the first has a result or one fails."""
+    while True:
+        try:
+            kind, value = events.get(timeout=1.0)
+        except queue.Empty:
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if dead:
+                with contextlib.suppress(queue.Empty):  # its own error may just have arrived
+                    kind, value = events.get(timeout=1.0)
+                    if kind == "error":
+                        raise value from None
+                raise TrainingFailedError(
+                    f"training process {dead[0].name} ended with exit code {dead[0].exitcode} "
+                    "(out of memory?) — retry with --processes 1"
+                ) from None
+            if all(w.exitcode == 0 for w in workers):
+                raise TrainingFailedError("the training processes ended without a result") from None
+            continue
+        if kind == "report":
+            report(value)
+        elif kind == "error":
+            raise value
+        else:
+            adapter, metrics = value
+            for worker in workers:
+                worker.join()
+            return Path(adapter), metrics
+
+
+def _train_share(
+    rank: int,
+    processes: int,
+    threads: int,
+    rendezvous: Path,
+    export_dir: Path,
+    params: Any,
+    events: Any,
+) -> None:
+    """One process's share of every step (the entry point of a spawned process)."""
+    os.dup2(2, 1)  # transformers logs steps on stdout; a command's stdout is for its result
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(processes),
+        LOCAL_WORLD_SIZE=str(processes),
+        OMP_NUM_THREADS=str(threads),
+    )
+    try:
+        import torch
+        import torch.distributed as dist
+
+        torch.set_num_threads(threads)
+        dist.init_process_group(
+            "gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=processes
+        )
+        from redraft.training.exportdir import load_export
+        from redraft.training.trl_lora import train_here
+
+        def report(line: str) -> None:
+            if rank == 0:
+                events.put(("report", line))
+
+        adapter, metrics = train_here(load_export(export_dir), params, report)
+        if rank == 0:
+            events.put(("done", (str(adapter), metrics)))
+    except BaseException as exc:  # the caller raises it; a traceback here would be noise
+        events.put(("error", _picklable(exc)))
+        raise SystemExit(1) from None
+    finally:
+        with contextlib.suppress(Exception):
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:
+        return TrainingFailedError(f"{type(exc).__name__}: {exc}")
