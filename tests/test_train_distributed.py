@@ -98,15 +98,15 @@ def _heldout_loss(base: Path, adapter: Path | None, export: Path) -> float:
 def test_two_processes_train_once_register_once_and_match_one(
     tiny_model: Path, tmp_path: Path
 ) -> None:
-    from redraft.machine import usable_cores
-    from redraft.training.cpu_processes import training_processes
+    from redraft.training.trl_lora import default_processes
 
     export = write_export(tmp_path / "export", rows=8, validation_rows=4)
     runs = {}
-    # None: no setting, so one process per core that splits the batch of 8 (2 on two cores),
-    # started by `train trl` itself.
+    # None: no setting, so one process per core that splits the batch of 8 and fits in memory
+    # (2 on two cores), started by `train trl` itself.
+    own = default_processes(TrlParams(str(tiny_model), tmp_path / "x", batch_size=8))
     for launch in (1, 2, None):
-        processes = launch or training_processes(8, usable_cores(), 0, None)
+        processes = launch or own
         home = tmp_path / f"home-{launch}"
         output = tmp_path / f"run-{launch}"
         stdout, stderr = _train(home, export, tiny_model, output, launch)

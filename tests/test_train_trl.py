@@ -176,6 +176,17 @@ def test_a_failure_inside_a_training_process_is_one_error_line(
         "error: a trl_sft row does not end with an assistant message — re-run `redraft export`"
     )
     assert Registry(settings.registry_path).get("v1").status == "failed"
+    # The same failure raised inside the training processes themselves.
+    from redraft.training.cpu_processes import run_on_cores
+    from redraft.training.errors import ExportFolderError
+
+    params = TrlParams(base_model=str(tiny_model), output_dir=tmp_path / "direct")
+    with pytest.raises(ExportFolderError) as failed:
+        run_on_cores(export_folder, params, report=lambda _: None, processes=2)
+    assert str(failed.value) == (
+        "a trl_sft row does not end with an assistant message — re-run `redraft export`"
+    )
+    assert sorted(p.name for p in (tmp_path / "direct").iterdir()) == []  # rendezvous removed
 
 
 def test_failed_training_marks_the_row_failed(

@@ -18,10 +18,14 @@ import contextlib
 import os
 import pickle
 import queue
+import signal
 import tempfile
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
+from redraft.errors import RedraftError
 from redraft.training.errors import TrainingFailedError
 
 # More processes than this gain little: each holds its own copy of the model.
@@ -53,17 +57,23 @@ def run_on_cores(export_dir: Path, params: Any, report: Any, processes: int) -> 
     """`run_lora`'s result, trained by `processes` processes on this machine's cores."""
     import multiprocessing
 
+    from redraft.training.trl_lora import per_process_batch
+
+    per_process_batch(params.batch_size, processes)  # refused here, before any model loads
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch state
     events = context.Queue()
     params.output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rendezvous-", dir=params.output_dir) as meet:
         rendezvous = Path(meet) / "group"
-        threads = max(1, _cores() // processes)
+        cores = _cores()
+        # The cores' threads split as evenly as they go: 3 cores over 2 processes is 2 and 1.
+        threads = [max(1, cores // processes + (i < cores % processes)) for i in range(processes)]
         workers = [
             context.Process(
                 target=_train_share,
-                args=(rank, processes, threads, rendezvous, export_dir, params, events),
+                args=(rank, processes, threads[rank], rendezvous, export_dir, params, events),
                 name=f"redraft-train-{rank}",
+                daemon=True,  # ends with this process (and PR_SET_PDEATHSIG if it is killed)
             )
             for rank in range(processes)
         ]
@@ -76,6 +86,7 @@ def run_on_cores(export_dir: Path, params: Any, report: Any, processes: int) -> 
                 if worker.is_alive():
                     worker.terminate()
                 worker.join()
+            events.close()
 
 
 def _cores() -> int:
@@ -90,28 +101,51 @@ def _collect(workers: list[Any], events: Any, report: Any) -> Any:
         try:
             kind, value = events.get(timeout=1.0)
         except queue.Empty:
-            dead = [w for w in workers if w.exitcode not in (None, 0)]
-            if dead:
-                with contextlib.suppress(queue.Empty):  # its own error may just have arrived
-                    kind, value = events.get(timeout=1.0)
-                    if kind == "error":
-                        raise value from None
-                raise TrainingFailedError(
-                    f"training process {dead[0].name} ended with exit code {dead[0].exitcode} "
-                    "(out of memory?) — retry with --processes 1"
-                ) from None
+            if any(w.exitcode not in (None, 0) for w in workers):
+                raise _cause(workers, events, []) from None
             if all(w.exitcode == 0 for w in workers):
                 raise TrainingFailedError("the training processes ended without a result") from None
             continue
         if kind == "report":
             report(value)
         elif kind == "error":
-            raise value
+            raise _cause(workers, events, [value])
         else:
             adapter, metrics = value
             for worker in workers:
                 worker.join()
             return Path(adapter), metrics
+
+
+def _cause(workers: list[Any], events: Any, errors: list[BaseException]) -> BaseException:
+    """The error that explains a failed run. When one process fails, the others fail too, in
+    their next collective, with a lost-connection error that says nothing: so wait for them,
+    and prefer a real error, then a process that was killed (out of memory), then any."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(w.exitcode is None for w in workers):
+        time.sleep(0.1)
+    with contextlib.suppress(queue.Empty, OSError, EOFError):
+        while True:
+            kind, value = events.get(timeout=0.2)
+            if kind == "error":
+                errors.append(value)
+    real = [e for e in errors if not _lost_peer(e)]
+    if real:
+        return real[0]
+    killed = [w for w in workers if w.exitcode is not None and w.exitcode < 0]
+    dead = killed or [w for w in workers if w.exitcode not in (None, 0)]
+    if dead:
+        return TrainingFailedError(
+            f"training process {dead[0].name} ended with exit code {dead[0].exitcode} "
+            "(out of memory?) — retry with --processes 1"
+        )
+    return errors[0] if errors else TrainingFailedError("a training process failed")
+
+
+def _lost_peer(error: BaseException) -> bool:
+    """An error a process gets because another one stopped (gloo's closed connection)."""
+    text = f"{type(error).__module__}.{type(error).__name__}: {error}"
+    return "torch.distributed" in text or "Connection closed by peer" in text or "gloo" in text
 
 
 def _train_share(
@@ -124,6 +158,7 @@ def _train_share(
     events: Any,
 ) -> None:
     """One process's share of every step (the entry point of a spawned process)."""
+    _end_with_parent()
     os.dup2(2, 1)  # transformers logs steps on stdout; a command's stdout is for its result
     os.environ.update(
         RANK=str(rank),
@@ -150,7 +185,11 @@ def _train_share(
         adapter, metrics = train_here(load_export(export_dir), params, report)
         if rank == 0:
             events.put(("done", (str(adapter), metrics)))
-    except BaseException as exc:  # the caller raises it; a traceback here would be noise
+    except BaseException as exc:  # the caller raises it
+        # A bug, not a message for the user: keep where it happened (but not for the lost
+        # connection a process gets when another one failed: the parent names that one).
+        if not isinstance(exc, RedraftError) and not _lost_peer(exc):
+            traceback.print_exc()
         events.put(("error", _picklable(exc)))
         raise SystemExit(1) from None
     finally:
@@ -161,9 +200,20 @@ def _train_share(
                 dist.destroy_process_group()
 
 
+def _end_with_parent() -> None:
+    """Ask Linux to stop this process when the one that started it dies (killed, or out of
+    memory), instead of training on for nobody; elsewhere nothing happens."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _picklable(exc: BaseException) -> BaseException:
+    """`exc` if it survives the trip to the parent (pickled and rebuilt), else its message."""
     try:
-        pickle.dumps(exc)
+        pickle.loads(pickle.dumps(exc))
         return exc
     except Exception:
         return TrainingFailedError(f"{type(exc).__name__}: {exc}")

@@ -433,18 +433,25 @@ def run_lora(
     (redraft.training.cpu_processes) unless `params.processes` says how many, or a launcher
     already started this process as one of several.
     """
-    processes = params.processes or _default_processes(params)
+    processes = params.processes or default_processes(params)
     if processes > 1 and world_size() == 1:
+        require_train_extra()
+        import torch
+
+        if torch.cuda.is_available():
+            raise TrainingFailedError(
+                f"--processes {processes} splits a run over a CPU's cores — on GPUs start one "
+                "process per GPU with `accelerate launch` instead (docs/training.md)"
+            )
         from redraft.training.cpu_processes import run_on_cores
 
-        require_train_extra()
         return run_on_cores(export.path, params, report, processes)  # type: ignore[no-any-return]
     return train_here(export, params, report)
 
 
-def _default_processes(params: TrlParams) -> int:
-    """One training process per core on a CPU (cpu_processes.training_processes); one on a GPU
-    or under a launcher."""
+def default_processes(params: TrlParams) -> int:
+    """One training process per core on a CPU (cpu_processes.training_processes); one on a
+    GPU, under a launcher, or for a base whose size is not known here (a hub id)."""
     if world_size() > 1:
         return 1
     require_train_extra()
@@ -452,11 +459,15 @@ def _default_processes(params: TrlParams) -> int:
 
     if torch.cuda.is_available():
         return 1
+    folder = Path(params.base_model)
+    weights = [f for pattern in ("*.safetensors", "*.bin") for f in folder.glob(pattern)]
+    if not weights:
+        return 1
     from redraft.machine import available_memory, usable_cores
     from redraft.training.cpu_processes import training_processes
 
-    weights = sum(f.stat().st_size for f in Path(params.base_model).glob("*.safetensors"))
-    return training_processes(params.batch_size, usable_cores(), weights, available_memory())
+    size = sum(f.stat().st_size for f in weights)
+    return training_processes(params.batch_size, usable_cores(), size, available_memory())
 
 
 def train_here(
