@@ -147,6 +147,9 @@ def test_a_family_trains_converts_serves_and_drafts(
         max_steps=1,
         sft_learning_rate=0.05,
         precision="fp32",
+        # Gemma 2 runs eager attention, whose DPO mask once failed on a model wrapped for
+        # several processes: train it in two.
+        processes=2 if family == "gemma2" else 1,
     )
     lines: list[str] = []
     version = train_trl(open_registry(settings), export, params, report=lines.append, local=target)

@@ -1,11 +1,12 @@
 """A LoRA run on a CPU split over one training process per core.
 
-A small model gains less from a second thread than from a second process: llama.cpp's and
-torch's threads meet after every short operation. Measured on a quiet two-core machine
+A small model in bf16 gains less from a second thread than from a second process: torch's
+threads meet after every short operation. Measured on a quiet two-core AMX machine
 (docs/training.md): two one-thread processes took SFT steps 1.24x and DPO steps 1.31x faster
-than one two-thread process, with the same steps on the same examples. So `run_lora` on a CPU
-starts one process per core (torch.distributed over gloo, as under `accelerate launch`), each
-training its share of every step; the first saves the adapter and its metrics come back here.
+than one two-thread process, with the same steps on the same examples (in fp32 1.09x and
+0.95x, so fp32 runs stay in one). So `run_lora` on a bf16 CPU starts one process per core
+(torch.distributed over gloo, as under `accelerate launch`), each training its share of every
+step; the first saves the adapter and its metrics come back here.
 
 The processes meet through a file in the run's folder, not a TCP port that another program
 could take first. Their log lines come back to the caller's `report`; their step logs go to

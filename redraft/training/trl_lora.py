@@ -105,8 +105,9 @@ class TrlParams:
     seed: int = knob(0, "Random seed.")
     processes: int = knob(
         0,
-        "Training processes on a CPU (0: one per core, as many as split --batch-size evenly "
-        "and fit in memory; a small model gains more from a second process than a thread).",
+        "Training processes on a CPU (0: in bf16 one per core, as many as split --batch-size "
+        "evenly and fit in memory, in fp32 one; a small model gains more from a second "
+        "process than from a second bf16 thread).",
         bounds=(0, 64),
     )
 
@@ -429,7 +430,7 @@ def run_lora(
 ) -> tuple[Path, dict[str, Any]]:
     """Train the LoRA adapter (SFT, then DPO if there are pairs); returns (adapter dir, metrics).
 
-    On a CPU with several cores the run is split over one process per core
+    On a CPU with several cores that trains in bf16 the run is split over one process per core
     (redraft.training.cpu_processes) unless `params.processes` says how many, or a launcher
     already started this process as one of several.
     """
@@ -450,14 +451,20 @@ def run_lora(
 
 
 def default_processes(params: TrlParams) -> int:
-    """One training process per core on a CPU (cpu_processes.training_processes); one on a
-    GPU, under a launcher, or for a base whose size is not known here (a hub id)."""
+    """One training process per core on a CPU that trains in bf16
+    (cpu_processes.training_processes); one in fp32, on a GPU, under a launcher, or for a base
+    whose size is not known here (a hub id).
+
+    Measured on two cores, the turn's export: in bf16 two processes took SFT steps 1.24x and
+    DPO steps 1.31x faster than one; in fp32 SFT 1.09x and DPO 0.95x (torch's second thread
+    gains more on fp32 arithmetic, and each process pads its share of a step to one batch).
+    """
     if world_size() > 1:
         return 1
     require_train_extra()
     import torch
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() or resolve_precision(params.precision, cuda=False) != "bf16":
         return 1
     folder = Path(params.base_model)
     weights = [f for pattern in ("*.safetensors", "*.bin") for f in folder.glob(pattern)]
