@@ -75,8 +75,9 @@ LLAMA_SERVER_ENV = "REDRAFT_LLAMA_SERVER_BIN"
 QUEUE_POLL_SECONDS = 0.5
 LOGPROB_FIELDS = frozenset({"logprobs", "top_logprobs"})
 # llama-cpp-python's server penalises repeated tokens unless a request says otherwise
-# (repeat_penalty 1.1 over the last 64); llama-server does not (1.0), and a 135M model left
-# unpenalised loops and pads its drafts. llama-server is asked for the same default.
+# (repeat_penalty 1.1 over the last 64); llama-server does not (1.0), and its drafts were
+# edited far more (65.4% against 46.6%; 45.4% with 1.1, bench/local_server.py). llama-server
+# is asked for the same default.
 REPEAT_PENALTY = {"repeat_penalty": 1.1}
 
 
