@@ -17,8 +17,10 @@ threads split among the processes):
 3. **quality**: the held-out edit distance against the simulated writers (drafted through
    redraft's Drafter, as bench/loop.py measures the base model), with 95% intervals.
 
-Prints each engine's ratios to the baseline measured in the same run; asserts nothing. The
-machine's other work makes timings noisy: repeat runs (--repeat) and compare ratios.
+Prints each engine's ratios to the baseline measured in the same run; asserts nothing. Every
+engine is started first and the speed runs take turns, engine after engine, so that a slower
+minute of the machine (its other work) falls on all of them; --repeat runs them again and the
+median counts. `REDRAFT_LOCAL_MODEL` names another base, as for `redraft local serve`.
 
     [REDRAFT_LLAMA_SERVER_BIN=.cache/llama-server-0.3.36/llama-server] \\
       .venv/bin/python bench/local_server.py [--drafts 8] [--concurrency 1,2,4] \\
@@ -28,6 +30,8 @@ machine's other work makes timings noisy: repeat runs (--repeat) and compare rat
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -173,7 +177,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="redraft-bench-local-") as work:
         home = Path(work)
         port = free_port()
-        settings = Settings.from_env({"REDRAFT_HOME": str(home)}).with_overrides(
+        settings = Settings.from_env({**os.environ, "REDRAFT_HOME": str(home)}).with_overrides(
             local_port=port, temperature=0.0, max_tokens=args.max_tokens,
             request_timeout=600.0, cache_enabled=False,
         )  # fmt: skip
@@ -186,33 +190,41 @@ def main() -> None:
         def count_tokens(text: str | None) -> int:
             return len(vocab.tokenize((text or "").encode(), add_bos=False, special=False))
 
+        source = base.gguf.name if base.gguf else base.hf_dir
         print(
-            f"bench/local_server.py — {base.model_id} (Q4_1 GGUF), "
+            f"bench/local_server.py — {base.model_id} ({source}), "
             f"{args.threads or usable_cores()} threads on {usable_cores()} cores; "
             f"{args.drafts} drafts per speed run, max_tokens {args.max_tokens}, temperature 0"
         )
         rates: dict[str, dict[int, list[tuple[float, float, float]]]] = {}
         drafts: dict[str, list[str | None]] = {}
-        for name, engine in engines.items():
-            began = time.perf_counter()
-            server = LocalServer(
-                lambda: served_models(settings),
-                workdir=home / "run",
-                port=port,
-                threads=args.threads,
-                engine=engine,
-            )
-            with server:
+        with contextlib.ExitStack() as running:
+            servers = {}
+            for i, (name, engine) in enumerate(engines.items()):
+                began = time.perf_counter()
+                servers[name] = running.enter_context(
+                    LocalServer(
+                        lambda: served_models(settings),
+                        workdir=home / f"run-{i}",
+                        port=free_port(),
+                        threads=args.threads,
+                        engine=engine,
+                    )
+                )
                 say(f"{name}: up in {time.perf_counter() - began:.1f} s")
-                speed(settings, server.url, base.model_id, prompts[:1], 1, count_tokens)  # warm
-                for _ in range(args.repeat):
-                    for level in levels:
+                speed(settings, servers[name].url, base.model_id, prompts[:1], 1, count_tokens)
+            # Every engine waits, loaded, while another runs: the runs take turns, level by
+            # level, so that the machine's slower and faster minutes fall on all of them.
+            for _ in range(args.repeat):
+                for level in levels:
+                    for name, server in servers.items():
                         figures = speed(
                             settings, server.url, base.model_id, prompts, level, count_tokens
                         )
                         rates.setdefault(name, {}).setdefault(level, []).append(figures)
                         say(f"  {name} at {level}: {figures[0]:.1f} drafts/min")
-                if not args.skip_quality:
+            if not args.skip_quality:
+                for name, server in servers.items():
                     began = time.perf_counter()
                     drafts[name] = held_out(settings, server.url, base.model_id, briefs)
                     say(f"  {name}: held-out drafts in {time.perf_counter() - began:.0f} s")
