@@ -1,12 +1,12 @@
 """Benchmark: how llama-server's decoding scales with sequences decoded together, per GGUF file.
 
-The kernels, not the front: one llama-server process on every core, `--parallel` slots, a fixed
-number of tokens per request (`ignore_eos`, so every run decodes the same work), for each GGUF
-file given and each copy of the first re-quantised to a `--requantize` type (with llama.cpp's
-quantiser, through llama-cpp-python), and each number of requests at once. Prints generated
-tokens per second and the ratio to the first file at the same level; asserts nothing. Quality
-is not measured here: bench/local_server.py does that through the real front
-(`REDRAFT_LOCAL_MODEL=FILE`).
+The kernels, not the front: one llama-server process on every core with the arguments `redraft
+local serve` gives it, `--parallel` slots, a fixed number of tokens per request (`ignore_eos`,
+so every run decodes the same work), for each GGUF file given and each copy of the first re-
+quantised to a `--requantize` type (with llama.cpp's quantiser, through llama-cpp-python), and
+each number of requests at once. Prints generated tokens per second and the ratio to the first
+file at the same level; asserts nothing. Quality is not measured here: bench/local_server.py
+does that through the real front (`REDRAFT_LOCAL_MODEL=FILE`).
 
     .venv/bin/python bench/llama_batch.py --server .cache/llama-server-0.3.36/llama-server \\
       FILE.gguf [FILE2.gguf ...] [--requantize Q8_0,IQ4_NL] [--concurrency 1,4,8] \\
@@ -26,7 +26,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from redraft.local.server import free_port
+from redraft.local.server import ServedModel, free_port, llama_server_args
 from redraft.machine import usable_cores
 
 PROMPT = "Write a cold email from Anna at Harbor & Pine, a bakery supplier, to Tom about flour."
@@ -68,9 +68,9 @@ def requantised(source: Path, kind: str, folder: Path) -> Path:
 
 def run(server: Path, gguf: Path, levels: list[int], tokens: int, repeat: int) -> list[float]:
     port, slots, threads = free_port(), max(levels), usable_cores()
-    command = [str(server), "--model", str(gguf), "--port", str(port), "--no-webui"]
-    command += ["--threads", str(threads), "--threads-batch", str(threads)]
-    command += ["--parallel", str(slots), "--ctx-size", str(1024 * slots), "--cont-batching"]
+    # The product's llama-server arguments (redraft.local.server), 1024 tokens a slot.
+    served = [ServedModel(gguf.stem, gguf)]
+    command = [str(server), *llama_server_args(served, port, threads, 1024, slots)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
