@@ -22,6 +22,15 @@ def usable_cores() -> int:
     return max(1, min([cores, *quotas]))
 
 
+def thread_shares(threads: int, processes: int) -> list[int]:
+    """`threads` split over `processes` as evenly as they go, at least one each.
+
+    >>> thread_shares(5, 2), thread_shares(2, 2), thread_shares(1, 2)
+    ([3, 2], [1, 1], [1, 1])
+    """
+    return [max(1, threads // processes + (i < threads % processes)) for i in range(processes)]
+
+
 def cgroup_cpu_quota(limit: str | None) -> int | None:
     """Whole cores a cgroup CPU limit allows, rounded up; None: no limit. `limit` is cgroup v2's
     `cpu.max` ("QUOTA PERIOD") or cgroup v1's quota and period files joined by a space (a

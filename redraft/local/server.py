@@ -52,7 +52,7 @@ from typing import Any
 from redraft.backend.pacing import PARALLEL_HEADER
 from redraft.backend.slots import Slots
 from redraft.errors import LocalModelError
-from redraft.machine import available_memory, usable_cores
+from redraft.machine import available_memory, thread_shares, usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -409,10 +409,9 @@ class ChildGroup:
         processes: int,
     ) -> None:
         self.models = models
-        # The threads split as evenly as they go: 5 threads over 2 processes is 3 and 2.
-        shares = [threads // processes + (i < threads % processes) for i in range(processes)]
+        shares = thread_shares(threads, processes)
         self.children = [
-            LlamaChild(models, workdir, max(1, share), n_ctx, engine, port)
+            LlamaChild(models, workdir, share, n_ctx, engine, port)
             for share, port in zip(shares, free_ports(processes), strict=True)
         ]
         self._choose = threading.Lock()

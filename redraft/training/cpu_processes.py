@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from redraft.errors import RedraftError
-from redraft.machine import usable_cores
+from redraft.machine import thread_shares, usable_cores
 from redraft.training.errors import TrainingFailedError
 
 # More processes than this gain little: each holds its own copy of the model.
@@ -67,9 +67,7 @@ def run_on_cores(export_dir: Path, params: Any, report: Any, processes: int) -> 
     params.output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rendezvous-", dir=params.output_dir) as meet:
         rendezvous = Path(meet) / "group"
-        cores = usable_cores()
-        # The cores' threads split as evenly as they go: 3 cores over 2 processes is 2 and 1.
-        threads = [max(1, cores // processes + (i < cores % processes)) for i in range(processes)]
+        threads = thread_shares(usable_cores(), processes)
         workers = [
             context.Process(
                 target=_train_share,
