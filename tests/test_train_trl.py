@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,9 +15,11 @@ from click.testing import CliRunner, Result
 from redraft.cli.main import cli
 from redraft.exporters.sinks import file_sha256
 from redraft.settings import Settings
+from redraft.training.cpu_processes import run_apart
 from redraft.training.errors import TrainingFailedError
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
+from redraft.training.trl_lora import run_lora
 from redraft.training.trl_trainer import TrlParams, serve_instructions, train_trl
 
 pytestmark = [
@@ -189,16 +194,61 @@ def test_a_failure_inside_a_training_process_is_one_error_line(
     assert sorted(p.name for p in (tmp_path / "direct").iterdir()) == []  # rendezvous removed
 
 
+@pytest.mark.parametrize("runner", [run_lora, run_apart], ids=["here", "apart"])
 def test_failed_training_marks_the_row_failed(
-    registry: Registry, tiny_model: Path, export_folder: Path, tmp_path: Path
+    registry: Registry, tiny_model: Path, export_folder: Path, tmp_path: Path, runner: Any
 ) -> None:
+    """In this process or in one of its own (auto mode), the run's own error reaches the
+    caller and the version is marked failed."""
     params = TrlParams(base_model=str(tmp_path / "no-such-model"), output_dir=tmp_path / "run")
     with pytest.raises(OSError):
-        train_trl(registry, load_export(export_folder), params, report=lambda _: None)
+        train_trl(
+            registry, load_export(export_folder), params, report=lambda _: None, runner=runner
+        )
     row = registry.get("v1")
     assert row.status == "failed"
     assert row.error is not None and row.error.startswith("OSError")
     assert registry.training() is None
+
+
+def test_a_run_apart_trains_and_this_process_loads_no_trainer(
+    tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """Auto mode trains in a process of its own (`run_apart`): the adapter is trained, the run's
+    lines come back, and the caller (`redraft serve`) never imports torch or a trainer, so
+    none of the run's memory stays with it. Run from a fresh interpreter: this one has them."""
+    run = tmp_path / "run"
+    script = f"""
+import json, sys
+from pathlib import Path
+from redraft.training.cpu_processes import run_apart
+from redraft.training.exportdir import load_export
+from redraft.training.trl_trainer import TrlParams
+
+params = TrlParams(
+    base_model={str(tiny_model)!r}, output_dir=Path({str(run)!r}), max_steps=1, lora_r=4
+)
+lines = []
+adapter, metrics = run_apart(load_export(Path({str(export_folder)!r})), params, lines.append)
+loaded = sorted(m for m in ("torch", "transformers", "trl", "peft") if m in sys.modules)
+steps = [metrics["sft"]["steps"], metrics["dpo"]["steps"]]
+print(json.dumps({{"adapter": str(adapter), "steps": steps, "loaded": loaded, "lines": lines}}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert (result["adapter"], result["steps"], result["loaded"]) == (
+        str(run / "adapter"),
+        [1, 1],
+        [],
+    )
+    assert result["lines"] == [
+        "SFT on 12 finals from trl_sft.train.jsonl (loss on the replies only)",
+        "DPO on 12 pairs from trl_dpo.train.jsonl (reference: the SFT adapter)",
+    ]
+    _assert_adapter_trained_and_loads(tiny_model, run / "adapter")
 
 
 def test_a_dead_trl_run_does_not_block_the_next(

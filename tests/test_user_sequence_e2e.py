@@ -133,7 +133,7 @@ def test_the_readme_sequence_drafts_every_task_trains_on_webhooks_and_gates_prom
         while not any(line in (log := backend_log.read_text()) for line in decided):
             if log != seen:
                 seen, stalled_since = log, time.monotonic()
-            # Auto mode trains inside the backend: killed (out of memory?), it gives no verdict.
+            # The backend waits on auto mode's training process: if it died, no verdict comes.
             assert server.poll() is None, f"the backend exited ({server.returncode})\n{log[-3000:]}"
             assert time.monotonic() - stalled_since < STALL_LIMIT_S, log[-3000:]
             v1 = registry.find("v1")

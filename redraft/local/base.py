@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import multiprocessing
 import re
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +83,10 @@ def resolve_base(local_model: str | None) -> LocalBase:
 
 
 def trainable_dir(base: LocalBase, models_dir: Path) -> Path:
-    """A float32 Hugging Face folder of the base, dequantised from its GGUF file once."""
+    """A float32 Hugging Face folder of the base, dequantised from its GGUF file once.
+
+    The dequantising runs in a process of its own: a long-lived caller (auto mode in `redraft
+    serve`) then keeps neither torch nor the model's memory."""
     if base.hf_dir is not None:
         return base.hf_dir
     target = models_dir / base.model_id / "hf"
@@ -89,11 +94,19 @@ def trainable_dir(base: LocalBase, models_dir: Path) -> Path:
         return target
     assert base.gguf is not None
     logger.info("dequantising %s into %s (first training only)", base.gguf.name, target)
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
     staging = target.with_name("hf.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    folder, name = str(base.gguf.parent), base.gguf.name
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as apart:
+        apart.submit(_dequantise, base.gguf, staging).result()
+    staging.rename(target)
+    return target
+
+
+def _dequantise(gguf: Path, staging: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    folder, name = str(gguf.parent), gguf.name
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         model = AutoModelForCausalLM.from_pretrained(
@@ -101,13 +114,11 @@ def trainable_dir(base: LocalBase, models_dir: Path) -> Path:
         )
     except Exception as exc:  # transformers raises many kinds for an unsupported GGUF
         raise LocalModelError(
-            f"transformers cannot load {base.gguf} ({type(exc).__name__}: {exc}) — use a GGUF "
+            f"transformers cannot load {gguf} ({type(exc).__name__}: {exc}) — use a GGUF "
             "of an architecture transformers supports, or point REDRAFT_LOCAL_MODEL at an HF folder"
-        ) from exc
+        ) from None
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    staging.rename(target)
-    return target
 
 
 def servable_gguf(base: LocalBase, models_dir: Path, tools: Path) -> Path:

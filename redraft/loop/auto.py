@@ -202,6 +202,7 @@ def default_cycle(
     def cycle(project_id: int | None) -> ModelVersion:
         folder = load_export(export(settings, project_id))
         if settings.auto_train_trainer == "trl":
+            from redraft.training.cpu_processes import run_apart
             from redraft.training.trl_trainer import TrlParams, continuable, train_trl
 
             name = registry.next_name()
@@ -226,6 +227,7 @@ def default_cycle(
                 name=name,
                 local=local,
                 parent=parent.name if parent else None,
+                runner=run_apart,  # the server keeps none of the training's memory
             )
         from redraft.training.openai_trainer import plan_openai_job, train_openai
 

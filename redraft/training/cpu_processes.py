@@ -11,6 +11,10 @@ step; the first saves the adapter and its metrics come back here.
 The processes meet through a file in the run's folder, not a TCP port that another program
 could take first. Their log lines come back to the caller's `report`; their step logs go to
 stderr, as a single process's do.
+
+`run_apart` runs a whole `run_lora` (split or not) in a process of its own, for a caller that
+lives on after it — auto mode inside `redraft serve`: the model and the training's gigabytes
+go back when that process ends, and a run killed for memory leaves the caller standing.
 """
 
 from __future__ import annotations
@@ -89,6 +93,46 @@ def run_on_cores(export_dir: Path, params: Any, report: Any, processes: int) -> 
             events.close()
 
 
+def run_apart(export: Any, params: Any, report: Any) -> Any:
+    """`run_lora`'s result, trained in a process of its own (which may split the run over the
+    cores itself); this process imports no trainer and keeps none of the run's memory."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    # Not a daemon: a daemon may not start the per-core processes run_lora may want.
+    worker = context.Process(
+        target=_train_apart, args=(export.path, params, events), name="redraft-train"
+    )
+    worker.start()
+    try:
+        return _collect([worker], events, report)
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        events.close()
+
+
+def _train_apart(export_dir: Path, params: Any, events: Any) -> None:
+    """The whole run, in the process `run_apart` started (its entry point)."""
+    _end_with_parent()
+    os.dup2(2, 1)  # transformers logs steps on stdout; the caller's stdout is not for them
+    try:
+        from redraft.training.exportdir import load_export
+        from redraft.training.trl_lora import run_lora
+
+        adapter, metrics = run_lora(
+            load_export(export_dir), params, lambda line: events.put(("report", line))
+        )
+        events.put(("done", (str(adapter), metrics)))
+    except BaseException as exc:  # the caller raises it
+        if not isinstance(exc, RedraftError):
+            traceback.print_exc()
+        events.put(("error", _picklable(exc)))
+        raise SystemExit(1) from None
+
+
 def _collect(workers: list[Any], events: Any, report: Any) -> Any:
     """Pass the workers' report lines on until the first has a result or one fails."""
     while True:
@@ -129,9 +173,11 @@ def _cause(workers: list[Any], events: Any, errors: list[BaseException]) -> Base
     killed = [w for w in workers if w.exitcode is not None and w.exitcode < 0]
     dead = killed or [w for w in workers if w.exitcode not in (None, 0)]
     if dead:
+        # Split over several, each holds a model: one process needs less memory.
+        hint = " — retry with --processes 1" if len(workers) > 1 else ""
         return TrainingFailedError(
             f"training process {dead[0].name} ended with exit code {dead[0].exitcode} "
-            "(out of memory?) — retry with --processes 1"
+            f"(out of memory?){hint}"
         )
     return errors[0] if errors else TrainingFailedError("a training process failed")
 
