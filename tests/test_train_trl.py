@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,45 @@ print(json.dumps({{"adapter": str(adapter), "steps": steps, "loaded": loaded, "l
         "DPO on 12 pairs from trl_dpo.train.jsonl (reference: the SFT adapter)",
     ]
     _assert_adapter_trained_and_loads(tiny_model, run / "adapter")
+
+
+def test_a_caller_that_exits_during_a_run_apart_ends_it_and_does_not_wait(
+    tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """`redraft serve` stopped (Ctrl-C) while auto mode trains: the server exits at once and
+    its training process goes with it, rather than the exit waiting for the run to finish."""
+    script = f"""
+import multiprocessing, sys, threading
+from pathlib import Path
+from redraft.training.cpu_processes import run_apart
+from redraft.training.exportdir import load_export
+from redraft.training.trl_trainer import TrlParams
+
+params = TrlParams(base_model={str(tiny_model)!r}, output_dir=Path({str(tmp_path / "run")!r}),
+                   sft_epochs=1e6, sft_max_steps=0, skip_dpo=True)
+training = threading.Event()
+export = load_export(Path({str(export_folder)!r}))
+threading.Thread(
+    target=run_apart, args=(export, params, lambda line: training.set()), daemon=True
+).start()
+training.wait(600)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+sys.exit(0)  # as the server's main thread does on Ctrl-C, the run in a daemon thread
+"""
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as caller:
+        assert caller.stdout is not None
+        (pid,) = [int(p) for p in caller.stdout.readline().split()]
+        try:
+            # A million epochs take days: returning at all means the exit did not wait for them.
+            assert caller.wait(timeout=120) == 0
+        finally:
+            caller.kill()
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), "the training process outlived its caller"
 
 
 def test_a_dead_trl_run_does_not_block_the_next(

@@ -19,6 +19,7 @@ go back when that process ends, and a run killed for memory leaves the caller st
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -100,18 +101,26 @@ def run_apart(export: Any, params: Any, report: Any) -> Any:
 
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
-    # Not a daemon: a daemon may not start the per-core processes run_lora may want.
+    # Not a daemon: a daemon may not start the per-core processes run_lora may want. But
+    # multiprocessing joins such a process when this one exits, so a server stopped mid-run
+    # would wait for the run to end: stop it first (atexit runs the last registered first).
     worker = context.Process(
         target=_train_apart, args=(export.path, params, events), name="redraft-train"
     )
     worker.start()
+    atexit.register(_stop, worker)
     try:
         return _collect([worker], events, report)
     finally:
-        if worker.is_alive():
-            worker.terminate()
-        worker.join()
+        atexit.unregister(_stop)
+        _stop(worker)
         events.close()
+
+
+def _stop(worker: Any) -> None:
+    if worker.is_alive():
+        worker.terminate()
+    worker.join()
 
 
 def _train_apart(export_dir: Path, params: Any, events: Any) -> None:
