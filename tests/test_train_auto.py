@@ -4,6 +4,7 @@ counter); at the threshold it exports and trains; forged webhooks train nothing.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -143,6 +144,53 @@ def test_a_training_row_in_the_registry_blocks_auto_mode(
         hook("ANNOTATION_CREATED", _event(annotation_id))
     hook.wait(10)
     assert (exports.calls, _job_posts(fast_standin), hook.running) == ([], 0, False)
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("host", ["this", "another"])
+def test_a_run_its_server_lost_does_not_block_auto_mode_for_ever(
+    settings: Settings, fast_standin: StandinServer, tiny_model: Path, tmp_path: Path, host: str
+) -> None:
+    """`redraft serve` stopped or killed while auto mode trained leaves a `training` row whose
+    process is gone: the restarted server trains anyway and marks that row failed. A row
+    another host reserved cannot be checked from here, so it still blocks."""
+    auto_settings = _auto_settings(
+        settings,
+        fast_standin,
+        REDRAFT_AUTO_TRAIN_TRAINER="trl",
+        REDRAFT_AUTO_TRAIN_BASE_MODEL=str(tiny_model),
+        REDRAFT_AUTO_TRAIN_MAX_STEPS="1",
+    )
+    registry = Registry(auto_settings.registry_path)
+    hostname = socket.gethostname() if host == "this" else "another-host"
+    registry.add(
+        ModelVersion(
+            name="v1",
+            model_id="",
+            trainer="trl",
+            status="training",
+            pid=2**22 + 7,  # above Linux's default pid_max: no such process
+            metrics={"host": hostname},
+        )
+    )
+    exports = Exports(tmp_path / "exports")
+    counts = Annotations()
+    counts.new[1] = 3
+    hook = build_auto_trainer(auto_settings, export=exports, poll_interval=0.02, count_new=counts)
+    assert isinstance(hook, AutoTrainer)
+    hook("ANNOTATION_CREATED", _event(1))
+    hook.wait(600)
+    assert hook.last_error is None
+    rows = [(v.name, v.status, v.error) for v in registry.list()]
+    if host == "this":
+        assert exports.calls == [1]
+        assert rows == [
+            ("v1", "failed", "interrupted (process ended)"),
+            ("v2", "candidate", None),
+        ]
+    else:
+        assert exports.calls == []
+        assert rows == [("v1", "training", None)]
 
 
 def test_auto_promote_through_the_backend_webhook(

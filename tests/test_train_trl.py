@@ -17,7 +17,7 @@ from redraft.cli.main import cli
 from redraft.exporters.sinks import file_sha256
 from redraft.settings import Settings
 from redraft.training.cpu_processes import run_apart
-from redraft.training.errors import TrainingFailedError
+from redraft.training.errors import TrainingFailedError, TrainingInProgressError
 from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.trl_lora import run_lora
@@ -305,6 +305,31 @@ def test_a_dead_trl_run_does_not_block_the_next(
     assert (version.name, version.status) == ("v2", "candidate")
     assert lines[0] == "marked v1 failed: its training process is gone"
     assert registry.get("v1").error == "interrupted (process ended)"
+
+
+def test_a_run_another_host_reserved_is_not_judged_from_here(
+    registry: Registry, tiny_model: Path, export_folder: Path, tmp_path: Path
+) -> None:
+    """With a shared registry, a pid means nothing on another host: that host's run is left
+    alone, and this one waits its turn."""
+    registry.add(
+        ModelVersion(
+            name="v1",
+            model_id="",
+            trainer="trl",
+            status="training",
+            pid=2**22 + 7,
+            metrics={"host": "another-host"},
+        )
+    )
+    params = TrlParams(base_model=str(tiny_model), output_dir=tmp_path / "run", max_steps=1)
+    with pytest.raises(TrainingInProgressError) as refused:
+        train_trl(registry, load_export(export_folder), params, report=lambda _: None)
+    assert str(refused.value) == (
+        "v1 is still training — only one training runs at a time; wait for it (`redraft "
+        "status`) or cancel it with `redraft models cancel v1`"
+    )
+    assert [(v.name, v.status) for v in registry.list()] == [("v1", "training")]
 
 
 def test_old_openai_training_files_join_the_sft_rows(

@@ -35,8 +35,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.train, pytest.mark.local]
 
 CLIENT = "Kestrel Freight"
 BRIEFS, ANNOTATED, HELD_OUT = 18, 16, 10
-# Auto mode's training takes 10-25 minutes on 2 CPU cores, longer on a busy CI machine: the
-# test waits while the backend's log grows and gives up only after this long without a line.
+# Auto mode's one-step training took 2-4 minutes with the gate on 2 CPU cores, longer on a busy
+# CI machine: the test waits while the backend's log grows and gives up only after this long
+# without a line.
 STALL_LIMIT_S = 900.0
 # Measured on 2 cores: 397 MB with auto mode's work in processes of its own, 1444 MB when the
 # backend dequantised the base itself; a one-step training run alone peaks near 5.6 GB.

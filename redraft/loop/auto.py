@@ -130,8 +130,12 @@ class AutoTrainer:
         """Start a run in the background unless one is going on (here or in the registry)."""
         if not self._lock.acquire(blocking=False):
             return False
+        from redraft.training.trl_trainer import abandoned
+
         training = self.registry.training()
-        if training is not None:
+        # A run this host's server started and lost (stopped, killed) blocks nothing: the
+        # next run marks it failed. Anything else is a run going on.
+        if training is not None and not abandoned(training):
             self._lock.release()
             logger.info("auto mode: %s is already training; not starting another", training.name)
             return False

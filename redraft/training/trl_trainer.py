@@ -21,6 +21,7 @@ from redraft.training.trl_lora import Report, TrlParams, require_train_extra, ru
 
 __all__ = [
     "TrlParams",
+    "abandoned",
     "continuable",
     "require_train_extra",
     "run_lora",
@@ -94,6 +95,16 @@ def continuable(
     return active
 
 
+def abandoned(row: ModelVersion) -> bool:
+    """Whether `row` is a local run's `training` row whose process has ended (killed, or its
+    server stopped mid-run): reserved on this host, or on one that did not say, by a process
+    that no longer runs. Another host's run cannot be checked from here, so it is not."""
+    if row.trainer != "trl" or row.status != "training":
+        return False
+    host = row.metrics.get("host")
+    return host in (None, socket.gethostname()) and not process_alive(row.pid)
+
+
 def train_trl(
     registry: Registry,
     export: ExportFolder,
@@ -115,7 +126,7 @@ def train_trl(
         serve_url = local.serve_url
     require_train_extra()
     stale = registry.training()
-    if stale is not None and stale.trainer == "trl" and not process_alive(stale.pid):
+    if stale is not None and abandoned(stale):
         registry.update(stale.name, status="failed", error="interrupted (process ended)")
         report(f"marked {stale.name} failed: its training process is gone")
     row = registry.add(
@@ -132,6 +143,7 @@ def train_trl(
             status="training",
             export_dir=str(export.path),
             pid=os.getpid(),
+            metrics={"host": socket.gethostname()},  # whose pid (abandoned)
         )
     )
     try:
