@@ -17,7 +17,7 @@ from redraft.standin import FaultRule, StandinServer
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.source import RegistryModelSource
 from tests.fixtures.evaluation import pinned_export
-from tests.fixtures.training import write_export
+from tests.fixtures.training import lost_trl_run, write_export
 
 
 def _event(annotation_id: int, project: int = 1) -> dict[str, object]:
@@ -163,16 +163,7 @@ def test_a_run_its_server_lost_does_not_block_auto_mode_for_ever(
     )
     registry = Registry(auto_settings.registry_path)
     hostname = socket.gethostname() if host == "this" else "another-host"
-    registry.add(
-        ModelVersion(
-            name="v1",
-            model_id="",
-            trainer="trl",
-            status="training",
-            pid=2**22 + 7,  # above Linux's default pid_max: no such process
-            metrics={"host": hostname},
-        )
-    )
+    registry.add(lost_trl_run(hostname))
     exports = Exports(tmp_path / "exports")
     counts = Annotations()
     counts.new[1] = 3

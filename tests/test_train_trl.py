@@ -22,6 +22,7 @@ from redraft.training.exportdir import load_export
 from redraft.training.registry import ModelVersion, Registry
 from redraft.training.trl_lora import run_lora
 from redraft.training.trl_trainer import TrlParams, serve_instructions, train_trl
+from tests.fixtures.training import lost_trl_run
 
 pytestmark = [
     pytest.mark.train,
@@ -294,9 +295,7 @@ sys.exit(0)  # as the server's main thread does on Ctrl-C, the run in a daemon t
 def test_a_dead_trl_run_does_not_block_the_next(
     registry: Registry, tiny_model: Path, export_folder: Path, tmp_path: Path
 ) -> None:
-    registry.add(
-        ModelVersion(name="v1", model_id="", trainer="trl", status="training", pid=2**22 + 7)
-    )
+    registry.add(lost_trl_run(None))  # a row from before rows named their host
     lines: list[str] = []
     params = TrlParams(
         base_model=str(tiny_model), output_dir=tmp_path / "run", max_steps=1, skip_dpo=True
@@ -312,16 +311,7 @@ def test_a_run_another_host_reserved_is_not_judged_from_here(
 ) -> None:
     """With a shared registry, a pid means nothing on another host: that host's run is left
     alone, and this one waits its turn."""
-    registry.add(
-        ModelVersion(
-            name="v1",
-            model_id="",
-            trainer="trl",
-            status="training",
-            pid=2**22 + 7,
-            metrics={"host": "another-host"},
-        )
-    )
+    registry.add(lost_trl_run("another-host"))
     params = TrlParams(base_model=str(tiny_model), output_dir=tmp_path / "run", max_steps=1)
     with pytest.raises(TrainingInProgressError) as refused:
         train_trl(registry, load_export(export_folder), params, report=lambda _: None)
