@@ -17,6 +17,7 @@ import multiprocessing
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,14 @@ def trainable_dir(base: LocalBase, models_dir: Path) -> Path:
     staging = target.with_name("hf.partial")
     shutil.rmtree(staging, ignore_errors=True)
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn) as apart:
-        apart.submit(_dequantise, base.gguf, staging).result()
+    try:
+        with ProcessPoolExecutor(1, mp_context=spawn) as apart:
+            apart.submit(_dequantise, base.gguf, staging).result()
+    except BrokenProcessPool:
+        raise LocalModelError(
+            f"dequantising {base.gguf} for training stopped before it finished (out of "
+            "memory?) — free some memory and run the command again"
+        ) from None
     staging.rename(target)
     return target
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import pickle
 import queue
@@ -108,12 +109,13 @@ def run_apart(export: Any, params: Any, report: Any) -> Any:
         target=_train_apart, args=(export.path, params, events), name="redraft-train"
     )
     worker.start()
-    atexit.register(_stop, worker)
+    stop = functools.partial(_stop, worker)  # this run's own handler, to unregister
+    atexit.register(stop)
     try:
         return _collect([worker], events, report)
     finally:
-        atexit.unregister(_stop)
-        _stop(worker)
+        atexit.unregister(stop)
+        stop()
         events.close()
 
 
