@@ -66,22 +66,33 @@ def requantised(source: Path, kind: str, folder: Path) -> Path:
     return target
 
 
-def run(server: Path, gguf: Path, levels: list[int], tokens: int, repeat: int) -> list[float]:
-    port, slots, threads = free_port(), max(levels), usable_cores()
-    # The product's llama-server arguments (redraft.local.server), 1024 tokens a slot.
-    served = [ServedModel(gguf.stem, gguf)]
-    command = [str(server), *llama_server_args(served, port, threads, 1024, slots)]
+def start_llama_server(
+    server: Path, models: list[ServedModel], n_ctx: int, slots: int, extra: list[str]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """llama-server on every core with the product's arguments (redraft.local.server) and
+    `extra`, once it answers; (process, port)."""
+    port = free_port()
+    args = llama_server_args(models, port, usable_cores(), n_ctx, slots)
+    command = [str(server), *args, *extra]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return process, port
+        except OSError:
+            if process.poll() is not None:
+                exited = f"llama-server exited ({process.returncode}): {' '.join(command)}"
+                raise SystemExit(exited) from None
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"llama-server did not answer: {' '.join(command)}")
+
+
+def run(server: Path, gguf: Path, levels: list[int], tokens: int, repeat: int) -> list[float]:
+    # 1024 tokens a slot: the requests are short.
+    served = [ServedModel(gguf.stem, gguf)]
+    process, port = start_llama_server(server, served, 1024, max(levels), [])
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None:
-                    exited = f"llama-server exited ({process.returncode}) on {gguf}"
-                    raise SystemExit(exited) from None
-                time.sleep(0.2)
         tokens_per_second(port, 1, 8)  # warm
         return [
             statistics.median(tokens_per_second(port, c, tokens) for _ in range(repeat))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -28,38 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from briefs import make_briefs
+from llama_batch import start_llama_server
 
 from redraft.local.base import resolve_base
-from redraft.local.server import (
-    REPEAT_PENALTY,
-    ServedModel,
-    free_port,
-    llama_server_args,
-    lora_request,
-)
+from redraft.local.server import REPEAT_PENALTY, ServedModel, lora_request
 from redraft.machine import usable_cores
 from redraft.prompting import build_messages, load_template
 from redraft.simulate.rules import load_rules
 
 NONE = "none"
-
-
-def start(server: Path, models: list[ServedModel], slots: int, extra: list[str]) -> Any:
-    port = free_port()
-    args = llama_server_args(models, port, usable_cores(), 2048, slots)
-    process = subprocess.Popen(
-        [str(server), *args, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return process, port
-        except OSError:
-            if process.poll() is not None:
-                exited = f"llama-server exited ({process.returncode}) with {extra}"
-                raise SystemExit(exited) from None
-            time.sleep(0.2)
-    raise SystemExit(f"llama-server did not come up with {extra}")
 
 
 def draft(port: int, body: dict[str, Any]) -> tuple[str, int]:
@@ -115,7 +91,7 @@ def main() -> None:
     servers = {}
     try:
         for name, extra in variants.items():
-            servers[name] = start(args.server, models, max(levels), extra)
+            servers[name] = start_llama_server(args.server, models, 2048, max(levels), extra)
             draft(servers[name][1], {**bodies[0], "max_tokens": 8})  # warm
         for _ in range(args.rounds):
             for level in levels:
